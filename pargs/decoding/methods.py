@@ -1,0 +1,104 @@
+"""What a decoding method is: one small config that the engine interprets.
+
+=========  =====================================================================================
+kind       rule at each step
+=========  =====================================================================================
+sample     sample from the reference LM (``temperature``, ``top_k``, ``top_p``); ``greedy`` = argmax
+best_of_n  ``n`` samples as above, the ``scorer`` picks the one with the highest complete-response
+           reward
+guided     take the ``k`` most likely tokens v of the reference LM and score each with
+           ``log pi_ref(v | x, y) + weight * r(x, y + v)`` from the ``scorer``; sample from the
+           softmax of the scores (divided by ``temperature``) or take the argmax (``greedy``)
+=========  =====================================================================================
+
+The paper's methods are presets of these (see :data:`PRESETS`): ARGS is ``guided`` with a
+full-sequence RM, PARGS / PARGS-G with a partial-sequence RM, CD-FUDGE with a prefix value model.
+ARGS's reference code adds ``weight * r`` to the raw logits rather than to log-probabilities; the two
+differ by a constant per row (the log normaliser), so they pick the same token and sample the same
+distribution over the k candidates.
+
+A fine-tuned policy (DPO, PPO) is decoded with ``sample`` under its own name by pointing the
+prediction module's ``policies`` at its checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["sample", "best_of_n", "guided"]
+KINDS = ("sample", "best_of_n", "guided")
+
+
+@dataclass
+class DecodeMethod:
+    """One decoding method and its parameters (a row of the results table)."""
+
+    name: str  #: label in outputs and tables, e.g. "pargs"
+    kind: Kind = "sample"  #: sample | best_of_n | guided (module docstring)
+    greedy: bool = False  #: argmax instead of sampling
+    top_k: int = 0  #: sample: keep the k most likely tokens (0 = all)
+    top_p: float = 1.0  #: sample: nucleus mass to keep (1 = all)
+    temperature: float = 1.0  #: divides the logits (sample) or the guided scores (guided)
+    k: int = 10  #: guided: number of candidate tokens scored per step
+    weight: float = 1.5  #: guided: reward weight (the paper's beta, ARGS's w)
+    n: int = 10  #: best_of_n: responses drawn per sample
+    scorer: str | None = None  #: name of the reward scorer (guided, best_of_n)
+    policy: str = "reference"  #: name of the policy model to decode from
+    samples: int = 1  #: responses per prompt (10 for the diversity metric)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, vocab_size: int | None = None) -> None:
+        """Raise a ValueError naming the field when a parameter is out of range."""
+        where = f"decoding method {self.name!r}:"
+        if self.kind not in KINDS:
+            raise ValueError(f"{where} kind must be one of {KINDS}, got {self.kind!r}")
+        if not math.isfinite(self.weight) or self.weight < 0:
+            raise ValueError(f"{where} weight (beta) must be a finite number >= 0, got {self.weight}")
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise ValueError(f"{where} temperature must be a finite number > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"{where} top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"{where} top_k must be >= 0 (0 keeps all tokens), got {self.top_k}")
+        if self.k < 1:
+            raise ValueError(f"{where} k must be >= 1, got {self.k}")
+        if self.n < 1 or self.samples < 1:
+            raise ValueError(f"{where} n and samples must be >= 1, got n={self.n}, samples={self.samples}")
+        if self.kind in ("guided", "best_of_n") and not self.scorer:
+            raise ValueError(f"{where} kind {self.kind!r} needs a `scorer`")
+        if vocab_size is not None:
+            if self.kind == "guided" and self.k > vocab_size:
+                raise ValueError(f"{where} k={self.k} is larger than the vocabulary ({vocab_size} tokens)")
+            if self.top_k > vocab_size:
+                raise ValueError(f"{where} top_k={self.top_k} is larger than the vocabulary ({vocab_size} tokens)")
+
+    @property
+    def samples_stochastic(self) -> bool:
+        """Whether repeated samples of one prompt can differ."""
+        return not self.greedy
+
+
+def preset(name: str, scorer: str | None = None, **overrides) -> DecodeMethod:
+    """A method from :data:`PRESETS` with optional overrides, e.g. ``preset("pargs", scorer="partial")``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown method preset {name!r}; known: {sorted(PRESETS)}")
+    fields = dict(PRESETS[name], name=name, **overrides)
+    if scorer is not None:
+        fields["scorer"] = scorer
+    return DecodeMethod(**fields)
+
+
+#: The paper's methods (k = 10, beta = 1.5 as in its main experiments; N = 10 for Best-of-N).
+PRESETS: dict[str, dict] = {
+    "greedy": {"kind": "sample", "greedy": True},
+    "top-k": {"kind": "sample", "top_k": 10},
+    "best-of-n": {"kind": "best_of_n", "top_k": 10, "n": 10, "scorer": "full"},
+    "args": {"kind": "guided", "k": 10, "weight": 1.5, "greedy": True, "scorer": "full"},
+    "pargs": {"kind": "guided", "k": 10, "weight": 1.5, "scorer": "partial"},
+    "pargs-g": {"kind": "guided", "k": 10, "weight": 1.5, "greedy": True, "scorer": "partial"},
+    "cd-fudge": {"kind": "guided", "k": 10, "weight": 1.5, "scorer": "value"},
+}

@@ -1,0 +1,52 @@
+"""The scorer interface: r(x, y + v) for the k candidates of a step, and r(x, y) for whole responses.
+
+A scorer follows the decoding loop: :meth:`begin` with the prompts, then at each step
+:meth:`score_candidates` and :meth:`advance` with the chosen candidate, and :meth:`keep_rows` when
+finished rows leave the batch. Implementations: :class:`~pargs.decoding.cached_scorer.CachedCausalScorer`
+(a causal RM sharing the policy's tokenizer, with its own KV cache) and
+:class:`~pargs.decoding.text_scorer.TextScorer` (any text reward: another tokenizer, an encoder RM,
+the synthetic oracle). Both are tested to equal scoring every candidate sequence from scratch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass
+class Responses:
+    """Complete (or cut-off) responses to score, one per row, with what each scorer may need."""
+
+    prompts: list[str]  #: prompt texts
+    prompt_ids: Tensor  #: ``[R, P]`` left-padded prompt ids
+    prompt_mask: Tensor  #: ``[R, P]``
+    token_ids: list[list[int]]  #: response ids, EOS included when the response ended with it
+    texts: list[str]  #: decoded response texts
+    complete: list[bool]  #: whether each response ended with EOS (or a stop string)
+
+
+class Scorer(ABC):
+    """Rewards of prefixes during decoding and of whole responses after it."""
+
+    @abstractmethod
+    def begin(self, prompts: list[str], prompt_ids: Tensor, prompt_mask: Tensor) -> None:
+        """Start a batch of rows (left-padded prompt ids of the policy's tokenizer)."""
+
+    @abstractmethod
+    def score_candidates(self, candidates: Tensor) -> Tensor:
+        """``[B, k]`` rewards r(x, y + v) of appending each candidate token ``candidates[b, j]``."""
+
+    @abstractmethod
+    def advance(self, chosen: Tensor, tokens: Tensor) -> None:
+        """Row b continues with candidate ``chosen[b]`` (token id ``tokens[b]``) of the last scoring."""
+
+    @abstractmethod
+    def keep_rows(self, rows: Tensor) -> None:
+        """Only ``rows`` (indices into the current batch) continue."""
+
+    @abstractmethod
+    def score_responses(self, responses: Responses) -> Tensor:
+        """``[R]`` rewards of whole responses (Best-of-N selection)."""

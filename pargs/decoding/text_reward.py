@@ -1,0 +1,90 @@
+"""Rewards of (prompt, response) texts: a Hugging Face reward model, or the synthetic oracle.
+
+These are the evaluation rewards of the prediction loop and the general scoring path of guided
+decoding (a reward model with another tokenizer, an encoder RM, the oracle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import torch
+from torch import Tensor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from pargs.models.encoding import encode_prompt, encode_response, pad_batch, truncate
+from pargs.models.reward_model import sequence_rewards
+from pargs.tasks.synthetic import oracle_reward
+
+InputFormat = Literal["concat", "pair", "template"]
+
+
+class TextReward(Protocol):
+    """``reward(prompts, responses, complete) -> [N]`` float tensor."""
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool]) -> Tensor: ...
+
+
+class OracleReward:
+    """The synthetic task's hidden oracle (it reads the text; ``complete`` is implied by a final '.')."""
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool] | None = None) -> Tensor:
+        return torch.tensor([oracle_reward(p, r) for p, r in zip(prompts, responses)], dtype=torch.float32)
+
+
+class ModelReward:
+    """A sequence-classification reward model applied to text.
+
+    Args:
+        model: a reward model (``num_labels == 1``), causal or encoder.
+        tokenizer: the reward model's tokenizer.
+        input_format: ``"concat"``: prompt ids + response ids (+ EOS when the response is complete),
+            the layout pargs trains its RMs on; ``"pair"``: ``tokenizer(prompt, response)``, the
+            question/answer layout of encoder RMs such as OpenAssistant's DeBERTa; ``"template"``:
+            ``template.format(prompt=..., response=...)`` encoded as one text.
+        template: the format string for ``"template"``.
+        batch_size: rows per forward pass.
+        max_length: truncate inputs to this many tokens (prompt side first).
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        input_format: InputFormat = "concat",
+        template: str = "{prompt}{response}",
+        batch_size: int = 64,
+        max_length: int | None = None,
+    ) -> None:
+        if input_format not in ("concat", "pair", "template"):
+            raise ValueError(f"input_format must be concat, pair or template, got {input_format!r}")
+        self.model, self.tokenizer = model, tokenizer
+        self.input_format, self.template = input_format, template
+        self.batch_size, self.max_length = batch_size, max_length
+
+    def _encode(self, prompt: str, response: str, complete: bool) -> list[int]:
+        tok = self.tokenizer
+        if self.input_format == "concat":
+            p, r = truncate(encode_prompt(tok, prompt), encode_response(tok, response, add_eos=complete), self.max_length)
+            return p + r
+        if self.input_format == "pair":
+            enc = tok(prompt, response, truncation="only_first" if self.max_length else False, max_length=self.max_length)
+            return list(enc["input_ids"])
+        text = self.template.format(prompt=prompt, response=response)
+        return list(tok(text, truncation=self.max_length is not None, max_length=self.max_length)["input_ids"])
+
+    @torch.no_grad()
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool] | None = None) -> Tensor:
+        complete = [True] * len(prompts) if complete is None else complete
+        device = next(self.model.parameters()).device
+        out = []
+        for start in range(0, len(prompts), self.batch_size):
+            rows = [
+                self._encode(p, r, c)
+                for p, r, c in zip(prompts[start:start + self.batch_size], responses[start:start + self.batch_size],
+                                   complete[start:start + self.batch_size])
+            ]
+            ids, mask = pad_batch(rows, self.tokenizer.pad_token_id, side="right")
+            out.append(sequence_rewards(self.model, ids.to(device), mask.to(device)).cpu())
+        return torch.cat(out) if out else torch.zeros(0)

@@ -1,0 +1,70 @@
+"""How prompts and responses become token ids, in one place for training, decoding and scoring.
+
+A sequence is ``prompt ids + response ids + [EOS]``: the prompt is encoded with the tokenizer's
+special tokens (a BOS where the model uses one), the response without them, and the EOS marks a
+finished response. Training (SFT, reward models), the decoder and the reward scorers all use these
+functions, so a reward model reads exactly the ids it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """Prompt ids, with the tokenizer's leading special tokens (if any)."""
+    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def encode_response(tokenizer: PreTrainedTokenizerBase, text: str, add_eos: bool = True) -> list[int]:
+    """Response ids without special tokens, followed by EOS when ``add_eos``."""
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if add_eos:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
+def decode_response(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
+    """Text of generated response ids (special tokens such as EOS and padding dropped)."""
+    return tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def truncate(prompt: list[int], response: list[int], max_length: int | None, side: str = "left") -> tuple[list[int], list[int]]:
+    """Fit ``prompt + response`` into ``max_length`` tokens.
+
+    ``side="left"`` drops the oldest prompt tokens first (keeps the response whole where possible);
+    ``side="right"`` cuts the end of the response. The response always keeps at least one token.
+    """
+    if max_length is None or len(prompt) + len(response) <= max_length:
+        return prompt, response
+    if side == "left":
+        keep_prompt = max(0, max_length - len(response))
+        prompt = prompt[len(prompt) - keep_prompt:] if keep_prompt else []
+        return prompt, response[: max_length - len(prompt)]
+    if side == "right":
+        prompt = prompt[: max_length - 1]
+        return prompt, response[: max_length - len(prompt)]
+    raise ValueError(f"truncation side must be 'left' or 'right', got {side!r}")
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> tuple[Tensor, Tensor]:
+    """Stack lists of ids into ``[B, T]`` ids and a 0/1 attention mask, padding on ``side``."""
+    width = max((len(s) for s in seqs), default=0)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if not s:
+            continue
+        if side == "right":
+            ids[i, : len(s)] = torch.as_tensor(s)
+            mask[i, : len(s)] = 1
+        elif side == "left":
+            ids[i, width - len(s):] = torch.as_tensor(s)
+            mask[i, width - len(s):] = 1
+        else:
+            raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    return ids, mask

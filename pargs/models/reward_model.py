@@ -1,0 +1,91 @@
+"""Reward models as Hugging Face sequence classifiers with one output, read at every position.
+
+A reward model is any ``AutoModelForSequenceClassification`` with ``num_labels == 1``, so a trained
+one saves with ``save_pretrained`` and loads anywhere (ARGS-style code included). Two families:
+
+- **causal** (GPT-2, Llama, Qwen ...): the backbone is causal and the head (``score``) is applied
+  per position, so the hidden state at token t gives r(x, y[:t]) for *every* prefix in one forward
+  pass. :func:`token_rewards` exposes this; it also takes a KV cache for incremental scoring.
+- **encoder** (BERT, DeBERTa ...): bidirectional, one reward per forward pass from the model's
+  own pooling; prefixes must be materialised as separate rows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, PreTrainedModel
+
+
+def is_causal_reward_model(model: PreTrainedModel) -> bool:
+    """True when the model's backbone is a decoder whose per-position outputs are prefix rewards."""
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and isinstance(_head(model, required=False), nn.Linear)
+
+
+def _head(model: PreTrainedModel, required: bool = True) -> nn.Module | None:
+    head = getattr(model, "score", None)
+    if head is None and required:
+        raise TypeError(
+            f"{type(model).__name__} has no per-position `score` head; per-token rewards need a causal "
+            "*ForSequenceClassification model (GPT-2, Llama, Qwen, ...)"
+        )
+    return head
+
+
+def backbone(model: PreTrainedModel) -> nn.Module:
+    """The transformer under the head (``model.transformer`` / ``model.model`` ...)."""
+    return model.base_model
+
+
+def token_rewards(
+    model: PreTrainedModel,
+    input_ids: Tensor,
+    attention_mask: Tensor | None = None,
+    position_ids: Tensor | None = None,
+    cache=None,
+    use_cache: bool = False,
+) -> tuple[Tensor, object]:
+    """Per-position rewards ``[B, T]`` of a causal reward model (float32), and the updated cache.
+
+    ``attention_mask`` may be 2D (padding) or 4D (custom visibility, see the cached scorer).
+    """
+    out = backbone(model)(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        cache=cache,
+        use_cache=use_cache,
+    )
+    hidden = out.last_hidden_state
+    rewards = _head(model)(hidden).squeeze(-1).float()
+    return rewards, (out.cache if use_cache else None)
+
+
+def sequence_rewards(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    """Reward ``[B]`` of each whole sequence (right or left padded), read at its last real token.
+
+    For causal models the head is applied at the last position whose mask is 1; encoder models use
+    their own pooling. Padding tokens never influence the result.
+    """
+    if is_causal_reward_model(model):
+        positions = position_ids_from_mask(attention_mask)
+        rewards, _ = token_rewards(model, input_ids, attention_mask, positions)
+        last = last_token_index(attention_mask)
+        return rewards.gather(1, last.unsqueeze(1)).squeeze(1)
+    out = model(input_ids=input_ids, attention_mask=attention_mask)
+    return out.logits[:, 0].float()
+
+
+def last_token_index(attention_mask: Tensor) -> Tensor:
+    """``[B]`` index of the rightmost position whose mask is 1."""
+    t = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (t * attention_mask.to(torch.long)).argmax(dim=1)
+
+
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """Position ids that skip left padding: 0 at each row's first real token."""
+    positions = attention_mask.to(torch.long).cumsum(-1) - 1
+    return positions.clamp(min=0)

@@ -1,0 +1,219 @@
+"""The project's JSONL schema: reading, validating and writing records.
+
+Preference record: ``{"id", "prompt", "chosen", "rejected"}`` (+ optional ``"source"``, ``"meta"``).
+Prompt record: ``{"id", "prompt"}`` (+ optional ``"reference"``: a string or a list of strings).
+SFT record: ``{"id", "prompt", "response"}``.
+
+Every problem is reported as a :class:`RecordError` naming the file, the 1-based line number and
+the field, so a user can open the file and fix the line. Malformed input (bad JSON, bad UTF-8,
+missing or mistyped fields, duplicate ids) always fails. Well-formed records that cannot be
+trained on (an empty response, chosen identical to rejected) fail too, unless the caller asks to
+drop them, in which case they are counted per reason and the counts are returned, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "RecordError",
+    "LoadReport",
+    "PREFERENCE_SCHEMA",
+    "PROMPT_SCHEMA",
+    "SFT_SCHEMA",
+    "iter_jsonl",
+    "load_records",
+    "load_preferences",
+    "load_prompts",
+    "load_sft",
+    "write_jsonl",
+]
+
+
+class RecordError(ValueError):
+    """A record that cannot be used, located by file, line and field."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, message: str):
+        self.path, self.line, self.field = str(path), line, field
+        where = self.path + (f", line {line}" if line is not None else "")
+        what = f" field '{field}'" if field else ""
+        super().__init__(f"{where}:{what} {message}")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Required and optional fields of one record type, with the types JSON must give them."""
+
+    name: str
+    required: dict[str, tuple[type, ...]]
+    optional: dict[str, tuple[type, ...]]
+    #: fields holding response text: an empty one makes the record unusable for training
+    responses: tuple[str, ...] = ()
+
+
+_TEXT = (str,)
+_ID = (str, int)
+PREFERENCE_SCHEMA = Schema(
+    "preference",
+    required={"id": _ID, "prompt": _TEXT, "chosen": _TEXT, "rejected": _TEXT},
+    optional={"source": _TEXT, "meta": (dict,)},
+    responses=("chosen", "rejected"),
+)
+PROMPT_SCHEMA = Schema(
+    "prompt",
+    required={"id": _ID, "prompt": _TEXT},
+    optional={"reference": (str, list), "meta": (dict,)},
+)
+SFT_SCHEMA = Schema(
+    "sft",
+    required={"id": _ID, "prompt": _TEXT, "response": _TEXT},
+    optional={"source": _TEXT, "meta": (dict,)},
+    responses=("response",),
+)
+
+
+@dataclass
+class LoadReport:
+    """What a load kept and what it dropped (by reason); ``dropped`` is empty unless asked to drop."""
+
+    path: str
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        parts = [f"{self.path}: kept {self.kept} records"]
+        if self.dropped:
+            parts.append("dropped " + ", ".join(f"{n} ({why})" for why, n in sorted(self.dropped.items())))
+        return "; ".join(parts)
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line; fail on bad UTF-8, JSON or non-objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(path, None, None, "file not found")
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise RecordError(path, line_no, None, f"is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise RecordError(path, line_no, None, f"is not valid JSON ({err.msg} at column {err.colno})") from None
+            if not isinstance(obj, dict):
+                raise RecordError(path, line_no, None, f"must be a JSON object, got {type(obj).__name__}")
+            yield line_no, obj
+
+
+def _check_fields(obj: dict, schema: Schema, path: Path, line: int) -> None:
+    for name, types in schema.required.items():
+        if name not in obj:
+            raise RecordError(path, line, name, f"is missing (a {schema.name} record needs {sorted(schema.required)})")
+        if not isinstance(obj[name], types) or isinstance(obj[name], bool):
+            raise RecordError(
+                path, line, name,
+                f"must be {' or '.join(t.__name__ for t in types)}, got {type(obj[name]).__name__}",
+            )
+    for name, types in schema.optional.items():
+        if name in obj and obj[name] is not None and not isinstance(obj[name], types):
+            raise RecordError(
+                path, line, name, f"must be {' or '.join(t.__name__ for t in types)}, got {type(obj[name]).__name__}"
+            )
+    ref = obj.get("reference")
+    if isinstance(ref, list) and not all(isinstance(r, str) for r in ref):
+        raise RecordError(path, line, "reference", "must be a string or a list of strings")
+
+
+def _unusable(obj: dict, schema: Schema) -> tuple[str, str] | None:
+    """Return ``(field, reason)`` when a well-formed record cannot be trained on."""
+    for name in schema.responses:
+        if not obj[name].strip():
+            return name, "empty response"
+    if schema is PREFERENCE_SCHEMA and obj["chosen"].strip() == obj["rejected"].strip():
+        return "rejected", "identical to chosen"
+    return None
+
+
+def load_records(path: str | os.PathLike, schema: Schema, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
+    """Read and validate every record of ``path``.
+
+    Args:
+        path: a JSONL file in the project's schema.
+        schema: which record type the file holds.
+        drop_unusable: drop (and count) records that are well formed but unusable instead of failing.
+    """
+    path = Path(path)
+    report = LoadReport(str(path))
+    records: list[dict] = []
+    seen: dict[str, int] = {}
+    for line_no, obj in iter_jsonl(path):
+        _check_fields(obj, schema, path, line_no)
+        rid = str(obj["id"])
+        if rid in seen:
+            raise RecordError(path, line_no, "id", f"duplicate id {rid!r} (first seen on line {seen[rid]})")
+        seen[rid] = line_no
+        problem = _unusable(obj, schema)
+        if problem is not None:
+            if not drop_unusable:
+                raise RecordError(
+                    path, line_no, problem[0],
+                    f"{problem[1]}: fix the record, or set drop_unusable to count and skip such records",
+                )
+            report.dropped[problem[1]] += 1
+            continue
+        obj = dict(obj, id=rid)
+        records.append(obj)
+    if not records:
+        raise RecordError(path, None, None, f"holds no usable {schema.name} records")
+    report.kept = len(records)
+    return records, report
+
+
+def load_preferences(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
+    """Load preference pairs (see :data:`PREFERENCE_SCHEMA`)."""
+    return load_records(path, PREFERENCE_SCHEMA, drop_unusable)
+
+
+def load_prompts(path: str | os.PathLike) -> list[dict]:
+    """Load prompt records (see :data:`PROMPT_SCHEMA`); references are normalised to a list."""
+    records, _ = load_records(path, PROMPT_SCHEMA)
+    for rec in records:
+        ref = rec.get("reference")
+        rec["reference"] = [] if ref is None else [ref] if isinstance(ref, str) else list(ref)
+    return records
+
+
+def load_sft(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
+    """Load supervised fine-tuning records (see :data:`SFT_SCHEMA`)."""
+    return load_records(path, SFT_SCHEMA, drop_unusable)
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    """Write ``records`` atomically (temporary file, fsync, rename); return how many were written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for rec in records:
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n

@@ -1,0 +1,1 @@
+"""Tasks that ship with pargs: the embedded synthetic review task (no network needed)."""
