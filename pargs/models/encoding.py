@@ -68,3 +68,26 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -
         else:
             raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     return ids, mask
+
+
+def encode_pair(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt: str,
+    chosen: str,
+    rejected: str,
+    max_length: int | None = None,
+    side: str = "left",
+) -> tuple[list[int], list[int], list[int], bool]:
+    """Ids of a preference pair sharing one prompt: ``(prompt, chosen, rejected, truncated)``.
+
+    Both sequences are fitted into ``max_length`` with the same prompt (see :func:`truncate`; the
+    longer response sets the prompt's budget).
+    """
+    p = encode_prompt(tokenizer, prompt)
+    c, r = encode_response(tokenizer, chosen), encode_response(tokenizer, rejected)
+    longer = c if len(c) >= len(r) else r
+    p2, kept = truncate(p, longer, max_length, side)
+    if len(p2) == len(p) and len(kept) == len(longer):
+        return p, c, r, False
+    budget = max_length - len(p2)
+    return p2, c[:budget], r[:budget], True

@@ -48,7 +48,10 @@ def token_rewards(
     cache=None,
     use_cache: bool = False,
 ) -> tuple[Tensor, object]:
-    """Per-position rewards ``[B, T]`` of a causal reward model (float32), and the updated cache.
+    """Per-position rewards ``[B, T]`` of a causal reward model, and the updated cache.
+
+    Half-precision rewards are returned in float32 (the loss needs the precision); float32 and
+    float64 models keep their dtype.
 
     ``attention_mask`` may be 2D (padding) or 4D (custom visibility, see the cached scorer).
     """
@@ -60,7 +63,9 @@ def token_rewards(
         use_cache=use_cache,
     )
     hidden = out.last_hidden_state
-    rewards = _head(model)(hidden).squeeze(-1).float()
+    rewards = _head(model)(hidden).squeeze(-1)
+    if rewards.dtype in (torch.float16, torch.bfloat16):
+        rewards = rewards.float()
     return rewards, (out.cache if use_cache else None)
 
 
@@ -76,7 +81,8 @@ def sequence_rewards(model: PreTrainedModel, input_ids: Tensor, attention_mask: 
         last = last_token_index(attention_mask)
         return rewards.gather(1, last.unsqueeze(1)).squeeze(1)
     out = model(input_ids=input_ids, attention_mask=attention_mask)
-    return out.logits[:, 0].float()
+    logits = out.logits[:, 0]
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
 
 
 def last_token_index(attention_mask: Tensor) -> Tensor:

@@ -1,8 +1,8 @@
 """The embedded synthetic task: a small review language with a hidden oracle reward.
 
-A prompt asks for a review of a product with a tone, an aspect to discuss and sometimes a length::
+A prompt asks for a review of a product, an aspect to discuss and sometimes a length::
 
-    write a short positive review of the hotel about the staff :
+    write a short review of the hotel about the staff :
 
 A response is a sequence of clauses joined by ``and`` / ``but`` / ``,`` and closed by ``.``::
 
@@ -11,7 +11,7 @@ A response is a sequence of clauses joined by ``and`` / ``but`` / ``,`` and clos
 The oracle scores a *complete* response, and several of its terms are only settled at the end, so
 a prefix says little about the final score (the situation the paper studies):
 
-- sentiment toward the requested tone: each clause's adjective valence, scaled by an intensifier
+- sentiment (a good review is a favourable one): each clause's adjective valence, scaled by an intensifier
   and flipped-and-damped by ``not`` (``not bad`` is mildly positive); every ``but`` halves the
   weight of all clauses before it, so a later clause can overturn an earlier one; the weighted sum
   is divided by sqrt(number of clauses), so piling up clauses is not free;
@@ -21,9 +21,12 @@ a prefix says little about the final score (the situation the paper studies):
 - -1 if the requested length is missed (short: at most 2 clauses, detailed: at least 3);
 - -2 if the response does not end with ``.`` (unfinished).
 
-The generator that writes the SFT corpus and the preference pairs is a noisy writer: it follows
-the requested tone, aspect and length only part of the time, so a reference LM trained on it
-leaves room that reward guidance can use. The task was fixed before any method was run on it.
+The generator that writes the SFT corpus and the preference pairs is a noisy writer: it writes
+favourably, about the requested aspect and at the requested length only part of the time, so a
+reference LM trained on it leaves room that reward guidance can use. The task was fixed before any
+decoding method was run on it. (A first version also asked for a positive *or* negative tone; the
+tiny reward models of the quickstart could not learn the tone x valence interaction within the
+quickstart's CPU budget, plateauing at chance, so the tone was dropped before any decoding run.)
 """
 
 from __future__ import annotations
@@ -45,6 +48,18 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "bike": ("frame", "brakes", "saddle", "gears", "tires"),
     "airline": ("seats", "crew", "meals", "boarding", "legroom"),
     "gym": ("equipment", "trainers", "showers", "classes", "lockers"),
+    "cafe": ("coffee", "pastries", "barista", "music", "seating"),
+    "car": ("engine", "interior", "mileage", "steering", "trunk"),
+    "headphones": ("bass", "comfort", "battery", "cable", "case"),
+    "zoo": ("animals", "paths", "playground", "shop", "parking"),
+    "course": ("lectures", "teacher", "homework", "exams", "slides"),
+    "tent": ("zipper", "poles", "floor", "rainfly", "stakes"),
+    "bakery": ("bread", "croissants", "cakes", "staff", "prices"),
+    "podcast": ("host", "guests", "episodes", "audio", "topics"),
+    "printer": ("ink", "setup", "speed", "paper", "noise"),
+    "spa": ("massage", "sauna", "towels", "therapists", "pool"),
+    "train": ("seats", "wifi", "conductor", "schedule", "toilets"),
+    "festival": ("lineup", "food", "stages", "tickets", "camping"),
 }
 ADJECTIVES: dict[str, float] = {
     "good": 1.0, "nice": 1.0, "pleasant": 1.0, "great": 2.0, "excellent": 2.0, "amazing": 2.0,
@@ -53,7 +68,6 @@ ADJECTIVES: dict[str, float] = {
 }
 INTENSIFIERS: dict[str, float] = {"very": 1.5, "really": 1.5, "quite": 1.25, "slightly": 0.5, "somewhat": 0.5}
 NEGATION_FACTOR = -0.5
-TONES = ("positive", "negative")
 LENGTHS = ("short", "", "detailed")
 CONNECTIVES = ("and", "but", ",")
 END = "."
@@ -66,17 +80,16 @@ for _topic, _aspects in TOPICS.items():
 
 @dataclass(frozen=True)
 class Prompt:
-    """One request: the product, the tone, the aspect to discuss and the length ('' for any)."""
+    """One request: the product, the aspect to discuss and the length ('' for any)."""
 
     topic: str
-    tone: str
     aspect: str
     length: str = ""
 
     @property
     def text(self) -> str:
         size = f"{self.length} " if self.length else ""
-        return f"write a {size}{self.tone} review of the {self.topic} about the {self.aspect} :"
+        return f"write a {size}review of the {self.topic} about the {self.aspect} :"
 
     @classmethod
     def parse(cls, text: str) -> Prompt:
@@ -85,29 +98,23 @@ class Prompt:
             assert words[:2] == ["write", "a"] and words[-1] == ":"
             rest = words[2:-1]
             length = rest.pop(0) if rest[0] in ("short", "detailed") else ""
-            tone, review, of, the, topic, about, the2, aspect = rest
+            review, of, the, topic, about, the2, aspect = rest
             assert (review, of, the, about, the2) == ("review", "of", "the", "about", "the")
-            assert tone in TONES and topic in TOPICS and aspect in TOPICS[topic]
+            assert topic in TOPICS and aspect in TOPICS[topic]
         except (AssertionError, ValueError, IndexError):
             raise ValueError(f"not a prompt of the synthetic task: {text!r}") from None
-        return cls(topic, tone, aspect, length)
+        return cls(topic, aspect, length)
 
 
 def all_prompts() -> list[Prompt]:
-    """Every prompt of the task, in a fixed order (12 topics x 2 tones x 5 aspects x 3 lengths)."""
-    return [
-        Prompt(topic, tone, aspect, length)
-        for topic, aspects in TOPICS.items()
-        for tone in TONES
-        for aspect in aspects
-        for length in LENGTHS
-    ]
+    """Every prompt of the task, in a fixed order (24 topics x 5 aspects x 3 lengths = 360)."""
+    return [Prompt(topic, aspect, length) for topic, aspects in TOPICS.items() for aspect in aspects for length in LENGTHS]
 
 
 def vocabulary() -> list[str]:
     """Every word the task's prompts and responses can contain, sorted."""
     words = {"write", "a", "review", "of", "the", "about", ":", "was", "not", "it", END, *CONNECTIVES}
-    words.update(TONES, ("short", "detailed"), TOPICS, ADJECTIVES, INTENSIFIERS)
+    words.update(("short", "detailed"), TOPICS, ADJECTIVES, INTENSIFIERS)
     for aspects in TOPICS.values():
         words.update(aspects)
     return sorted(words)
@@ -163,13 +170,12 @@ def oracle_reward(prompt: str | Prompt, response: str) -> float:
         return -4.0 if not complete else -2.0
     sentiment, malformed, off_topic, repeated, mentioned = 0.0, 0, 0, 0, False
     seen: set[str] = set()
-    sign = 1.0 if request.tone == "positive" else -1.0
     for seg, buts in pairs:
         clause = _parse_clause(seg)
         if clause is None:
             malformed += 1
             continue
-        sentiment += sign * clause.value * 0.5**buts
+        sentiment += clause.value * 0.5**buts
         if clause.aspect is None:
             continue
         if request.topic not in _ASPECT_TOPIC[clause.aspect]:
@@ -194,13 +200,13 @@ def oracle_reward(prompt: str | Prompt, response: str) -> float:
 class WriterConfig:
     """How the noisy writer deviates from the request (probabilities)."""
 
-    follow_tone: float = 0.55  #: the response takes the requested tone (else opposite or mixed)
+    favourable: float = 0.55  #: the response is meant to be favourable (else unfavourable or mixed)
     mixed_tone: float = 0.2  #: of the rest, the share of mixed-tone responses
     mention_aspect: float = 0.6  #: the requested aspect appears in some clause
     follow_length: float = 0.6  #: the clause count honours the length request
     off_topic: float = 0.08  #: a clause talks about another product's aspect
     use_it: float = 0.05  #: a clause says 'it' instead of naming an aspect
-    flip: float = 0.15  #: a clause's sign is flipped from the intended tone
+    flip: float = 0.15  #: a clause's sign is flipped from the response's tone
     negate: float = 0.25  #: a sign is expressed by negating the opposite adjective
     neutral: float = 0.1  #: the adjective is neutral
     intensify: float = 0.3  #: an intensifier is used
@@ -225,8 +231,8 @@ def write_response(prompt: Prompt, rng: random.Random, cfg: WriterConfig = Write
     else:
         aspects.remove(prompt.aspect)
     u = rng.random()
-    wanted = 1.0 if prompt.tone == "positive" else -1.0
-    tone = wanted if u < cfg.follow_tone else None if u < cfg.follow_tone + (1 - cfg.follow_tone) * cfg.mixed_tone else -wanted
+    mixed_below = cfg.favourable + (1 - cfg.favourable) * cfg.mixed_tone
+    tone = 1.0 if u < cfg.favourable else None if u < mixed_below else -1.0
     positive = [a for a, v in ADJECTIVES.items() if v > 0]
     negative = [a for a, v in ADJECTIVES.items() if v < 0]
     neutral = [a for a, v in ADJECTIVES.items() if v == 0]

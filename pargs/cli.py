@@ -1,0 +1,132 @@
+"""Command line: ``pargs`` (and ``lightning``) = LightningCLI + the quickstart, report and data commands.
+
+::
+
+    pargs fit      -c lightning_configs/quickstart/reward_partial.yaml   # LightningCLI subcommands
+    pargs predict  -c lightning_configs/quickstart/predict.yaml
+    pargs quickstart [--out runs/quickstart]                              # the whole pipeline
+    pargs report RUN_DIR [RUN_DIR ...]                                    # tables and figures
+    pargs prepare-synthetic --out runs/quickstart/data                    # the embedded task's files
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+USAGE = """\
+usage: {prog} <command> [options]
+
+Lightning commands (LightningCLI; `{prog} <command> --help` lists every option):
+  fit                 train a model:            {prog} fit -c lightning_configs/quickstart/sft.yaml
+  validate, test      evaluate a model
+  predict             decode prompts:           {prog} predict -c lightning_configs/quickstart/predict.yaml
+
+pargs commands:
+  quickstart          the whole pipeline on the embedded synthetic task (no network, no GPU)
+  report              results tables and figures from prediction files: {prog} report RUN_DIR
+  prepare-synthetic   write the synthetic task's data and tokenizer:   {prog} prepare-synthetic --out DIR
+"""
+
+
+class UserError(Exception):
+    """An error whose message tells the user what to fix; the CLI prints it without a traceback."""
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Send pargs' log records to stderr (Lightning configures its own loggers)."""
+    logger = logging.getLogger("pargs")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[pargs] %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def lightning_cli(args: Sequence[str], run: bool = True):
+    """Run (or only parse, ``run=False``) a LightningCLI with pargs' modules available by short name."""
+    import lightning as L
+    from lightning.pytorch.cli import LightningCLI
+
+    import pargs.datamodules  # noqa: F401  (registers the classes for class_path short names)
+    import pargs.lit  # noqa: F401
+
+    return LightningCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        args=list(args),
+        run=run,
+        auto_configure_optimizers=False,
+    )
+
+
+def _quickstart(args: Sequence[str]) -> int:
+    from pargs.quickstart import main as quickstart_main
+
+    return quickstart_main(args)
+
+
+def _report(args: Sequence[str]) -> int:
+    from pargs.report_cli import main as report_main
+
+    return report_main(args)
+
+
+def _prepare_synthetic(args: Sequence[str]) -> int:
+    import argparse
+    import json
+
+    from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
+
+    parser = argparse.ArgumentParser(prog="pargs prepare-synthetic", description="Write the synthetic task's files.")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--seed", type=int, default=SyntheticSizes.seed)
+    for name in ("n_sft", "n_pairs", "n_pairs_val", "n_test"):
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=getattr(SyntheticSizes, name))
+    ns = parser.parse_args(list(args))
+    out = vars(ns).pop("out")
+    summary = prepare_synthetic(out, SyntheticSizes(**vars(ns)))
+    print(json.dumps(summary["files"], indent=2))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "quickstart": _quickstart,
+    "report": _report,
+    "prepare-synthetic": _prepare_synthetic,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pargs`` and ``lightning`` console scripts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    prog = "pargs"
+    if sys.argv and sys.argv[0].endswith("lightning"):
+        prog = "lightning"
+    setup_logging()
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE.format(prog=prog))
+        return 0 if argv else 2
+    from pargs.records import RecordError
+
+    try:
+        if argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:]) or 0
+        if argv[0] not in LIGHTNING_COMMANDS and not argv[0].startswith("-"):
+            print(f"{prog}: unknown command {argv[0]!r}\n\n" + USAGE.format(prog=prog), file=sys.stderr)
+            return 2
+        lightning_cli(argv)
+        return 0
+    except (RecordError, UserError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Collators: tokenized examples to padded tensors (no lightning here; tested on their own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pargs.models.encoding import pad_batch
+
+
+@dataclass
+class PairCollator:
+    """Stack preference pairs as ``2B`` right-padded rows: the B chosen rows, then the B rejected rows.
+
+    Each example holds ``prompt`` and ``chosen`` / ``rejected`` id lists (responses end with EOS).
+    The batch has ``input_ids``/``attention_mask`` ``[2B, T]``, ``prompt_len``/``response_len``
+    ``[2B]`` (so a reward read at ``prompt_len + i - 1`` is the reward of the i-token prefix) and
+    the record ``ids``.
+    """
+
+    pad_id: int
+
+    def __call__(self, examples: list[dict]) -> dict:
+        seqs, prompt_len, response_len = [], [], []
+        for side in ("chosen", "rejected"):
+            for ex in examples:
+                seqs.append(ex["prompt"] + ex[side])
+                prompt_len.append(len(ex["prompt"]))
+                response_len.append(len(ex[side]))
+        input_ids, attention_mask = pad_batch(seqs, self.pad_id, side="right")
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "prompt_len": torch.tensor(prompt_len),
+            "response_len": torch.tensor(response_len),
+            "ids": [ex["id"] for ex in examples],
+        }
+
+
+@dataclass
+class SFTCollator:
+    """Right-padded ``prompt + response`` rows with ``labels`` = -100 wherever no loss is taken."""
+
+    pad_id: int
+    loss_on_prompt: bool = False  #: also train on the prompt tokens
+
+    def __call__(self, examples: list[dict]) -> dict:
+        seqs = [ex["prompt"] + ex["response"] for ex in examples]
+        input_ids, attention_mask = pad_batch(seqs, self.pad_id, side="right")
+        labels = input_ids.clone()
+        labels[attention_mask == 0] = -100
+        if not self.loss_on_prompt:
+            for i, ex in enumerate(examples):
+                labels[i, : len(ex["prompt"])] = -100
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

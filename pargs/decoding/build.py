@@ -1,0 +1,78 @@
+"""Build rewards and scorers from a config (:class:`RewardSpec`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from pargs.decoding.cached_scorer import CachedCausalScorer
+from pargs.decoding.scorer import Scorer
+from pargs.decoding.text_reward import InputFormat, ModelReward, OracleReward, TextReward
+from pargs.decoding.text_scorer import TextScorer
+from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
+from pargs.models.reward_model import is_causal_reward_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RewardSpec:
+    """A reward used for guidance or evaluation: a reward model, or the synthetic task's oracle."""
+
+    model: ModelSpec | None = None  #: a reward model directory / hub name (num_labels == 1)
+    oracle: bool = False  #: use the synthetic task's hidden oracle instead of a model
+    mode: Literal["auto", "cached", "text"] = "auto"  #: cached needs a causal RM sharing the policy's tokenizer
+    input_format: InputFormat = "concat"  #: how the text path encodes (prompt, response); see ModelReward
+    template: str = "{prompt}{response}"  #: format string for input_format "template"
+    batch_size: int = 64  #: rows per reward-model forward pass on the text path
+    max_length: int | None = None  #: truncate reward-model inputs on the text path
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (not self.oracle):
+            raise ValueError("a RewardSpec needs exactly one of `model` or `oracle: true`")
+
+    def load(self) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase | None]:
+        """The reward model and its tokenizer (None, None for the oracle)."""
+        if self.oracle:
+            return None, None
+        tokenizer = load_tokenizer(self.model)
+        model = load_reward_model(self.model, tokenizer).eval()
+        model.requires_grad_(False)
+        return model, tokenizer
+
+
+def text_reward(spec: RewardSpec, model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase | None) -> TextReward:
+    """The reward as a function of (prompt, response) texts."""
+    if spec.oracle:
+        return OracleReward()
+    return ModelReward(model, tokenizer, spec.input_format, spec.template, spec.batch_size, spec.max_length)
+
+
+def same_vocabulary(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> bool:
+    """Whether two tokenizers map every token to the same id (then token ids can be shared)."""
+    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
+
+
+def build_scorer(
+    spec: RewardSpec,
+    model: PreTrainedModel | None,
+    tokenizer: PreTrainedTokenizerBase | None,
+    policy_tokenizer: PreTrainedTokenizerBase,
+) -> Scorer:
+    """The fastest scorer the reward allows (``mode="auto"``), or the one ``mode`` asks for."""
+    cached_ok = (
+        model is not None and is_causal_reward_model(model) and same_vocabulary(tokenizer, policy_tokenizer)
+        and spec.input_format == "concat"
+    )
+    if spec.mode == "cached" and not cached_ok:
+        raise ValueError(
+            "scorer mode 'cached' needs a causal reward model that shares the policy's tokenizer and the 'concat' "
+            "input format; use mode 'text' (or 'auto') for this reward"
+        )
+    if cached_ok and spec.mode != "text":
+        return CachedCausalScorer(model)
+    return TextScorer(text_reward(spec, model, tokenizer), policy_tokenizer)
+

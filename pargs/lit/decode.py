@@ -1,0 +1,142 @@
+"""Prediction: decode each batch of prompts with every configured method and score the responses.
+
+``predict_step`` returns one record per (prompt, method, sample); :class:`~pargs.lit.writer.JsonlPredictionWriter`
+streams them to JSONL. Records already written by an earlier, interrupted run are skipped, and each
+row's seed depends only on (seed, prompt id, method, sample), so a resumed run writes what an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch import nn
+
+from pargs.decoding.build import RewardSpec, build_scorer, text_reward
+from pargs.decoding.engine import generate
+from pargs.decoding.methods import DecodeMethod
+from pargs.decoding.noise import stable_seed
+from pargs.lit.writer import JsonlPredictionWriter
+from pargs.models.loading import ModelSpec, load_causal_lm, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class DecodeModule(L.LightningModule):
+    """Decode prompts with the configured methods; evaluate each response with ``eval_reward``.
+
+    Args:
+        policies: named causal LMs to decode from; methods pick one by name (default "reference").
+        scorers: named rewards that guide decoding (guided methods) or pick among samples (Best-of-N).
+        eval_reward: the separate reward that scores every final response (an evaluation RM, or the
+            synthetic oracle); None records no reward.
+        methods: the decoding methods, one results-table row each.
+        max_new_tokens: the most tokens per response.
+        stop_strings: a response also ends when its text contains one of these.
+        max_prompt_length: fail on prompts with more tokens than this (None: no check).
+        seed: run seed; every row's seed derives from it, the prompt id, the method and the sample.
+        warmup: run each method once, untimed, before its first timed batch.
+    """
+
+    def __init__(
+        self,
+        policies: dict[str, ModelSpec],
+        methods: list[DecodeMethod],
+        scorers: dict[str, RewardSpec] | None = None,
+        eval_reward: RewardSpec | None = None,
+        max_new_tokens: int = 64,
+        stop_strings: list[str] | None = None,
+        max_prompt_length: int | None = None,
+        seed: int = 0,
+        warmup: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        scorers = scorers or {}
+        names = [m.name for m in methods]
+        if len(set(names)) != len(names):
+            raise ValueError(f"method names must be unique, got {names}")
+        for m in methods:
+            if m.policy not in policies:
+                raise ValueError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies {sorted(policies)}")
+            if m.scorer is not None and m.kind != "sample" and m.scorer not in scorers:
+                raise ValueError(f"method {m.name!r} uses scorer {m.scorer!r}, not among scorers {sorted(scorers)}")
+        self.policy_specs, self.scorer_specs, self.eval_spec = policies, scorers, eval_reward
+        self.methods = methods
+        self.policies = nn.ModuleDict()
+        self.reward_models = nn.ModuleDict()
+        self.tokenizers: dict = {}
+        self.reward_tokenizers: dict = {}
+        self._done: set = set()
+        self._warm: set[str] = set()
+
+    def configure_model(self) -> None:
+        if len(self.policies):
+            return
+        for name, spec in self.policy_specs.items():
+            tok = load_tokenizer(spec)
+            self.tokenizers[name] = tok
+            self.policies[name] = load_causal_lm(spec, tok).eval().requires_grad_(False)
+        rewards = dict(self.scorer_specs)
+        if self.eval_spec is not None:
+            rewards["__eval__"] = self.eval_spec
+        for name, spec in rewards.items():
+            model, tok = spec.load()
+            if model is not None:
+                self.reward_models[name] = model
+                self.reward_tokenizers[name] = tok
+
+    def on_predict_start(self) -> None:
+        writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)
+        self._done = writer.done if writer is not None else set()
+        self._scorers = {
+            name: build_scorer(spec, self.reward_models[name] if name in self.reward_models else None,
+                               self.reward_tokenizers.get(name), self.tokenizers[self._policy_for(name)])
+            for name, spec in self.scorer_specs.items()
+        }
+        self._eval = None
+        if self.eval_spec is not None:
+            self._eval = text_reward(self.eval_spec, self.reward_models["__eval__"] if "__eval__" in self.reward_models
+                                     else None, self.reward_tokenizers.get("__eval__"))
+
+    def _policy_for(self, scorer: str) -> str:
+        """The policy whose tokenizer a scorer must follow (the first method using it decides)."""
+        return next((m.policy for m in self.methods if m.scorer == scorer), "reference"
+                    if "reference" in self.policy_specs else next(iter(self.policy_specs)))
+
+    @torch.no_grad()
+    def predict_step(self, batch: list[dict], batch_idx: int) -> list[dict]:
+        out = []
+        for method in self.methods:
+            rows = [(rec, s) for rec in batch for s in range(method.samples)
+                    if (rec["id"], method.name, s) not in self._done]
+            if rows:
+                out.extend(self._decode(method, rows))
+        return out
+
+    def _decode(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> list[dict]:
+        hp = self.hparams
+        policy, tok = self.policies[method.policy], self.tokenizers[method.policy]
+        scorer = self._scorers.get(method.scorer) if method.kind != "sample" else None
+        prompts = [rec["prompt"] for rec, _ in rows]
+        seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
+        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), max_prompt_length=hp.max_prompt_length)
+        if hp.warmup and method.name not in self._warm:
+            generate(policy, tok, prompts[:1], method, seeds[:1], max_new_tokens=min(4, hp.max_new_tokens), **kwargs)
+            self._warm.add(method.name)
+        gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
+        rewards = self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None else [None] * len(rows)
+        total = max(1, sum(gen.num_tokens))
+        records = []
+        for i, ((rec, s), text) in enumerate(zip(rows, gen.texts)):
+            n = gen.num_tokens[i]
+            records.append({
+                "id": rec["id"], "method": method.name, "sample": s, "prompt": rec["prompt"], "response": text,
+                "reference": rec.get("reference", []), "tokens": n, "stop": gen.stop_reasons[i],
+                "reward": rewards[i], "decode_seconds": gen.seconds * n / total, "seed": int(seeds[i]),
+                "policy": method.policy, "scorer": method.scorer if method.kind != "sample" else None,
+                **({"scorer_reward": float(gen.scores[i])} if gen.scores is not None else {}),
+            })
+        return records
