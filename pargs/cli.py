@@ -46,8 +46,8 @@ def setup_logging(level: int = logging.INFO) -> None:
     logger.setLevel(level)
 
 
-def lightning_cli(args: Sequence[str], run: bool = True):
-    """Run (or only parse, ``run=False``) a LightningCLI with pargs' modules available by short name."""
+def lightning_cli(args: Sequence[str]):
+    """Run a LightningCLI subcommand (``fit -c config.yaml`` ...) with pargs' modules importable by short name."""
     import lightning as L
     from lightning.pytorch.cli import LightningCLI
 
@@ -61,7 +61,6 @@ def lightning_cli(args: Sequence[str], run: bool = True):
         subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         args=list(args),
-        run=run,
         auto_configure_optimizers=False,
     )
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import torch
 
-from pargs.lit.export import export_pretrained
-from pargs.lit.optim import adamw_warmup_cosine
-from pargs.models.loading import ModelSpec, load_causal_lm, load_tokenizer
+from pargs.lit.pretrained_module import PretrainedModule
+from pargs.models.loading import ModelSpec, load_causal_lm
 
 
-class CausalLMModule(L.LightningModule):
+class CausalLMModule(PretrainedModule):
     """Next-token cross-entropy on the response tokens (batches from ``SFTDataModule``).
 
     Args:
@@ -33,18 +31,11 @@ class CausalLMModule(L.LightningModule):
         export_dir: str | None = None,
         gradient_checkpointing: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(model)
         self.save_hyperparameters()
-        self.spec = model
-        self.tokenizer = load_tokenizer(model)
-        self.model = None
 
-    def configure_model(self) -> None:
-        if self.model is not None:
-            return
-        self.model = load_causal_lm(self.spec, self.tokenizer)
-        if self.hparams.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+    def build_model(self):
+        return load_causal_lm(self.spec, self.tokenizer)
 
     def _loss(self, batch: dict) -> torch.Tensor:
         return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
@@ -60,11 +51,3 @@ class CausalLMModule(L.LightningModule):
         n = batch["input_ids"].shape[0]
         self.log("val/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("val/ppl", math.exp(min(loss.item(), 50.0)), batch_size=n, sync_dist=True)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.warmup_steps,
-                                   self.trainer.estimated_stepping_batches)
-
-    def on_fit_end(self) -> None:
-        export_pretrained(self, self.hparams.export_dir)

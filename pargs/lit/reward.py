@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-import lightning as L
 import torch
 
-from pargs.lit.export import export_pretrained
-from pargs.lit.optim import adamw_warmup_cosine
+from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import bradley_terry_loss, full_bt_loss, gather_rewards, partial_bt_loss
-from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
+from pargs.models.loading import ModelSpec, load_reward_model
 from pargs.models.reward_model import is_causal_reward_model, token_rewards
 from pargs.prefixes import check_pad_rule, final_positions, prefix_fraction_lengths
 
 
-class RewardModule(L.LightningModule):
+class RewardModule(PretrainedModule):
     """Train a scalar reward model on preference pairs (batches from ``PreferenceDataModule``).
 
     Args:
@@ -51,26 +49,20 @@ class RewardModule(L.LightningModule):
         export_dir: str | None = None,
         gradient_checkpointing: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(model)
         if objective not in ("partial", "full"):
             raise ValueError(f"objective must be 'partial' or 'full', got {objective!r}")
         check_pad_rule(pad_rule)
         self.save_hyperparameters()
-        self.spec = model
-        self.tokenizer = load_tokenizer(model)
-        self.model = None
 
-    def configure_model(self) -> None:
-        if self.model is not None:
-            return
-        self.model = load_reward_model(self.spec, self.tokenizer)
-        if not is_causal_reward_model(self.model):
+    def build_model(self):
+        model = load_reward_model(self.spec, self.tokenizer)
+        if not is_causal_reward_model(model):
             raise ValueError(
-                f"{type(self.model).__name__} is not a causal reward model; RewardModule reads every prefix's "
+                f"{type(model).__name__} is not a causal reward model; RewardModule reads every prefix's "
                 "reward from one forward pass and needs a decoder backbone"
             )
-        if self.hparams.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+        return model
 
     def _rewards(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
         rewards, _ = token_rewards(self.model, batch["input_ids"], batch["attention_mask"])
@@ -106,14 +98,6 @@ class RewardModule(L.LightningModule):
             self.log(f"val/acc@{round(f * 100)}%", pairwise_accuracy(pw, pl), batch_size=n, sync_dist=True)
         # the loss on full sequences only, comparable across objectives
         self.log("val/full_loss", bradley_terry_loss(full_w, full_l), batch_size=n, sync_dist=True)
-
-    def configure_optimizers(self):
-        hp = self.hparams
-        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.warmup_steps,
-                                   self.trainer.estimated_stepping_batches)
-
-    def on_fit_end(self) -> None:
-        export_pretrained(self, self.hparams.export_dir)
 
 
 def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,52 @@
+"""What the training modules share: a Hugging Face model built lazily, AdamW, export at the end."""
+
+from __future__ import annotations
+
+import lightning as L
+from transformers import PreTrainedModel
+
+from pargs.lit.export import export_pretrained
+from pargs.lit.optim import adamw_warmup_cosine
+from pargs.models.loading import ModelSpec, load_tokenizer
+
+
+class PretrainedModule(L.LightningModule):
+    """Base of modules that train one Hugging Face model named by a :class:`ModelSpec`.
+
+    The model is built in ``configure_model`` (so FSDP can shard it as it is created) and the
+    tokenizer on first use, so building the module itself reads no file. Subclasses implement
+    :meth:`build_model` and call ``save_hyperparameters()`` with ``lr``, ``weight_decay``,
+    ``warmup_steps``, ``export_dir`` and ``gradient_checkpointing``.
+    """
+
+    def __init__(self, model: ModelSpec) -> None:
+        super().__init__()
+        self.spec = model
+        self.model: PreTrainedModel | None = None
+        self._tokenizer = None
+
+    @property
+    def tokenizer(self):
+        """The model's tokenizer (loaded on first use)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.spec)
+        return self._tokenizer
+
+    def build_model(self) -> PreTrainedModel:
+        """Load or create the model (called once, from ``configure_model``)."""
+        raise NotImplementedError
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        self.model = self.build_model()
+        if self.hparams.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.warmup_steps,
+                                   self.trainer.estimated_stepping_batches)
+
+    def on_fit_end(self) -> None:
+        export_pretrained(self, self.hparams.export_dir)

@@ -1,0 +1,61 @@
+"""Every shipped YAML says how to run it, parses, and builds its model, data and trainer.
+
+Paths under ``runs/quickstart`` are pointed at a temporary run directory holding the tiny test task
+and models; configs of other folders name Hugging Face models, which the modules only load in
+``configure_model``, so building them needs no network.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import lightning as L
+import pytest
+from lightning.pytorch.cli import LightningCLI
+
+import pargs.datamodules  # noqa: F401
+import pargs.lit  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "lightning_configs").rglob("*.yaml"))
+
+
+class BuildOnlyCLI(LightningCLI):
+    """Parses a subcommand's config and builds everything, without running the subcommand."""
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        self.ran = subcommand
+
+
+def build(args):
+    return BuildOnlyCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                        args=args, save_config_callback=None, auto_configure_optimizers=False)
+
+
+def test_configs_are_shipped():
+    assert any(p.parent.name == "quickstart" for p in CONFIGS)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, synthetic_dir, model_dirs):
+    run = tmp_path_factory.mktemp("run")
+    shutil.copytree(synthetic_dir, run / "data")
+    for name, src in (("reference", "reference"), ("rm_partial", "rm"), ("rm_full", "rm")):
+        shutil.copytree(model_dirs[src], run / "models" / name)
+    return run
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "lightning_configs")))
+def test_config_header_and_build(path, run_dir, tmp_path):
+    text = path.read_text()
+    first = text.splitlines()[0]
+    rel = path.relative_to(ROOT)
+    assert first.startswith("# ") and f"-c {rel}" in first, f"{rel}: first line must show the command that runs it"
+    command = first.split()[2] if first.split()[1] in ("pargs", "lightning") else first.split()[1]
+    assert command in ("fit", "validate", "test", "predict")
+    local = tmp_path / path.name
+    local.write_text(text.replace("runs/quickstart", str(run_dir)))
+    cli = build([command, "-c", str(local), "--trainer.logger=false"])
+    assert cli.ran == command
+    assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
