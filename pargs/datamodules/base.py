@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
+from pargs.datamodules.resumable import ResumableSampler
 from pargs.models.loading import ModelSpec, load_tokenizer
 
 
@@ -14,13 +17,18 @@ class JsonlDataModule(L.LightningDataModule):
     """Loads ``train_file`` / ``val_file`` once with :meth:`load` and serves them with :meth:`collate_fn`.
 
     Subclasses call ``save_hyperparameters()`` with at least ``train_file``, ``val_file``,
-    ``tokenizer``, ``batch_size``, ``num_workers`` and ``trust_remote_code``.
+    ``tokenizer``, ``batch_size``, ``num_workers``, ``seed`` and ``trust_remote_code``.
+
+    The training order is a :class:`ResumableSampler`: checkpoints record how far into the epoch
+    training got, so a resumed run continues the same epoch in the same order.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.datasets: dict[str, list[dict]] = {}
         self._tokenizer = None
+        self._train_sampler: ResumableSampler | None = None
+        self._resume_batches = 0
 
     @property
     def tokenizer(self):
@@ -45,11 +53,32 @@ class JsonlDataModule(L.LightningDataModule):
             self.datasets["val"] = self.load(self.hparams.val_file)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, collate_fn=self.collate_fn())
+        sampler = ResumableSampler(self.datasets[split], shuffle, self.hparams.seed, self.hparams.batch_size)
+        if split == "train":
+            sampler.skip_batches, self._resume_batches = self._resume_batches, 0
+            self._train_sampler = sampler
+        # its own generator, so making an iterator draws nothing from the global RNG (resume exactness)
+        generator = torch.Generator().manual_seed(self.hparams.seed)
+        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, sampler=sampler,
+                          num_workers=self.hparams.num_workers, collate_fn=self.collate_fn(), generator=generator)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader("val", shuffle=False) if "val" in self.datasets else []
+
+    def state_dict(self) -> dict:
+        """How far into the current epoch training got (saved in every checkpoint)."""
+        trainer = self.trainer
+        if trainer is None or not trainer.training:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume mid-epoch: the next training loader skips the batches already trained on."""
+        if state:
+            self._resume_batches = int(state.get("batches_done", 0))
+            # Lightning cannot see that this datamodule resumes mid-epoch and would warn that it does not
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")

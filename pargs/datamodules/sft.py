@@ -25,6 +25,7 @@ class SFTDataModule(JsonlDataModule):
         loss_on_prompt: also train on the prompt tokens.
         drop_unusable: count and skip empty responses instead of failing on them.
         trust_remote_code: allow the tokenizer's own code to run.
+        seed: seed of the shuffling (epoch e uses the permutation of (seed, e)).
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class SFTDataModule(JsonlDataModule):
         loss_on_prompt: bool = False,
         drop_unusable: bool = False,
         trust_remote_code: bool = False,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -32,7 +32,7 @@ class CausalLMModule(PretrainedModule):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__(model)
-        self.save_hyperparameters()
+        self.save_plain_hyperparameters()
 
     def build_model(self):
         return load_causal_lm(self.spec, self.tokenizer)

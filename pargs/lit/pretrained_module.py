@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import lightning as L
 from transformers import PreTrainedModel
 
 from pargs.lit.export import export_pretrained
 from pargs.lit.optim import adamw_warmup_cosine
+from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_plain
 from pargs.models.loading import ModelSpec, load_tokenizer
 
 
@@ -14,14 +17,15 @@ class PretrainedModule(L.LightningModule):
     """Base of modules that train one Hugging Face model named by a :class:`ModelSpec`.
 
     The model is built in ``configure_model`` (so FSDP can shard it as it is created) and the
-    tokenizer on first use, so building the module itself reads no file. Subclasses implement
-    :meth:`build_model` and call ``save_hyperparameters()`` with ``lr``, ``weight_decay``,
+    tokenizer on first use, so building the module itself reads no file. Checkpoints hold plain
+    data only and carry the RNG state (:mod:`pargs.lit.checkpoint_state`). Subclasses implement
+    :meth:`build_model` and call :meth:`save_plain_hyperparameters` with ``lr``, ``weight_decay``,
     ``warmup_steps``, ``export_dir`` and ``gradient_checkpointing``.
     """
 
-    def __init__(self, model: ModelSpec) -> None:
+    def __init__(self, model: ModelSpec | dict) -> None:
         super().__init__()
-        self.spec = model
+        self.spec = ModelSpec(**model) if isinstance(model, dict) else model  # a dict: from a checkpoint
         self.model: PreTrainedModel | None = None
         self._tokenizer = None
 
@@ -39,7 +43,8 @@ class PretrainedModule(L.LightningModule):
     def configure_model(self) -> None:
         if self.model is not None:
             return
-        self.model = self.build_model()
+        # from_pretrained returns eval mode; follow the LightningModule's mode (dropout on in training)
+        self.model = self.build_model().train(self.training)
         if self.hparams.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
 
@@ -50,3 +55,16 @@ class PretrainedModule(L.LightningModule):
 
     def on_fit_end(self) -> None:
         export_pretrained(self, self.hparams.export_dir)
+
+    def save_plain_hyperparameters(self) -> None:
+        """``save_hyperparameters()`` of the caller's arguments, configs stored as plain dicts."""
+        self.save_hyperparameters(frame=inspect.currentframe().f_back)
+        for key, value in list(self.hparams.items()):
+            self.hparams[key] = to_plain(value)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["pargs_rng_state"] = capture_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "pargs_rng_state" in checkpoint:
+            restore_rng_state(checkpoint["pargs_rng_state"])

@@ -53,7 +53,7 @@ class RewardModule(PretrainedModule):
         if objective not in ("partial", "full"):
             raise ValueError(f"objective must be 'partial' or 'full', got {objective!r}")
         check_pad_rule(pad_rule)
-        self.save_hyperparameters()
+        self.save_plain_hyperparameters()
 
     def build_model(self):
         model = load_reward_model(self.spec, self.tokenizer)

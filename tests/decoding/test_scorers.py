@@ -1,0 +1,77 @@
+"""Every scorer gives the rewards of scoring each candidate sequence from scratch, over a whole decode."""
+
+import pytest
+import torch
+
+from pargs.decoding.cached_scorer import CachedCausalScorer
+from pargs.decoding.engine import encode_prompts
+from pargs.decoding.scorer import Responses
+from pargs.decoding.text_reward import ModelReward, OracleReward
+from pargs.decoding.text_scorer import TextScorer
+from pargs.models.encoding import decode_response, encode_prompt
+from pargs.models.reward_model import sequence_rewards
+from pargs.tasks.synthetic import oracle_reward
+
+PROMPTS = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
+           "write a detailed review of the book about the story :"]  # different lengths: real left padding
+
+
+def _from_scratch(rm, tokenizer, prompt, prefix, candidates):
+    seqs = torch.tensor([encode_prompt(tokenizer, prompt) + prefix + [v] for v in candidates])
+    return sequence_rewards(rm, seqs, torch.ones_like(seqs))
+
+
+def _walk(scorer, tokenizer, reference, steps=8, k=6):
+    """Drive ``scorer`` through a decode with random candidates and choices; compare every step."""
+    g = torch.Generator().manual_seed(0)
+    ids, mask = encode_prompts(tokenizer, PROMPTS)
+    scorer.begin(PROMPTS, ids, mask)
+    rows, prefixes = list(range(len(PROMPTS))), [[] for _ in PROMPTS]
+    words = [i for i in range(3, len(tokenizer))]
+    for step in range(steps):
+        cand = torch.tensor([[words[int(j)] for j in torch.randint(len(words), (k,), generator=g)] for _ in rows])
+        if step == 5:
+            cand[0, 1] = tokenizer.eos_token_id  # an EOS candidate: the complete response is scored
+        got = scorer.score_candidates(cand)
+        for i, row in enumerate(rows):
+            expected = reference(PROMPTS[row], prefixes[row], cand[i].tolist())
+            torch.testing.assert_close(got[i].double(), expected.double(), atol=1e-5, rtol=1e-5)
+        chosen = torch.randint(k, (len(rows),), generator=g)
+        tokens = cand.gather(1, chosen.unsqueeze(1)).squeeze(1)
+        scorer.advance(chosen, tokens)
+        for i, row in enumerate(rows):
+            prefixes[row].append(int(tokens[i]))
+        if step == 3:  # the middle row finishes and leaves the batch
+            keep = torch.tensor([0, 2])
+            scorer.keep_rows(keep)
+            rows = [rows[i] for i in keep.tolist()]
+
+
+def test_cached_scorer_equals_from_scratch(rm, tokenizer):
+    _walk(CachedCausalScorer(rm), tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def test_text_scorer_with_a_reward_model_equals_from_scratch(rm, tokenizer):
+    _walk(TextScorer(ModelReward(rm, tokenizer), tokenizer), tokenizer,
+          lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def test_text_scorer_with_the_oracle_equals_the_oracle_on_the_text(tokenizer):
+    def reference(prompt, prefix, candidates):
+        return torch.tensor([oracle_reward(prompt, decode_response(tokenizer, prefix + [v])) for v in candidates])
+
+    _walk(TextScorer(OracleReward(), tokenizer), tokenizer, reference)
+
+
+@pytest.mark.parametrize("kind", ["cached", "text"])
+def test_whole_responses_score_like_sequences(rm, tokenizer, kind):
+    ids, mask = encode_prompts(tokenizer, PROMPTS)
+    responses = [[tokenizer.convert_tokens_to_ids(w) for w in text.split()] for text in
+                 ("the staff was great .", "it was bad", "the story was dull but the cover was nice .")]
+    responses[0].append(tokenizer.eos_token_id)
+    complete = [True, False, False]
+    texts = [decode_response(tokenizer, r) for r in responses]
+    scorer = CachedCausalScorer(rm) if kind == "cached" else TextScorer(ModelReward(rm, tokenizer), tokenizer)
+    got = scorer.score_responses(Responses(PROMPTS, ids, mask, responses, texts, complete))
+    expected = torch.cat([_from_scratch(rm, tokenizer, p, r[:-1], r[-1:]) for p, r in zip(PROMPTS, responses)])
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

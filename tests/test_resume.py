@@ -1,0 +1,132 @@
+"""Runs that get interrupted finish the job: training resumes exactly, prediction after a SIGKILL
+neither loses nor repeats a line, and prediction split over two processes equals one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pargs.cli import lightning_cli
+from tests.helpers import Interrupted
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+
+
+def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None):
+    callbacks = [
+        {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+         "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 1}},
+        {"class_path": "tests.helpers.RecordLosses", "init_args": {"path": str(losses)}},
+    ]
+    if stop_at:
+        callbacks.append({"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": stop_at}})
+    cfg = {
+        "seed_everything": 0,
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 11, "logger": False, "callbacks": callbacks,
+                    "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
+                    "limit_val_batches": 0, "default_root_dir": str(tmp_path)},
+        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {
+            "model": {"path": str(model_dirs["reference"])}, "lr": 1e-3, "warmup_steps": 2}},
+        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
+            "train_file": str(synthetic_dir / "pairs_train.jsonl"), "tokenizer": str(model_dirs["reference"]),
+            "batch_size": 8}},
+    }
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / ("stop.yaml" if stop_at else "fit.yaml")
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _losses(path):
+    return {r["step"]: r["loss"] for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_path, synthetic_dir, model_dirs):
+    # 64 pairs / 8 = 8 batches per epoch: the interruption at step 6 is mid-epoch, and the run crosses an epoch
+    whole = tmp_path / "whole"
+    lightning_cli(["fit", "-c", str(_fit_config(whole, synthetic_dir, model_dirs, whole / "losses.jsonl"))])
+    cut = tmp_path / "cut"
+    with pytest.raises(Interrupted):
+        lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", stop_at=6))])
+    lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl")),
+                   "--ckpt_path", "last"])
+    uninterrupted, resumed = _losses(whole / "losses.jsonl"), _losses(cut / "losses.jsonl")
+    assert sorted(uninterrupted) == list(range(1, 12)) and sorted(resumed) == list(range(1, 12))
+    assert resumed == uninterrupted  # dropout is on: equal losses need the same RNG stream too
+
+
+def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kill_after=None):
+    callbacks = [{"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(out_dir)}}]
+    if kill_after is not None:
+        callbacks.append({"class_path": "tests.helpers.KillDuringPredict",
+                          "init_args": {"output_dir": str(out_dir), "batch": kill_after}})
+    trainer = {"accelerator": "cpu", "devices": devices, "logger": False, "callbacks": callbacks,
+               "enable_progress_bar": False, "default_root_dir": str(tmp_path)}
+    if devices > 1:
+        trainer["strategy"] = "ddp"
+    cfg = {
+        "seed_everything": 0, "return_predictions": False, "trainer": trainer,
+        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
+            "policies": {"reference": {"path": str(model_dirs["reference"])}},
+            "scorers": {"rm": {"model": {"path": str(model_dirs["rm"])}}},
+            "eval_reward": {"oracle": True}, "max_new_tokens": 8,
+            "methods": [{"name": "top-k", "kind": "sample", "top_k": 10, "samples": 2},
+                        {"name": "pargs", "kind": "guided", "k": 5, "scorer": "rm"},
+                        {"name": "bon", "kind": "best_of_n", "n": 3, "top_k": 10, "scorer": "rm"}]}},
+        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
+            "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 2}},
+    }
+    path = tmp_path / f"predict-{out_dir.name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _predict(config, check=True):
+    proc = subprocess.run([sys.executable, "-m", "pargs", "predict", "-c", str(config)], capture_output=True,
+                          text=True, env=ENV, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stderr[-4000:])
+    return proc
+
+
+def _records(out_dir):
+    lines = []
+    for path in sorted(Path(out_dir).glob("predictions-rank*.jsonl")):
+        text = path.read_text()
+        assert text.endswith("\n"), f"{path} ends with a torn line"
+        lines += [json.loads(x) for x in text.splitlines()]
+    keys = [(r["id"], r["method"], r["sample"]) for r in lines]
+    assert len(keys) == len(set(keys)), "a prediction was written twice"
+    return {k: {f: v for f, v in r.items() if f != "decode_seconds"} for k, r in zip(keys, lines)}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, synthetic_dir, model_dirs):
+    tmp = tmp_path_factory.mktemp("predict")
+    _predict(_predict_config(tmp, synthetic_dir, model_dirs, tmp / "whole"))
+    return _records(tmp / "whole")
+
+
+def test_predict_killed_mid_write_resumes_to_the_same_output(tmp_path, synthetic_dir, model_dirs, uninterrupted):
+    out = tmp_path / "killed"
+    proc = _predict(_predict_config(tmp_path, synthetic_dir, model_dirs, out, kill_after=1), check=False)
+    assert proc.returncode == -9  # SIGKILL
+    partial = (out / "predictions-rank0.jsonl").read_text()
+    assert not partial.endswith("\n") and 0 < partial.count("\n") < len(uninterrupted)
+    _predict(_predict_config(tmp_path, synthetic_dir, model_dirs, out))
+    assert _records(out) == uninterrupted
+    assert len(uninterrupted) == 6 * (2 + 1 + 1)
+
+
+def test_predict_on_two_processes_equals_one(tmp_path, synthetic_dir, model_dirs, uninterrupted):
+    out = tmp_path / "ddp"
+    _predict(_predict_config(tmp_path, synthetic_dir, model_dirs, out, devices=2))
+    assert len(list(out.glob("predictions-rank*.jsonl"))) == 2
+    assert _records(out) == uninterrupted
