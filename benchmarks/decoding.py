@@ -105,7 +105,7 @@ def run_methods(lengths, repeats, general_max):
         if n <= general_max:
             row["pargs-general"] = timed(engine(pargs, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer), n),
                                          max(1, repeats - 1))
-        row["official-style"] = timed(lambda: official_style(policy, rm, tokenizer, prompts, n, K), 1)
+        row["official-style"] = timed(lambda n=n: official_style(policy, rm, tokenizer, prompts, n, K), 1)
         rows.append(row)
         print(json.dumps({m: (round(v[1] / v[0], 1) if isinstance(v, tuple) else v) for m, v in row.items()}),
               flush=True)

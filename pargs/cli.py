@@ -15,6 +15,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pargs.errors import ConfigError
+
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 USAGE = """\
@@ -32,37 +34,86 @@ pargs commands:
 """
 
 
-class UserError(Exception):
-    """An error whose message tells the user what to fix; the CLI prints it without a traceback."""
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def setup_logging(level: int = logging.INFO) -> None:
     """Send pargs' log records to stderr (Lightning configures its own loggers)."""
     logger = logging.getLogger("pargs")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("[pargs] %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)
 
 
 def lightning_cli(args: Sequence[str]):
-    """Run a LightningCLI subcommand (``fit -c config.yaml`` ...) with pargs' modules importable by short name."""
+    """Run a LightningCLI subcommand (``fit -c config.yaml`` ...) with pargs' modules importable by short name.
+
+    A config that does not parse raises :class:`ConfigError` with jsonargparse's message, minus the
+    dump of every parsed value, so the one line that matters is visible.
+    """
+    import argparse
+    import warnings
+
     import lightning as L
     from lightning.pytorch.cli import LightningCLI
 
     import pargs.datamodules  # noqa: F401  (registers the classes for class_path short names)
     import pargs.lit  # noqa: F401
 
-    return LightningCLI(
-        L.LightningModule,
-        L.LightningDataModule,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        save_config_kwargs={"overwrite": True},
-        args=list(args),
-        auto_configure_optimizers=False,
-    )
+    with warnings.catch_warnings():
+        # we always pass args explicitly, so LightningCLI's warning about sys.argv does not apply
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        warnings.filterwarnings("ignore", message="skip_none parameter was deprecated")
+        try:
+            return LightningCLI(
+                L.LightningModule,
+                L.LightningDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_kwargs={"overwrite": True},
+                args=list(args),
+                auto_configure_optimizers=False,
+                parser_kwargs={"exit_on_error": False},
+            )
+        except argparse.ArgumentError as err:
+            raise ConfigError(f"invalid configuration ({' '.join(args)}):\n{_short_parser_error(str(err))}") from None
+        except ValueError as err:  # jsonargparse wraps errors raised while building the configured objects
+            cause = _config_error_in_chain(err)
+            if cause is None:
+                raise
+            raise cause from None
+
+
+def _config_error_in_chain(err: BaseException) -> ConfigError | None:
+    """The :class:`ConfigError` an exception was raised from, if any."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, ConfigError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+_PARSER_NOISE = ("Given value", "Subtypes:", "Does not validate against any of the Union subtypes", "Errors:",
+                 "- Expected a <class 'NoneType'>")
+
+
+def _short_parser_error(message: str) -> str:
+    """jsonargparse's error without the lines that repeat the whole parsed config."""
+    lines = [line for line in message.splitlines() if not line.strip().startswith(_PARSER_NOISE)]
+    return "\n".join(line if len(line) <= 300 else line[:297] + "..." for line in lines)
 
 
 def _quickstart(args: Sequence[str]) -> int:
@@ -112,8 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE.format(prog=prog))
         return 0 if argv else 2
-    from pargs.records import RecordError
-
     try:
         if argv[0] in COMMANDS:
             return COMMANDS[argv[0]](argv[1:]) or 0
@@ -122,9 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         lightning_cli(argv)
         return 0
-    except (RecordError, UserError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
+    except Exception as err:
+        cause = _config_error_in_chain(err)
+        if cause is None:
+            raise
+        print(f"{prog}: error: {cause}", file=sys.stderr)
+        return 2 if str(cause).startswith("invalid configuration") else 1
 
 
 if __name__ == "__main__":

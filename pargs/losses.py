@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pargs.errors import ConfigError
 from pargs.prefixes import PadRule, final_positions, pair_prefix_positions
 
 Weighting = Literal["term", "pair"]
@@ -49,7 +50,7 @@ def bradley_terry_loss(
     elif weighting == "pair":
         loss = ((terms * m).sum(-1) / m.sum(-1).clamp(min=1)).mean()
     else:
-        raise ValueError(f"weighting must be 'term' or 'pair', got {weighting!r}")
+        raise ConfigError(f"weighting must be 'term' or 'pair', got {weighting!r}")
     if center_coef:
         loss = loss + center_coef * (((r_chosen + r_rejected) ** 2 * m).sum() / m.sum().clamp(min=1))
     return loss

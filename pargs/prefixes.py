@@ -19,13 +19,15 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from pargs.errors import ConfigError
+
 PadRule = Literal["longest", "shortest"]
 PAD_RULES: tuple[str, ...] = ("longest", "shortest")
 
 
 def check_pad_rule(rule: str) -> None:
     if rule not in PAD_RULES:
-        raise ValueError(f"pad_rule must be one of {PAD_RULES}, got {rule!r}")
+        raise ConfigError(f"pad_rule must be one of {PAD_RULES}, got {rule!r}")
 
 
 def pair_prefix_positions(
@@ -44,7 +46,7 @@ def pair_prefix_positions(
     """
     check_pad_rule(rule)
     if (len_w < 1).any() or (len_l < 1).any():
-        raise ValueError("every response needs at least one token")
+        raise ConfigError("every response needs at least one token")
     n_terms = torch.maximum(len_w, len_l) if rule == "longest" else torch.minimum(len_w, len_l)
     steps = torch.arange(1, int(n_terms.max()) + 1, device=len_w.device).unsqueeze(0)  # [1, L]
     mask = steps <= n_terms.unsqueeze(1)
@@ -65,7 +67,7 @@ def prefix_fraction_lengths(len_w: Tensor, len_l: Tensor, fraction: float, rule:
     """
     check_pad_rule(rule)
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise ConfigError(f"fraction must be in (0, 1], got {fraction}")
     n_terms = torch.maximum(len_w, len_l) if rule == "longest" else torch.minimum(len_w, len_l)
     return torch.clamp(torch.ceil(n_terms.to(torch.float64) * fraction).to(torch.long), min=1)
 
@@ -83,7 +85,7 @@ def sample_prefix_rows(
     """
     check_pad_rule(rule)
     if ratio <= 0:
-        raise ValueError(f"prefix sampling ratio must be > 0, got {ratio}")
+        raise ConfigError(f"prefix sampling ratio must be > 0, got {ratio}")
     n_pairs = len_w.numel()
     n_rows = max(1, round(ratio * n_pairs))
     pair_index = torch.randint(n_pairs, (n_rows,), generator=generator)

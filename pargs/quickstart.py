@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from pargs.cli import UserError, lightning_cli
+from pargs.cli import lightning_cli
+from pargs.errors import ConfigError
 from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def _config(name: str, run_dir: Path, seed: int, overrides: dict) -> Path:
     """Copy a shipped config into ``run_dir/configs`` with its paths and seed pointed at this run."""
     source = CONFIG_DIR / f"{name}.yaml"
     if not source.is_file():
-        raise UserError(
+        raise ConfigError(
             f"{source} not found: the quickstart runs the configs of a source checkout; install with "
             "`pip install -e .` from the repository"
         )

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pargs.errors import ConfigError
+
 __all__ = [
     "RecordError",
     "LoadReport",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class RecordError(ValueError):
+class RecordError(ConfigError):
     """A record that cannot be used, located by file, line and field."""
 
     def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, message: str):
@@ -148,6 +150,8 @@ def _unusable(obj: dict, schema: Schema) -> tuple[str, str] | None:
 def load_records(path: str | os.PathLike, schema: Schema, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
     """Read and validate every record of ``path``.
 
+    Each record gets ``_line``, its 1-based line number, for error messages further down the line.
+
     Args:
         path: a JSONL file in the project's schema.
         schema: which record type the file holds.
@@ -172,8 +176,7 @@ def load_records(path: str | os.PathLike, schema: Schema, drop_unusable: bool = 
                 )
             report.dropped[problem[1]] += 1
             continue
-        obj = dict(obj, id=rid)
-        records.append(obj)
+        records.append(dict(obj, id=rid, _line=line_no))
     if not records:
         raise RecordError(path, None, None, f"holds no usable {schema.name} records")
     report.kept = len(records)

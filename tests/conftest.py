@@ -71,3 +71,16 @@ def model_dirs(tmp_path_factory, tokenizer):
         tokenizer.save_pretrained(path)
         paths[name] = path
     return paths
+
+
+@pytest.fixture(autouse=True)
+def _lightning_logs_to_current_stderr():
+    """Lightning's log handlers keep the stderr of the test that imported it; point them at this test's."""
+    import logging
+    import sys
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.stream = sys.stderr  # not setStream(): it flushes the old, closed stream
+    yield

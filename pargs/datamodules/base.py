@@ -38,6 +38,9 @@ class JsonlDataModule(L.LightningDataModule):
             )
         return self._tokenizer
 
+    #: example keys holding response ids (a sequence is prompt + one of them)
+    response_keys: tuple[str, ...] = ()
+
     def load(self, path: str) -> list[dict]:
         """Read and tokenize one file."""
         raise NotImplementedError
@@ -67,6 +70,15 @@ class JsonlDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader("val", shuffle=False) if "val" in self.datasets else []
+
+    def longest_sequence(self) -> tuple[int, str]:
+        """``(tokens, file)`` of the longest training or validation sequence (prompt + response)."""
+        best = (0, "")
+        for split, path in (("train", self.hparams.train_file), ("val", self.hparams.val_file)):
+            for ex in self.datasets.get(split, []):
+                n = len(ex["prompt"]) + max(len(ex[k]) for k in self.response_keys)
+                best = max(best, (n, path))
+        return best
 
     def state_dict(self) -> dict:
         """How far into the current epoch training got (saved in every checkpoint)."""

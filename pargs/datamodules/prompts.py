@@ -32,6 +32,8 @@ class PromptDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.records is None:
             records = load_prompts(self.hparams.predict_file)
+            for rec in records:  # where each prompt came from, for error messages
+                rec["_file"] = self.hparams.predict_file
             self.records = records[: self.hparams.limit] if self.hparams.limit else records
 
     def predict_dataloader(self) -> DataLoader:

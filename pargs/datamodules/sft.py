@@ -28,6 +28,8 @@ class SFTDataModule(JsonlDataModule):
         seed: seed of the shuffling (epoch e uses the permutation of (seed, e)).
     """
 
+    response_keys = ("response",)
+
     def __init__(
         self,
         train_file: str,

@@ -12,6 +12,7 @@ from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.scorer import Scorer
 from pargs.decoding.text_reward import InputFormat, ModelReward, OracleReward, TextReward
 from pargs.decoding.text_scorer import TextScorer
+from pargs.errors import ConfigError
 from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
 from pargs.models.reward_model import is_causal_reward_model
 
@@ -32,7 +33,7 @@ class RewardSpec:
 
     def __post_init__(self) -> None:
         if (self.model is None) == (not self.oracle):
-            raise ValueError("a RewardSpec needs exactly one of `model` or `oracle: true`")
+            raise ConfigError("a RewardSpec needs exactly one of `model` or `oracle: true`")
 
     def load(self) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase | None]:
         """The reward model and its tokenizer (None, None for the oracle)."""
@@ -68,7 +69,7 @@ def build_scorer(
         and spec.input_format == "concat"
     )
     if spec.mode == "cached" and not cached_ok:
-        raise ValueError(
+        raise ConfigError(
             "scorer mode 'cached' needs a causal reward model that shares the policy's tokenizer and the 'concat' "
             "input format; use mode 'text' (or 'auto') for this reward"
         )

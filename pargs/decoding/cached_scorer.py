@@ -15,6 +15,7 @@ from transformers import PreTrainedModel
 
 from pargs.decoding.scorer import Responses, Scorer
 from pargs.decoding.stream import CausalStream
+from pargs.errors import ConfigError
 from pargs.models.encoding import pad_batch
 from pargs.models.reward_model import is_causal_reward_model, sequence_rewards, token_rewards
 
@@ -24,7 +25,7 @@ class CachedCausalScorer(Scorer):
 
     def __init__(self, model: PreTrainedModel) -> None:
         if not is_causal_reward_model(model):
-            raise TypeError(
+            raise ConfigError(
                 f"{type(model).__name__} is not a causal reward model with a per-position head; "
                 "use the text scorer (scorer mode 'text') for encoder reward models"
             )

@@ -23,6 +23,7 @@ from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import child_seeds, sample_from_scores
 from pargs.decoding.scorer import Responses, Scorer
 from pargs.decoding.stream import CausalStream
+from pargs.errors import ConfigError
 from pargs.models.encoding import decode_response, encode_prompt, pad_batch
 
 
@@ -67,12 +68,12 @@ class Stopping:
             elif source:
                 eos.update(source)
         if not eos:
-            raise ValueError("neither the tokenizer nor the model defines an EOS token; decoding could not stop")
+            raise ConfigError("neither the tokenizer nor the model defines an EOS token; decoding could not stop")
         if suppress_tokens is None:  # padding / unknown never belong inside a response
             suppress_tokens = sorted({tokenizer.pad_token_id, tokenizer.unk_token_id} - eos - {None})
         as_tensor = lambda ids: torch.tensor(sorted(ids), dtype=torch.long, device=device)  # noqa: E731
         if max_new_tokens < 1 or not 0 <= min_new_tokens <= max_new_tokens:
-            raise ValueError(f"need 1 <= max_new_tokens and 0 <= min_new_tokens <= max_new_tokens, got "
+            raise ConfigError(f"need 1 <= max_new_tokens and 0 <= min_new_tokens <= max_new_tokens, got "
                              f"{max_new_tokens} and {min_new_tokens}")
         return cls(as_tensor(eos), as_tensor(suppress_tokens), max_new_tokens, min_new_tokens, tuple(stop_strings))
 
@@ -91,7 +92,7 @@ def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], m
     if max_prompt_length is not None:
         for i, r in enumerate(rows):
             if len(r) > max_prompt_length:
-                raise ValueError(
+                raise ConfigError(
                     f"prompt {i} has {len(r)} tokens, more than max_prompt_length={max_prompt_length}; "
                     "shorten it or raise the limit (the model's context must hold prompt + new tokens)"
                 )
@@ -214,7 +215,7 @@ def generate(
         suppress_tokens: ids never generated; None = the tokenizer's padding and unknown tokens.
     """
     if method.kind in ("guided", "best_of_n") and scorer is None:
-        raise ValueError(f"method {method.name!r} ({method.kind}) needs a scorer")
+        raise ConfigError(f"method {method.name!r} ({method.kind}) needs a scorer")
     method.validate(vocab_size=policy.config.get_text_config().vocab_size)
     device = next(policy.parameters()).device
     stop = Stopping.for_models(policy, tokenizer, device, max_new_tokens, min_new_tokens, stop_strings, suppress_tokens)

@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from pargs.errors import ConfigError
+
 Kind = Literal["sample", "best_of_n", "guided"]
 KINDS = ("sample", "best_of_n", "guided")
 
@@ -55,26 +57,26 @@ class DecodeMethod:
         """Raise a ValueError naming the field when a parameter is out of range."""
         where = f"decoding method {self.name!r}:"
         if self.kind not in KINDS:
-            raise ValueError(f"{where} kind must be one of {KINDS}, got {self.kind!r}")
+            raise ConfigError(f"{where} kind must be one of {KINDS}, got {self.kind!r}")
         if not math.isfinite(self.weight) or self.weight < 0:
-            raise ValueError(f"{where} weight (beta) must be a finite number >= 0, got {self.weight}")
+            raise ConfigError(f"{where} weight (beta) must be a finite number >= 0, got {self.weight}")
         if not math.isfinite(self.temperature) or self.temperature <= 0:
-            raise ValueError(f"{where} temperature must be a finite number > 0, got {self.temperature}")
+            raise ConfigError(f"{where} temperature must be a finite number > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"{where} top_p must be in (0, 1], got {self.top_p}")
+            raise ConfigError(f"{where} top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
-            raise ValueError(f"{where} top_k must be >= 0 (0 keeps all tokens), got {self.top_k}")
+            raise ConfigError(f"{where} top_k must be >= 0 (0 keeps all tokens), got {self.top_k}")
         if self.k < 1:
-            raise ValueError(f"{where} k must be >= 1, got {self.k}")
+            raise ConfigError(f"{where} k must be >= 1, got {self.k}")
         if self.n < 1 or self.samples < 1:
-            raise ValueError(f"{where} n and samples must be >= 1, got n={self.n}, samples={self.samples}")
+            raise ConfigError(f"{where} n and samples must be >= 1, got n={self.n}, samples={self.samples}")
         if self.kind in ("guided", "best_of_n") and not self.scorer:
-            raise ValueError(f"{where} kind {self.kind!r} needs a `scorer`")
+            raise ConfigError(f"{where} kind {self.kind!r} needs a `scorer`")
         if vocab_size is not None:
             if self.kind == "guided" and self.k > vocab_size:
-                raise ValueError(f"{where} k={self.k} is larger than the vocabulary ({vocab_size} tokens)")
+                raise ConfigError(f"{where} k={self.k} is larger than the vocabulary ({vocab_size} tokens)")
             if self.top_k > vocab_size:
-                raise ValueError(f"{where} top_k={self.top_k} is larger than the vocabulary ({vocab_size} tokens)")
+                raise ConfigError(f"{where} top_k={self.top_k} is larger than the vocabulary ({vocab_size} tokens)")
 
     @property
     def samples_stochastic(self) -> bool:
@@ -85,7 +87,7 @@ class DecodeMethod:
 def preset(name: str, scorer: str | None = None, **overrides) -> DecodeMethod:
     """A method from :data:`PRESETS` with optional overrides, e.g. ``preset("pargs", scorer="partial")``."""
     if name not in PRESETS:
-        raise ValueError(f"unknown method preset {name!r}; known: {sorted(PRESETS)}")
+        raise ConfigError(f"unknown method preset {name!r}; known: {sorted(PRESETS)}")
     fields = dict(PRESETS[name], name=name, **overrides)
     if scorer is not None:
         fields["scorer"] = scorer

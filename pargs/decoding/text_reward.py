@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from pargs.errors import ConfigError
 from pargs.models.encoding import encode_prompt, encode_response, pad_batch, truncate
 from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.synthetic import oracle_reward
@@ -58,7 +59,7 @@ class ModelReward:
         max_length: int | None = None,
     ) -> None:
         if input_format not in ("concat", "pair", "template"):
-            raise ValueError(f"input_format must be concat, pair or template, got {input_format!r}")
+            raise ConfigError(f"input_format must be concat, pair or template, got {input_format!r}")
         self.model, self.tokenizer = model, tokenizer
         self.input_format, self.template = input_format, template
         self.batch_size, self.max_length = batch_size, max_length

@@ -18,8 +18,11 @@ from pargs.decoding.build import RewardSpec, build_scorer, text_reward
 from pargs.decoding.engine import generate
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
+from pargs.errors import ConfigError
 from pargs.lit.writer import JsonlPredictionWriter
-from pargs.models.loading import ModelSpec, load_causal_lm, load_tokenizer
+from pargs.errors import ConfigError
+from pargs.models.encoding import encode_prompt
+from pargs.models.loading import ModelSpec, context_length, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ class DecodeModule(L.LightningModule):
         methods: the decoding methods, one results-table row each.
         max_new_tokens: the most tokens per response.
         stop_strings: a response also ends when its text contains one of these.
-        max_prompt_length: fail on prompts with more tokens than this (None: no check).
+        max_prompt_length: fail on prompts with more tokens than this (None: the policy's context minus
+            ``max_new_tokens``).
         seed: run seed; every row's seed derives from it, the prompt id, the method and the sample.
         warmup: run each method once, untimed, before its first timed batch.
     """
@@ -57,12 +61,12 @@ class DecodeModule(L.LightningModule):
         scorers = scorers or {}
         names = [m.name for m in methods]
         if len(set(names)) != len(names):
-            raise ValueError(f"method names must be unique, got {names}")
+            raise ConfigError(f"method names must be unique, got {names}")
         for m in methods:
             if m.policy not in policies:
-                raise ValueError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies {sorted(policies)}")
+                raise ConfigError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies {sorted(policies)}")
             if m.scorer is not None and m.kind != "sample" and m.scorer not in scorers:
-                raise ValueError(f"method {m.name!r} uses scorer {m.scorer!r}, not among scorers {sorted(scorers)}")
+                raise ConfigError(f"method {m.name!r} uses scorer {m.scorer!r}, not among scorers {sorted(scorers)}")
         self.policy_specs, self.scorer_specs, self.eval_spec = policies, scorers, eval_reward
         self.methods = methods
         self.policies = nn.ModuleDict()
@@ -87,6 +91,29 @@ class DecodeModule(L.LightningModule):
             if model is not None:
                 self.reward_models[name] = model
                 self.reward_tokenizers[name] = tok
+        for method in self.methods:  # k, top_k against the vocabulary, before any decoding starts
+            method.validate(vocab_size=self.policies[method.policy].config.get_text_config().vocab_size)
+
+    def _prompt_limit(self, policy_name: str) -> int | None:
+        if self.hparams.max_prompt_length is not None:
+            return self.hparams.max_prompt_length
+        context = context_length(self.policies[policy_name])
+        return None if context is None else context - self.hparams.max_new_tokens
+
+    def _check_prompts(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> None:
+        limit = self._prompt_limit(method.policy)
+        if limit is None:
+            return
+        tok = self.tokenizers[method.policy]
+        for rec, _ in rows:
+            n = len(encode_prompt(tok, rec["prompt"]))
+            if n > limit:
+                where = f"{rec.get('_file', 'prompts')}, line {rec.get('_line', '?')}"
+                raise ConfigError(
+                    f"{where}: field 'prompt' (id {rec['id']!r}) has {n} tokens but at most {limit} fit in policy "
+                    f"{method.policy!r} (its context minus max_new_tokens={self.hparams.max_new_tokens}, or "
+                    "max_prompt_length); shorten the prompt, lower max_new_tokens or drop long prompts from the file"
+                )
 
     def on_predict_start(self) -> None:
         writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)
@@ -120,9 +147,10 @@ class DecodeModule(L.LightningModule):
         hp = self.hparams
         policy, tok = self.policies[method.policy], self.tokenizers[method.policy]
         scorer = self._scorers.get(method.scorer) if method.kind != "sample" else None
+        self._check_prompts(method, rows)
         prompts = [rec["prompt"] for rec, _ in rows]
         seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
-        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), max_prompt_length=hp.max_prompt_length)
+        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or ())
         if hp.warmup and method.name not in self._warm:
             generate(policy, tok, prompts[:1], method, seeds[:1], max_new_tokens=min(4, hp.max_new_tokens), **kwargs)
             self._warm.add(method.name)

@@ -7,10 +7,11 @@ import inspect
 import lightning as L
 from transformers import PreTrainedModel
 
+from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_plain
 from pargs.lit.export import export_pretrained
 from pargs.lit.optim import adamw_warmup_cosine
-from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_plain
-from pargs.models.loading import ModelSpec, load_tokenizer
+from pargs.errors import ConfigError
+from pargs.models.loading import ModelSpec, context_length, load_tokenizer
 
 
 class PretrainedModule(L.LightningModule):
@@ -48,6 +49,9 @@ class PretrainedModule(L.LightningModule):
         if self.hparams.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
 
+    def on_fit_start(self) -> None:
+        check_fits_context(self.model, self.trainer.datamodule)
+
     def configure_optimizers(self):
         hp = self.hparams
         return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.warmup_steps,
@@ -68,3 +72,17 @@ class PretrainedModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "pargs_rng_state" in checkpoint:
             restore_rng_state(checkpoint["pargs_rng_state"])
+
+
+def check_fits_context(model: PreTrainedModel, datamodule) -> None:
+    """Fail before training when the data holds sequences longer than the model's context."""
+    context = context_length(model)
+    longest = getattr(datamodule, "longest_sequence", None)
+    if context is None or longest is None:
+        return
+    n, where = longest()
+    if n > context:
+        raise ConfigError(
+            f"{where} has a sequence of {n} tokens but the model has only {context} positions: set "
+            f"data.init_args.max_length to at most {context} so longer sequences are truncated"
+        )

@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 
+from pargs.errors import ConfigError
 from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import bradley_terry_loss, full_bt_loss, gather_rewards, partial_bt_loss
 from pargs.models.loading import ModelSpec, load_reward_model
@@ -51,14 +52,14 @@ class RewardModule(PretrainedModule):
     ) -> None:
         super().__init__(model)
         if objective not in ("partial", "full"):
-            raise ValueError(f"objective must be 'partial' or 'full', got {objective!r}")
+            raise ConfigError(f"objective must be 'partial' or 'full', got {objective!r}")
         check_pad_rule(pad_rule)
         self.save_plain_hyperparameters()
 
     def build_model(self):
         model = load_reward_model(self.spec, self.tokenizer)
         if not is_causal_reward_model(model):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(model).__name__} is not a causal reward model; RewardModule reads every prefix's "
                 "reward from one forward pass and needs a decoder backbone"
             )

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
+from pargs.errors import ConfigError
+
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
     """Prompt ids, with the tokenizer's leading special tokens (if any)."""
@@ -48,7 +50,7 @@ def truncate(prompt: list[int], response: list[int], max_length: int | None, sid
     if side == "right":
         prompt = prompt[: max_length - 1]
         return prompt, response[: max_length - len(prompt)]
-    raise ValueError(f"truncation side must be 'left' or 'right', got {side!r}")
+    raise ConfigError(f"truncation side must be 'left' or 'right', got {side!r}")
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> tuple[Tensor, Tensor]:
@@ -66,7 +68,7 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -
             ids[i, width - len(s):] = torch.as_tensor(s)
             mask[i, width - len(s):] = 1
         else:
-            raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+            raise ConfigError(f"side must be 'left' or 'right', got {side!r}")
     return ids, mask
 
 

@@ -21,6 +21,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from pargs.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
@@ -44,15 +46,15 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.path is None and not self.config.get("model_type"):
-            raise ValueError("a ModelSpec needs either `path` or `config` with a `model_type`")
+            raise ConfigError("a ModelSpec needs either `path` or `config` with a `model_type`")
         if self.dtype is not None and self.dtype not in _DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
 
     @property
     def tokenizer_path(self) -> str:
         source = self.tokenizer or self.path
         if source is None:
-            raise ValueError("a model built from a config needs `tokenizer` set to a tokenizer directory")
+            raise ConfigError("a model built from a config needs `tokenizer` set to a tokenizer directory")
         return source
 
     @property
@@ -65,7 +67,7 @@ def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
     tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer_path, trust_remote_code=spec.trust_remote_code)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
-            raise ValueError(f"tokenizer {spec.tokenizer_path!r} has neither a pad nor an EOS token")
+            raise ConfigError(f"tokenizer {spec.tokenizer_path!r} has neither a pad nor an EOS token")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -107,7 +109,7 @@ def load_reward_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None
         loaded = AutoConfig.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code)
         is_classifier = any(a.endswith("ForSequenceClassification") for a in (loaded.architectures or []))
         if is_classifier and loaded.num_labels != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"reward model {spec.path!r} has {loaded.num_labels} outputs; a reward model needs exactly one "
                 "(a classifier with several labels is not a scalar reward)"
             )
@@ -124,7 +126,17 @@ def check_vocab(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | Non
         return
     n_embed = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > n_embed:
-        raise ValueError(
+        raise ConfigError(
             f"tokenizer {spec.tokenizer_path!r} has {len(tokenizer)} tokens but model {spec.path or spec.config} "
             f"has only {n_embed} embeddings: they do not belong together"
         )
+
+
+def context_length(model: PreTrainedModel) -> int | None:
+    """The most positions the model accepts (None when its config sets no limit)."""
+    config = model.config.get_text_config()
+    for key in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

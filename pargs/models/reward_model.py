@@ -16,6 +16,8 @@ import torch
 from torch import Tensor, nn
 from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, PreTrainedModel
 
+from pargs.errors import ConfigError
+
 
 def is_causal_reward_model(model: PreTrainedModel) -> bool:
     """True when the model's backbone is a decoder whose per-position outputs are prefix rewards."""
@@ -28,7 +30,7 @@ def is_causal_reward_model(model: PreTrainedModel) -> bool:
 def _head(model: PreTrainedModel, required: bool = True) -> nn.Module | None:
     head = getattr(model, "score", None)
     if head is None and required:
-        raise TypeError(
+        raise ConfigError(
             f"{type(model).__name__} has no per-position `score` head; per-token rewards need a causal "
             "*ForSequenceClassification model (GPT-2, Llama, Qwen, ...)"
         )

@@ -35,6 +35,8 @@ import math
 import random
 from dataclasses import dataclass
 
+from pargs.errors import ConfigError
+
 TOPICS: dict[str, tuple[str, ...]] = {
     "hotel": ("room", "staff", "breakfast", "pool", "location"),
     "movie": ("plot", "acting", "music", "ending", "dialogue"),
@@ -102,7 +104,7 @@ class Prompt:
             assert (review, of, the, about, the2) == ("review", "of", "the", "about", "the")
             assert topic in TOPICS and aspect in TOPICS[topic]
         except (AssertionError, ValueError, IndexError):
-            raise ValueError(f"not a prompt of the synthetic task: {text!r}") from None
+            raise ConfigError(f"not a prompt of the synthetic task: {text!r}") from None
         return cls(topic, aspect, length)
 
 
@@ -271,7 +273,7 @@ def split_prompts(seed: int, n_heldout: int) -> tuple[list[Prompt], list[Prompt]
     """Split all prompts into (train, held-out) deterministically; held-out prompts are never trained on."""
     prompts = all_prompts()
     if not 0 < n_heldout < len(prompts):
-        raise ValueError(f"n_heldout must be in 1..{len(prompts) - 1}, got {n_heldout}")
+        raise ConfigError(f"n_heldout must be in 1..{len(prompts) - 1}, got {n_heldout}")
     random.Random(seed).shuffle(prompts)
     return prompts[n_heldout:], prompts[:n_heldout]
 

@@ -1,0 +1,140 @@
+"""Every bad input gets one clear message and a non-zero exit, never a traceback from inside a library.
+
+Each case runs the real command line (``pargs.cli.main``) on a config that is wrong in one way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+import yaml
+from transformers import GPT2Config, GPT2ForSequenceClassification
+
+from pargs.cli import main
+from pargs.tasks.word_tokenizer import build_word_tokenizer
+
+
+def _fit(tmp_path, model_dirs, train_file, **data_args):
+    cfg = {
+        "trainer": {"accelerator": "cpu", "max_steps": 1, "logger": False, "enable_progress_bar": False,
+                    "enable_checkpointing": False, "default_root_dir": str(tmp_path)},
+        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["reference"])}}},
+        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
+            "train_file": str(train_file), "tokenizer": str(model_dirs["reference"]), **data_args}},
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return ["fit", "-c", str(path)]
+
+
+def _predict(tmp_path, model_dirs, prompts_file, methods=None, scorer_dir=None, **module_args):
+    cfg = {
+        "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False, "default_root_dir": str(tmp_path),
+                    "callbacks": [{"class_path": "pargs.lit.JsonlPredictionWriter",
+                                   "init_args": {"output_dir": str(tmp_path / "preds")}}]},
+        "return_predictions": False,
+        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
+            "policies": {"reference": {"path": str(model_dirs["reference"])}},
+            "scorers": {"rm": {"model": {"path": str(scorer_dir or model_dirs["rm"])}}},
+            "eval_reward": {"oracle": True}, "max_new_tokens": 4,
+            "methods": methods or [{"name": "pargs", "kind": "guided", "k": 3, "scorer": "rm"}], **module_args}},
+        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {"predict_file": str(prompts_file)}},
+    }
+    path = tmp_path / "predict.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return ["predict", "-c", str(path)]
+
+
+def _fails(args, capsys, *needles, code=1):
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == code, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in:\n{err}"
+    return err
+
+
+GOOD = {"id": "a", "prompt": "write a review of the zoo about the shop :", "chosen": "the shop was good .",
+        "rejected": "it was bad ."}
+
+
+@pytest.mark.parametrize("line,needles", [
+    ('{"id": "b", "prompt": "p", "chosen": "c", "rejected": ', ["line 2", "not valid JSON"]),
+    ('{"id": "b", "prompt": "p", "chosen": "c"}', ["line 2", "field 'rejected' is missing"]),
+    ('{"id": "b", "prompt": ["p"], "chosen": "c", "rejected": "r"}', ["line 2", "field 'prompt' must be str, got list"]),
+    ('{"id": "b", "prompt": "p", "chosen": "", "rejected": "r"}', ["line 2", "field 'chosen' empty response",
+                                                                   "drop_unusable"]),
+    ('{"id": "b", "prompt": "p", "chosen": "same", "rejected": "same"}', ["line 2", "identical to chosen"]),
+    (b'{"id": "b", "prompt": "caf\xe9", "chosen": "c", "rejected": "r"}', ["line 2", "not valid UTF-8"]),
+])
+def test_bad_training_records(tmp_path, model_dirs, capsys, line, needles):
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + (line if isinstance(line, bytes) else line.encode()) + b"\n")
+    _fails(_fit(tmp_path, model_dirs, path), capsys, str(path), *needles)
+
+
+def test_sequences_longer_than_the_model(tmp_path, model_dirs, capsys):
+    path = tmp_path / "pairs.jsonl"
+    long = " ".join(["the shop was good and"] * 30) + " ."
+    path.write_text(json.dumps(dict(GOOD, chosen=long)) + "\n")
+    _fails(_fit(tmp_path, model_dirs, path, max_length=None), capsys, "positions", "max_length to at most 96")
+
+
+def test_unknown_config_key(tmp_path, model_dirs, capsys, synthetic_dir):
+    args = _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", max_new_tokenz=3)
+    _fails(args, capsys, "invalid configuration", "max_new_tokenz", code=2)
+
+
+@pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan])
+def test_beta_negative_or_not_finite(tmp_path, model_dirs, capsys, synthetic_dir, weight):
+    methods = [{"name": "pargs", "kind": "guided", "k": 3, "weight": weight, "scorer": "rm"}]
+    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods), capsys,
+           "decoding method 'pargs': weight (beta) must be a finite number >= 0")
+
+
+def test_k_larger_than_the_vocabulary(tmp_path, model_dirs, capsys, synthetic_dir):
+    methods = [{"name": "pargs", "kind": "guided", "k": 100_000, "scorer": "rm"}]
+    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods), capsys,
+           "k=100000 is larger than the vocabulary")
+
+
+def test_prompt_longer_than_the_context(tmp_path, model_dirs, capsys):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"id": "ok", "prompt": "write a review of the zoo about the shop :"}) + "\n"
+                    + json.dumps({"id": "long", "prompt": " ".join(["write"] * 200)}) + "\n")
+    _fails(_predict(tmp_path, model_dirs, path), capsys, f"{path}, line 2: field 'prompt' (id 'long') has 200 tokens")
+    assert not (tmp_path / "preds" / "predictions-rank0.jsonl").read_text()  # nothing half-done is presented
+
+
+def test_reward_model_with_two_outputs(tmp_path, model_dirs, capsys, synthetic_dir, tokenizer):
+    two = tmp_path / "two_label_rm"
+    cfg = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=len(tokenizer), num_labels=2, pad_token_id=0)
+    GPT2ForSequenceClassification(cfg).save_pretrained(two)
+    tokenizer.save_pretrained(two)
+    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", scorer_dir=two), capsys,
+           "has 2 outputs; a reward model needs exactly one")
+
+
+def test_tokenizer_that_does_not_match_the_model(tmp_path, model_dirs, capsys, synthetic_dir):
+    mismatched = tmp_path / "rm_with_a_bigger_tokenizer"
+    shutil.copytree(model_dirs["rm"], mismatched)
+    build_word_tokenizer([f"w{i}" for i in range(500)]).save_pretrained(mismatched)
+    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", scorer_dir=mismatched), capsys,
+           "has 503 tokens but model", "they do not belong together")
+
+
+def test_checkpoints_load_with_weights_only(tmp_path, model_dirs, synthetic_dir):
+    args = _fit(tmp_path, model_dirs, synthetic_dir / "pairs_train.jsonl")
+    cfg = yaml.safe_load(open(args[2]))
+    cfg["trainer"]["enable_checkpointing"] = True
+    open(args[2], "w").write(yaml.safe_dump(cfg))
+    assert main(args) == 0
+    (ckpt,) = list(tmp_path.rglob("*.ckpt"))
+    state = torch.load(ckpt, weights_only=True)  # plain data only: no pickled classes to trust
+    assert state["hyper_parameters"]["model"]["path"] == str(model_dirs["reference"])
+    assert "pargs_rng_state" in state
