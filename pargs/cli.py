@@ -123,9 +123,25 @@ def _quickstart(args: Sequence[str]) -> int:
 
 
 def _report(args: Sequence[str]) -> int:
-    from pargs.report_cli import main as report_main
+    import argparse
+    from pathlib import Path
 
-    return report_main(args)
+    from pargs.report import build_report, format_markdown
+
+    parser = argparse.ArgumentParser(prog="pargs report", description="Results tables and figures from predictions.")
+    parser.add_argument("inputs", nargs="+", help="run directories (their predictions/ folder) or prediction files")
+    parser.add_argument("--out", help="output directory (default: <first run>/report)")
+    parser.add_argument("--baseline", default="pargs", help="method the Wilcoxon tests compare against")
+    parser.add_argument("--tensorboard", help="also write TensorBoard summaries here (default: <first run>/tensorboard/report)")
+    ns = parser.parse_args(list(args))
+    inputs = [Path(p) / "predictions" if (Path(p) / "predictions").is_dir() else Path(p) for p in ns.inputs]
+    first = Path(ns.inputs[0])
+    out = Path(ns.out) if ns.out else (first if first.is_dir() else first.parent) / "report"
+    tensorboard = Path(ns.tensorboard) if ns.tensorboard else out.parent / "tensorboard" / "report"
+    result = build_report(inputs, out, baseline=ns.baseline, tensorboard_dir=tensorboard)
+    print(format_markdown(result))
+    print(f"\nwritten to {out} (TensorBoard: {tensorboard})")
+    return 0
 
 
 def _prepare_synthetic(args: Sequence[str]) -> int:

@@ -130,3 +130,20 @@ def test_predict_on_two_processes_equals_one(tmp_path, synthetic_dir, model_dirs
     _predict(_predict_config(tmp_path, synthetic_dir, model_dirs, out, devices=2))
     assert len(list(out.glob("predictions-rank*.jsonl"))) == 2
     assert _records(out) == uninterrupted
+
+
+def test_same_seed_gives_the_same_trained_weights(tmp_path, synthetic_dir, model_dirs):
+    from safetensors.torch import load_file
+
+    exports = []
+    for run in ("a", "b"):
+        cfg_path = _fit_config(tmp_path / run, synthetic_dir, model_dirs, tmp_path / run / "losses.jsonl")
+        cfg = yaml.safe_load(cfg_path.read_text())
+        cfg["trainer"]["max_steps"] = 4
+        cfg["model"]["init_args"]["export_dir"] = str(tmp_path / run / "export")
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        lightning_cli(["fit", "-c", str(cfg_path)])
+        exports.append(load_file(tmp_path / run / "export" / "model.safetensors"))
+    assert exports[0].keys() == exports[1].keys()
+    for name in exports[0]:
+        assert exports[0][name].equal(exports[1][name]), name

@@ -1,0 +1,36 @@
+"""The whole quickstart pipeline, end to end, at a reduced size."""
+
+from __future__ import annotations
+
+import json
+
+from pargs.quickstart import run_quickstart
+from pargs.tasks.synthetic import oracle_reward
+from pargs.tasks.synthetic_prepare import SyntheticSizes
+
+METHODS = {"top-k": 10, "best-of-10": 10, "args": 1, "pargs-g": 1, "pargs": 10}  # samples per prompt
+
+
+def test_quickstart_runs_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    sizes = SyntheticSizes(seed=1, n_sft=200, n_sft_val=20, n_pairs=64, n_pairs_val=16, n_test=3)
+    summary = run_quickstart(run, seed=1, sizes=sizes, epochs={"sft": 1, "reward_partial": 1, "reward_full": 1},
+                             limit_prompts=3)
+    for name in ("reference", "rm_partial", "rm_full"):
+        assert (run / "models" / name / "model.safetensors").is_file()
+    for name in ("sft", "reward_partial", "reward_full"):
+        assert list((run / "tensorboard" / name).rglob("events.out.tfevents.*")), name
+    lines = [json.loads(x) for path in sorted((run / "predictions").glob("*.jsonl"))
+             for x in path.read_text().splitlines()]
+    counts = {}
+    for r in lines:
+        counts[r["method"]] = counts.get(r["method"], 0) + 1
+        assert abs(r["reward"] - oracle_reward(r["prompt"], r["response"])) < 1e-6
+    assert counts == {m: 3 * n for m, n in METHODS.items()}
+    table = (run / "report" / "results.md").read_text()
+    for method in METHODS:
+        assert method in table and method in summary["table"]
+    saved = json.loads((run / "quickstart.json").read_text())
+    assert set(saved["seconds"]) == {"prepare", "sft", "reward_partial", "reward_full", "predict", "report"}
+    for step in ("sft", "reward_partial", "reward_full", "predict"):
+        assert (run / "configs" / f"{step}.yaml").read_text().startswith(f"# pargs ")
