@@ -147,15 +147,16 @@ def _unusable(obj: dict, schema: Schema) -> tuple[str, str] | None:
     return None
 
 
-def load_records(path: str | os.PathLike, schema: Schema, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
+def load_records(
+    path: str | os.PathLike, schema: Schema, drop_unusable: bool = False, with_line: bool = False
+) -> tuple[list[dict], LoadReport]:
     """Read and validate every record of ``path``.
-
-    Each record gets ``_line``, its 1-based line number, for error messages further down the line.
 
     Args:
         path: a JSONL file in the project's schema.
         schema: which record type the file holds.
         drop_unusable: drop (and count) records that are well formed but unusable instead of failing.
+        with_line: add ``_line``, each record's 1-based line number, for error messages further on.
     """
     path = Path(path)
     report = LoadReport(str(path))
@@ -176,7 +177,7 @@ def load_records(path: str | os.PathLike, schema: Schema, drop_unusable: bool = 
                 )
             report.dropped[problem[1]] += 1
             continue
-        records.append(dict(obj, id=rid, _line=line_no))
+        records.append(dict(obj, id=rid, _line=line_no) if with_line else dict(obj, id=rid))
     if not records:
         raise RecordError(path, None, None, f"holds no usable {schema.name} records")
     report.kept = len(records)
@@ -188,9 +189,9 @@ def load_preferences(path: str | os.PathLike, drop_unusable: bool = False) -> tu
     return load_records(path, PREFERENCE_SCHEMA, drop_unusable)
 
 
-def load_prompts(path: str | os.PathLike) -> list[dict]:
-    """Load prompt records (see :data:`PROMPT_SCHEMA`); references are normalised to a list."""
-    records, _ = load_records(path, PROMPT_SCHEMA)
+def load_prompts(path: str | os.PathLike, with_line: bool = False) -> list[dict]:
+    """Load prompt records (see :data:`PROMPT_SCHEMA`); references become lists (``with_line``: add ``_line``)."""
+    records, _ = load_records(path, PROMPT_SCHEMA, with_line=with_line)
     for rec in records:
         ref = rec.get("reference")
         rec["reference"] = [] if ref is None else [ref] if isinstance(ref, str) else list(ref)

@@ -45,8 +45,8 @@ def test_unusable_records_are_counted_when_dropping(tmp_path):
 def test_prompt_references_become_lists_and_integer_ids_strings(tmp_path):
     lines = [json.dumps({"id": 1, "prompt": "p"}), json.dumps({"id": 2, "prompt": "q", "reference": "r"})]
     records = load_prompts(_write(tmp_path / "q.jsonl", lines))
-    assert records == [{"id": "1", "prompt": "p", "reference": [], "_line": 1},
-                       {"id": "2", "prompt": "q", "reference": ["r"], "_line": 2}]
+    assert records == [{"id": "1", "prompt": "p", "reference": []}, {"id": "2", "prompt": "q", "reference": ["r"]}]
+    assert [r["_line"] for r in load_prompts(tmp_path / "q.jsonl", with_line=True)] == [1, 2]
 
 
 def test_write_is_atomic_and_keeps_the_old_file_on_error(tmp_path):

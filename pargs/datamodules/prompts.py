@@ -31,7 +31,7 @@ class PromptDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.records is None:
-            records = load_prompts(self.hparams.predict_file)
+            records = load_prompts(self.hparams.predict_file, with_line=True)
             for rec in records:  # where each prompt came from, for error messages
                 rec["_file"] = self.hparams.predict_file
             self.records = records[: self.hparams.limit] if self.hparams.limit else records
