@@ -53,6 +53,7 @@ def setup_logging(level: int = logging.INFO) -> None:
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("[pargs] %(message)s"))
         logger.addHandler(handler)
+        logger.propagate = False  # a root handler installed by another library would print it twice
     logger.setLevel(level)
 
 

@@ -42,6 +42,9 @@ class DecodeModule(L.LightningModule):
             ``max_new_tokens``).
         seed: run seed; every row's seed derives from it, the prompt id, the method and the sample.
         warmup: run each method once, untimed, before its first timed batch.
+        rows_per_call: responses decoded together (None: the prompt batch size). The same for every
+            method, so methods with several samples per prompt are timed under the same batch size as
+            greedy ones and time per token is comparable across the table.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class DecodeModule(L.LightningModule):
         max_prompt_length: int | None = None,
         seed: int = 0,
         warmup: bool = True,
+        rows_per_call: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -139,8 +143,9 @@ class DecodeModule(L.LightningModule):
         for method in self.methods:
             rows = [(rec, s) for rec in batch for s in range(method.samples)
                     if (rec["id"], method.name, s) not in self._done]
-            if rows:
-                out.extend(self._decode(method, rows))
+            size = self.hparams.rows_per_call or len(batch)
+            for start in range(0, len(rows), size):
+                out.extend(self._decode(method, rows[start:start + size]))
         return out
 
     def _decode(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> list[dict]:

@@ -1,0 +1,258 @@
+"""``pargs report``: the results table (Markdown, CSV), figures and TensorBoard summaries from predictions.
+
+Reads prediction JSONL lines ``{"id", "method", "sample", "prompt", "response", "reference", "tokens",
+"stop", "reward", "decode_seconds", ...}`` (what ``pargs predict`` writes) and produces, per method:
+average evaluation reward +- SE (samples of a prompt averaged first), a Wilcoxon signed-rank p-value
+against the baseline paired by prompt, ROUGE-L and BLEU against references, diversity (mean pairwise
+ROUGE-L over the samples of a prompt, for methods with several), mean response length, time per
+generated token and its ratio to plain sampling.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pargs.metrics.diversity import diversity
+from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary
+from pargs.metrics.runtime import time_per_token
+from pargs.metrics.significance import paired_wilcoxon
+from pargs.metrics.text_overlap import corpus_bleu, rouge_l, sentence_bleu
+from pargs.records import RecordError, iter_jsonl
+
+log = logging.getLogger(__name__)
+
+_FIELDS = {"id": (str, int), "method": (str,), "sample": (int,), "prompt": (str,), "response": (str,),
+           "tokens": (int,), "decode_seconds": (int, float), "reward": (int, float, type(None))}
+
+
+@dataclass
+class MethodRow:
+    """One row of the results table."""
+
+    method: str
+    prompts: int
+    samples: int  #: samples per prompt (most common)
+    reward: float | None = None
+    reward_se: float | None = None
+    p_value: float | None = None  #: Wilcoxon, H1: baseline > this method (None for the baseline)
+    rouge_l: float | None = None
+    rouge_l_se: float | None = None
+    bleu: float | None = None  #: mean sentence BLEU
+    bleu_se: float | None = None
+    corpus_bleu: float | None = None
+    diversity: float | None = None  #: mean pairwise ROUGE-L over samples (lower = more diverse)
+    diversity_se: float | None = None
+    tokens: float = 0.0  #: mean response length
+    ms_per_token: float = 0.0
+    overhead: float | None = None  #: time per token / plain sampling's
+
+
+@dataclass
+class Report:
+    """What ``build_report`` computed and wrote."""
+
+    rows: list[MethodRow]
+    baseline: str
+    plain: str
+    hypothesis: str
+    n_lines: int
+    n_duplicates: int
+    paths: dict[str, str] = field(default_factory=dict)
+
+
+def prediction_paths(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files named directly, plus every ``*.jsonl`` in directories named."""
+    paths = []
+    for item in map(Path, inputs):
+        found = sorted(item.glob("*.jsonl")) if item.is_dir() else [item]
+        if not found:
+            raise RecordError(item, None, None, "holds no prediction files (*.jsonl)")
+        paths += found
+    return paths
+
+
+def load_predictions(inputs: Sequence[str | Path]) -> tuple[list[dict], int]:
+    """Validated prediction lines, one per (prompt id, method, sample): a key seen twice keeps its
+    last line (a rewritten line of a resumed run) and is counted in the second return value."""
+    by_key: dict[tuple, dict] = {}
+    duplicates = 0
+    for path in prediction_paths(inputs):
+        for line, rec in iter_jsonl(path):
+            for name, types in _FIELDS.items():
+                if name not in rec:
+                    raise RecordError(path, line, name, "is missing (is this a pargs predictions file?)")
+                if not isinstance(rec[name], types) or (isinstance(rec[name], bool)):
+                    raise RecordError(path, line, name, f"must be {'/'.join(t.__name__ for t in types)}, "
+                                      f"got {type(rec[name]).__name__}")
+            key = (str(rec["id"]), rec["method"], rec["sample"])
+            duplicates += key in by_key
+            by_key[key] = dict(rec, id=str(rec["id"]))
+    if duplicates:
+        log.warning("%d prediction lines repeat an earlier (id, method, sample); the last one is used", duplicates)
+    return list(by_key.values()), duplicates
+
+
+def _row(method: str, recs: list[dict], baseline_scores: dict[str, float] | None) -> MethodRow:
+    samples: dict[str, list[str]] = defaultdict(list)
+    for r in recs:
+        samples[r["id"]].append(r["response"])
+    counts = sorted(len(v) for v in samples.values())
+    row = MethodRow(method, len(samples), counts[len(counts) // 2])
+    scored = [(r["id"], r["reward"]) for r in recs if r["reward"] is not None]
+    if scored:
+        per_prompt = per_prompt_means(scored)
+        row.reward, row.reward_se, _ = reward_summary(per_prompt)
+        if baseline_scores is not None:
+            row.p_value = paired_wilcoxon(baseline_scores, per_prompt, "greater").p_value
+    with_refs = [r for r in recs if r.get("reference")]
+    if with_refs:
+        rl = per_prompt_means((r["id"], rouge_l(r["response"], r["reference"])) for r in with_refs)
+        bl = per_prompt_means((r["id"], sentence_bleu(r["response"], r["reference"])) for r in with_refs)
+        row.rouge_l, row.rouge_l_se = mean_se(list(rl.values()))
+        row.bleu, row.bleu_se = mean_se(list(bl.values()))
+        row.corpus_bleu = corpus_bleu([r["response"] for r in with_refs], [r["reference"] for r in with_refs])
+    if row.samples >= 2:
+        row.diversity, row.diversity_se, _ = diversity(samples)
+    row.tokens = sum(r["tokens"] for r in recs) / len(recs)
+    row.ms_per_token = 1000 * time_per_token(recs)
+    return row
+
+
+def _fmt(value: float | None, se: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.{digits}f}"
+    if se is not None and not math.isnan(se):
+        text += f" ± {se:.{digits}f}"
+    return text
+
+
+def _p(p: float | None) -> str:
+    return "-" if p is None else f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
+
+
+HEADER = ["method", "prompts", "samples", "reward ± SE", "p", "ROUGE-L ± SE", "BLEU ± SE", "diversity ± SE",
+          "tokens", "ms/token", "× plain"]
+
+
+def format_markdown(report: Report) -> str:
+    """The results table as Markdown, with a note stating the test and the units."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADER) - 1)) + "|"]
+    for r in report.rows:
+        cells = [r.method, str(r.prompts), str(r.samples), _fmt(r.reward, r.reward_se), _p(r.p_value),
+                 _fmt(r.rouge_l, r.rouge_l_se), _fmt(r.bleu, r.bleu_se, 2), _fmt(r.diversity, r.diversity_se),
+                 f"{r.tokens:.1f}", f"{r.ms_per_token:.3f}", "-" if r.overhead is None else f"{r.overhead:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"reward: evaluation reward, mean over prompts of the per-prompt mean, ± standard error. p: Wilcoxon "
+        f"signed-rank test paired by prompt, {report.hypothesis}. ROUGE-L / BLEU: against the references "
+        "(BLEU: SacreBLEU sentence BLEU, 0-100). diversity: mean pairwise ROUGE-L between the samples of a "
+        f"prompt (lower = more diverse). ms/token: decoding time per generated token, warm-up excluded; "
+        f"× plain: relative to {report.plain}.",
+    ]
+    return "\n".join(lines)
+
+
+def _write_csv(report: Report, path: Path) -> None:
+    names = [f.name for f in MethodRow.__dataclass_fields__.values()]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        for r in report.rows:
+            writer.writerow(asdict(r))
+
+
+def _figures(report: Report, out_dir: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar([r.method for r in report.rows], [r.ms_per_token for r in report.rows], color="tab:blue")
+    ax.set_ylabel("ms per generated token")
+    ax.set_title("Decoding time per token")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    paths["time_per_token"] = str(out_dir / "time_per_token.png")
+    fig.savefig(paths["time_per_token"], dpi=120)
+    plt.close(fig)
+
+    points = [r for r in report.rows if r.diversity is not None and r.reward is not None]
+    if points:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for r in points:
+            ax.errorbar(r.diversity, r.reward, xerr=r.diversity_se, yerr=r.reward_se, fmt="o", capsize=3)
+            ax.annotate(r.method, (r.diversity, r.reward), textcoords="offset points", xytext=(5, 5))
+        ax.set_xlabel("pairwise ROUGE-L (lower = more diverse)")
+        ax.set_ylabel("average reward")
+        ax.set_title("Reward vs diversity")
+        fig.tight_layout()
+        paths["reward_vs_diversity"] = str(out_dir / "reward_vs_diversity.png")
+        fig.savefig(paths["reward_vs_diversity"], dpi=120)
+        plt.close(fig)
+    return paths
+
+
+def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(directory)) as writer:
+        for r in report.rows:
+            for name in ("reward", "rouge_l", "bleu", "diversity", "ms_per_token", "tokens"):
+                value = getattr(r, name)
+                if value is not None:
+                    writer.add_scalar(f"{name}/{r.method}", value, 0)
+            examples = [x for x in records if x["method"] == r.method and x["sample"] == 0][:5]
+            text = "\n\n".join(f"**{x['prompt']}**  \n{x['response']}  \n(reward {x['reward']})" for x in examples)
+            writer.add_text(f"samples/{r.method}", text, 0)
+            metrics = {f"hparam/{k}": v for k, v in (("reward", r.reward), ("ms_per_token", r.ms_per_token))
+                       if v is not None}
+            writer.add_hparams({"method": r.method, "samples": r.samples}, metrics, run_name=r.method)
+        writer.add_text("results", format_markdown(report), 0)
+
+
+def build_report(
+    inputs: Sequence[str | Path], out_dir: str | Path, baseline: str = "pargs", plain: str = "top-k",
+    tensorboard_dir: str | Path | None = None, figures: bool = True,
+) -> Report:
+    """Compute the table from prediction files / directories and write ``results.md``, ``results.csv``,
+    PNG figures and (optionally) TensorBoard summaries under ``out_dir`` / ``tensorboard_dir``."""
+    records, duplicates = load_predictions(inputs)
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        by_method[r["method"]].append(r)
+    baseline_scores = None
+    if baseline in by_method:
+        scored = [(r["id"], r["reward"]) for r in by_method[baseline] if r["reward"] is not None]
+        baseline_scores = per_prompt_means(scored) if scored else None
+    rows = [_row(m, recs, None if m == baseline else baseline_scores)
+            for m, recs in tqdm(by_method.items(), desc="report", unit="method")]
+    plain_row = next((r for r in rows if r.method == plain), None)
+    for r in rows:
+        r.overhead = r.ms_per_token / plain_row.ms_per_token if plain_row and plain_row.ms_per_token else None
+    report = Report(rows, baseline, plain, f"H1: reward({baseline}) > reward(method)", len(records), duplicates)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(format_markdown(report) + "\n")
+    _write_csv(report, out / "results.csv")
+    report.paths = {"markdown": str(out / "results.md"), "csv": str(out / "results.csv")}
+    if figures:
+        report.paths.update(_figures(report, out))
+    if tensorboard_dir is not None:
+        _tensorboard(report, records, Path(tensorboard_dir))
+        report.paths["tensorboard"] = str(tensorboard_dir)
+    for name, path in report.paths.items():
+        log.info("report %s: %s", name, path)
+    return report
