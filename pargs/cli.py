@@ -6,6 +6,7 @@
     pargs predict  -c lightning_configs/quickstart/predict.yaml
     pargs quickstart [--out runs/quickstart]                              # the whole pipeline
     pargs report RUN_DIR [RUN_DIR ...]                                    # tables and figures
+    pargs sweep -c lightning_configs/quickstart/predict.yaml --out runs/sweep   # beta x k grid
     pargs prepare-synthetic --out runs/quickstart/data                    # the embedded task's files
 """
 
@@ -30,6 +31,7 @@ Lightning commands (LightningCLI; `{prog} <command> --help` lists every option):
 pargs commands:
   quickstart          the whole pipeline on the embedded synthetic task (no network, no GPU)
   report              results tables and figures from prediction files: {prog} report RUN_DIR
+  sweep               beta x k grid of a guided method:  {prog} sweep -c PREDICT_CONFIG --out DIR
   prepare-synthetic   write the synthetic task's data and tokenizer:   {prog} prepare-synthetic --out DIR
 """
 
@@ -163,9 +165,16 @@ def _prepare_synthetic(args: Sequence[str]) -> int:
     return 0
 
 
+def _sweep(args: Sequence[str]) -> int:
+    from pargs.sweep import main as sweep_main
+
+    return sweep_main(list(args))
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "quickstart": _quickstart,
     "report": _report,
+    "sweep": _sweep,
     "prepare-synthetic": _prepare_synthetic,
 }
 

@@ -1,0 +1,173 @@
+"""``pargs sweep``: sensitivity of a guided method to beta and k (the paper's Tables 13-14 and a heatmap).
+
+Takes a predict config, replaces its methods by one copy of the chosen guided method per (beta, k)
+in the grid, decodes (resumably, like ``pargs predict``), then tabulates average reward +- SE and
+diversity with beta as rows and k as columns, as Markdown, CSV, heatmaps and TensorBoard scalars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+from pargs.cli import lightning_cli
+from pargs.errors import ConfigError
+from pargs.metrics.diversity import diversity
+from pargs.metrics.reward_stats import per_prompt_means, reward_summary
+from pargs.metrics.runtime import time_per_token
+from pargs.report import load_predictions
+
+log = logging.getLogger(__name__)
+
+BETAS = (0.5, 1.0, 1.5, 2.0, 2.5)  # the paper's beta range
+KS = (5, 10, 15)  # the paper's k range
+
+
+def grid_name(method: str, beta: float, k: int) -> str:
+    """The method name of one grid cell, e.g. ``pargs@b1.5-k10``."""
+    return f"{method}@b{beta:g}-k{k}"
+
+
+def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int | None) -> dict:
+    """A predict config whose methods are the (beta, k) grid of ``method`` and whose predictions go to ``out_dir``."""
+    init = config["model"]["init_args"]
+    template = next((m for m in init["methods"] if m["name"] == method), None)
+    if template is None:
+        raise ConfigError(f"method {method!r} is not in the config's methods {[m['name'] for m in init['methods']]}")
+    if template.get("kind") != "guided":
+        raise ConfigError(f"method {method!r} is {template.get('kind', 'sample')!r}; a beta x k sweep needs a guided one")
+    init["methods"] = [dict(template, name=grid_name(method, b, k), weight=b, k=k) for b in betas for k in ks]
+    callbacks = [c for c in config["trainer"].get("callbacks") or [] if not c["class_path"].endswith("PredictionWriter")]
+    callbacks.append({"class_path": "pargs.lit.JsonlPredictionWriter",
+                      "init_args": {"output_dir": str(out_dir / "predictions")}})
+    config["trainer"]["callbacks"] = callbacks
+    if limit:
+        config["data"]["init_args"]["limit"] = limit
+    return config
+
+
+def tabulate(records: list[dict], method: str, betas, ks) -> dict[tuple[float, int], dict]:
+    """``{(beta, k): {"reward", "reward_se", "diversity", "diversity_se", "ms_per_token"}}``."""
+    by_name = defaultdict(list)
+    for r in records:
+        by_name[r["method"]].append(r)
+    cells = {}
+    for b in betas:
+        for k in ks:
+            recs = by_name.get(grid_name(method, b, k))
+            if not recs:
+                continue
+            cell = {}
+            scored = [(r["id"], r["reward"]) for r in recs if r["reward"] is not None]
+            if scored:
+                cell["reward"], cell["reward_se"], _ = reward_summary(per_prompt_means(scored))
+            samples = defaultdict(list)
+            for r in recs:
+                samples[r["id"]].append(r["response"])
+            if any(len(v) >= 2 for v in samples.values()):
+                cell["diversity"], cell["diversity_se"], _ = diversity(samples)
+            cell["ms_per_token"] = 1000 * time_per_token(recs)
+            cells[(b, k)] = cell
+    return cells
+
+
+def _table(cells, betas, ks, key: str) -> list[str]:
+    lines = ["| beta \\ k | " + " | ".join(str(k) for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for b in betas:
+        row = []
+        for k in ks:
+            c = cells.get((b, k), {})
+            row.append(f"{c[key]:.3f} ± {c[key + '_se']:.3f}" if key in c else "-")
+        lines.append(f"| {b:g} | " + " | ".join(row) + " |")
+    return lines
+
+
+def _heatmap(cells, betas, ks, key: str, title: str, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = np.array([[cells.get((b, k), {}).get(key, np.nan) for k in ks] for b in betas])
+    if np.isnan(grid).all():
+        return False
+    fig, ax = plt.subplots(figsize=(4 + 0.6 * len(ks), 3 + 0.4 * len(betas)))
+    im = ax.imshow(grid, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+    ax.set_yticks(range(len(betas)), [f"{b:g}" for b in betas])
+    ax.set_xlabel("k")
+    ax.set_ylabel("beta")
+    ax.set_title(title)
+    lo, hi = np.nanmin(grid), np.nanmax(grid)
+    for i in range(len(betas)):
+        for j in range(len(ks)):
+            if not np.isnan(grid[i, j]):
+                light = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.6  # dark text on the bright end of viridis
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="k" if light else "w", fontsize=8)
+    fig.colorbar(im)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def write_sweep(cells, method: str, betas, ks, out_dir: Path, tensorboard_dir: Path | None = None) -> dict[str, str]:
+    """Markdown (Table 13/14 views), CSV, heatmaps and TensorBoard scalars of a finished grid."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = [f"# {method}: beta x k", "", "## Average reward ± SE (Table 13 view)", "",
+          *_table(cells, betas, ks, "reward"), "", "## Diversity: mean pairwise ROUGE-L ± SE, lower = more diverse "
+          "(Table 14 view)", "", *_table(cells, betas, ks, "diversity"), ""]
+    paths = {"markdown": str(out_dir / "sweep.md"), "csv": str(out_dir / "sweep.csv")}
+    Path(paths["markdown"]).write_text("\n".join(md))
+    fields = ["beta", "k", "reward", "reward_se", "diversity", "diversity_se", "ms_per_token"]
+    with open(paths["csv"], "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for (b, k), c in sorted(cells.items()):
+            writer.writerow({"beta": b, "k": k, **c})
+    for key, title in (("reward", "average reward"), ("diversity", "pairwise ROUGE-L")):
+        path = out_dir / f"heatmap_{key}.png"
+        if _heatmap(cells, betas, ks, key, f"{method}: {title}", path):
+            paths[f"heatmap_{key}"] = str(path)
+    if tensorboard_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        with SummaryWriter(str(tensorboard_dir)) as tb:
+            for (b, k), c in cells.items():
+                for key in ("reward", "diversity", "ms_per_token"):
+                    if key in c:
+                        tb.add_scalar(f"sweep/{key}/k={k}", c[key], int(round(b * 100)))
+            tb.add_text("sweep", "\n".join(md), 0)
+        paths["tensorboard"] = str(tensorboard_dir)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pargs sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--config", required=True, help="a predict config (e.g. lightning_configs/quickstart/predict.yaml)")
+    parser.add_argument("--method", default="pargs", help="the guided method of the config to sweep")
+    parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS))
+    parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
+    parser.add_argument("--out", required=True, help="output directory (predictions, tables, heatmaps)")
+    parser.add_argument("--limit", type=int, help="decode only the first N prompts")
+    ns = parser.parse_args(argv)
+    out = Path(ns.out)
+    config = sweep_config(yaml.safe_load(Path(ns.config).read_text()), ns.method, ns.betas, ns.ks, out, ns.limit)
+    derived = out / "sweep_predict.yaml"
+    out.mkdir(parents=True, exist_ok=True)
+    derived.write_text(f"# pargs predict -c {derived}\n# written by pargs sweep from {ns.config}\n"
+                       + yaml.safe_dump(config, sort_keys=False))
+    lightning_cli(["predict", "-c", str(derived)])
+    records, _ = load_predictions([out / "predictions"])
+    cells = tabulate(records, ns.method, ns.betas, ns.ks)
+    paths = write_sweep(cells, ns.method, ns.betas, ns.ks, out, out / "tensorboard")
+    print(Path(paths["markdown"]).read_text())
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
