@@ -32,6 +32,7 @@ pargs commands:
   quickstart          the whole pipeline on the embedded synthetic task (no network, no GPU)
   report              results tables and figures from prediction files: {prog} report RUN_DIR
   sweep               beta x k grid of a guided method:  {prog} sweep -c PREDICT_CONFIG --out DIR
+  prefix-agreement    RM accuracy at 25/50/75/100 % of the response: {prog} prefix-agreement --pairs F --rm DIR
   prepare-synthetic   write the synthetic task's data and tokenizer:   {prog} prepare-synthetic --out DIR
 """
 
@@ -165,6 +166,37 @@ def _prepare_synthetic(args: Sequence[str]) -> int:
     return 0
 
 
+def _prefix_agreement(args: Sequence[str]) -> int:
+    import argparse
+    from pathlib import Path
+
+    from pargs.metrics.prefix_agreement import agreement_table, prefix_agreement
+    from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
+    from pargs.records import load_preferences
+
+    parser = argparse.ArgumentParser(prog="pargs prefix-agreement",
+                                     description="How often reward models prefer the chosen response at 25/50/75/100 %.")
+    parser.add_argument("--pairs", required=True, help="preference JSONL (held-out pairs)")
+    parser.add_argument("--rm", nargs="+", required=True, help="reward model directories (causal RMs)")
+    parser.add_argument("--out", help="write the Markdown table here too")
+    parser.add_argument("--max-length", type=int, default=None, help="truncate pairs to this many tokens")
+    ns = parser.parse_args(list(args))
+    pairs, _ = load_preferences(ns.pairs)
+    results = {}
+    for path in ns.rm:
+        spec = ModelSpec(path=path)
+        tokenizer = load_tokenizer(spec)
+        model = load_reward_model(spec, tokenizer).eval()
+        results[Path(path).name] = prefix_agreement(model, tokenizer, pairs, max_length=ns.max_length)
+    table = agreement_table(results, len(pairs))
+    print(table)
+    if ns.out:
+        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(ns.out).write_text(table + "\n")
+        print(f"\nwritten to {ns.out}")
+    return 0
+
+
 def _sweep(args: Sequence[str]) -> int:
     from pargs.sweep import main as sweep_main
 
@@ -175,6 +207,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "quickstart": _quickstart,
     "report": _report,
     "sweep": _sweep,
+    "prefix-agreement": _prefix_agreement,
     "prepare-synthetic": _prepare_synthetic,
 }
 

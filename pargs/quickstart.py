@@ -4,7 +4,8 @@
 2. ``fit`` the reference LM (SFT);
 3. ``fit`` a partial-sequence RM and a full-sequence RM on the same pairs with the same budget;
 4. ``predict`` every held-out prompt with every method, scored by the task's hidden oracle;
-5. ``report``: the results table (also under ``<run>/report``) and TensorBoard logs.
+5. ``report``: the results table and the reward models' accuracy on prefixes of held-out pairs
+   (under ``<run>/report``), and TensorBoard logs.
 
 Each step runs the shipped config under ``lightning_configs/quickstart/`` through the same
 LightningCLI that ``pargs fit`` / ``pargs predict`` use; the configs are copied into
@@ -23,6 +24,10 @@ import yaml
 
 from pargs.cli import lightning_cli
 from pargs.errors import ConfigError
+from pargs.metrics.prefix_agreement import agreement_table, prefix_agreement
+from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
+from pargs.records import load_preferences
+from pargs.report import build_report, format_markdown
 from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
 
 log = logging.getLogger(__name__)
@@ -94,18 +99,31 @@ def run_quickstart(
         lightning_cli([command, "-c", str(config)])
         seconds[step] = time.perf_counter() - start
 
-    from pargs.report import build_report, format_markdown
-
     start = time.perf_counter()
     report = build_report([run_dir / "predictions"], run_dir / "report", baseline="pargs",
                           tensorboard_dir=run_dir / "tensorboard" / "report")
+    agreement = _prefix_agreement(run_dir)
     seconds["report"] = time.perf_counter() - start
     summary = {"run_dir": str(run_dir), "seed": seed, "seconds": {k: round(v, 1) for k, v in seconds.items()},
                "total_seconds": round(sum(seconds.values()), 1)}
     (run_dir / "quickstart.json").write_text(json.dumps(summary, indent=2) + "\n")
     summary["table"] = format_markdown(report)
+    summary["prefix_agreement"] = agreement
     summary["report"] = report
     return summary
+
+
+def _prefix_agreement(run_dir: Path) -> str:
+    """Table 12 view for the two reward models on the held-out pairs, saved under ``report/``."""
+    pairs, _ = load_preferences(run_dir / "data" / "pairs_val.jsonl")
+    results = {}
+    for name in ("rm_partial", "rm_full"):
+        spec = ModelSpec(path=str(run_dir / "models" / name))
+        tokenizer = load_tokenizer(spec)
+        results[name] = prefix_agreement(load_reward_model(spec, tokenizer).eval(), tokenizer, pairs)
+    table = agreement_table(results, len(pairs))
+    (run_dir / "report" / "prefix_agreement.md").write_text(table + "\n")
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     summary = run_quickstart(ns.out, ns.seed, **kwargs)
     print("\n" + summary["table"])
+    print("\nReward models on prefixes of the held-out pairs (the paper's Table 12 view):\n")
+    print(summary["prefix_agreement"])
     print(f"\nrun directory: {summary['run_dir']}  (total {summary['total_seconds']} s: "
           + ", ".join(f"{k} {v} s" for k, v in summary["seconds"].items()) + ")")
     print(f"report:        {Path(summary['run_dir']) / 'report'}")

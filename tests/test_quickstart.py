@@ -30,6 +30,8 @@ def test_quickstart_runs_end_to_end(tmp_path):
     table = (run / "report" / "results.md").read_text()
     for method in METHODS:
         assert method in table and method in summary["table"]
+    agreement = (run / "report" / "prefix_agreement.md").read_text()
+    assert "| rm_partial |" in agreement and "| rm_full |" in agreement
     saved = json.loads((run / "quickstart.json").read_text())
     assert set(saved["seconds"]) == {"prepare", "sft", "reward_partial", "reward_full", "predict", "report"}
     for step in ("sft", "reward_partial", "reward_full", "predict"):

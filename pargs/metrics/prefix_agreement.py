@@ -60,3 +60,15 @@ def prefix_agreement(
         for f in fractions:
             totals[f] += float(agree[f].sum())
     return {f: totals[f] / len(pairs) for f in fractions}
+
+
+def agreement_table(results: dict[str, dict[float, float]], n_pairs: int) -> str:
+    """Markdown: one row per reward model, one column per fraction of the response (the Table 12 view)."""
+    fractions = sorted({f for r in results.values() for f in r})
+    lines = ["| reward model | " + " | ".join(f"{round(f * 100)} %" for f in fractions) + " |",
+             "|---|" + "---:|" * len(fractions)]
+    for name, res in results.items():
+        lines.append(f"| {name} | " + " | ".join(f"{res[f]:.3f}" for f in fractions) + " |")
+    lines += ["", f"Share of {n_pairs} held-out pairs whose chosen response gets the higher reward when both "
+              "responses are cut to that fraction of their length (ties count one half)."]
+    return "\n".join(lines)
