@@ -1,4 +1,5 @@
-"""Pure loss functions: Bradley-Terry on full sequences and on every prefix, and DPO.
+"""Pure loss functions: Bradley-Terry on full sequences and on every prefix, DPO, the CD-FUDGE prefix
+value regression and PPO's clipped policy and value objectives.
 
 All reward-model paths (dense causal, materialised prefixes, full sequence) end in
 :func:`bradley_terry_loss`, so they share one definition of the objective.
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pargs.errors import ConfigError
-from pargs.prefixes import PadRule, final_positions, pair_prefix_positions
+from pargs.prefixes import PadRule, final_positions, pair_prefix_positions, response_mask
 
 Weighting = Literal["term", "pair"]
 
@@ -93,13 +94,91 @@ def full_bt_loss(
     return bradley_terry_loss(r_w, r_l, **bt_kwargs)
 
 
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``x`` over the entries where ``mask`` is set (0 when none is)."""
+    m = mask.to(x.dtype)
+    return (x * m).sum() / m.sum().clamp(min=1)
+
+
+def token_logprobs(logits: Tensor, labels: Tensor) -> Tensor:
+    """``[B, T]`` log p(labels[t] | <t), computed in float32 at least; ``logits[:, t]`` predicts ``labels[:, t]``."""
+    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    return torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+
+
 def sequence_logprobs(logits: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
     """Sum of ``log p(labels[t] | <t)`` over positions where ``mask`` is set.
 
     ``logits[:, t]`` predicts ``labels[:, t]`` (callers shift). Returns ``[B]``.
     """
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    logp = token_logprobs(logits, labels)
     return (logp * mask.to(logp.dtype)).sum(-1)
+
+
+def response_logprobs(logits: Tensor, input_ids: Tensor, prompt_len: Tensor, response_len: Tensor) -> Tensor:
+    """``[B]`` log pi(response | prompt): the sum over response tokens of right-padded ``prompt + response`` rows.
+
+    ``logits`` are a causal LM's outputs for ``input_ids`` (``[B, T, V]``); the logits at position t
+    predict token t + 1, so the response tokens at ``prompt_len .. prompt_len + response_len - 1``
+    are read from the logits one position earlier.
+    """
+    mask = response_mask(prompt_len, response_len, input_ids.shape[1])[:, 1:]
+    return sequence_logprobs(logits[:, :-1], input_ids[:, 1:], mask)
+
+
+def prefix_value_loss(values: Tensor, targets: Tensor, prompt_len: Tensor, response_len: Tensor) -> Tensor:
+    """CD-FUDGE's value regression: mean over every (row, prefix) of ``(V(x, y[:i]) - r(x, y))^2``.
+
+    Args:
+        values: ``[B, T]`` per-position outputs of a causal value model for right-padded
+            ``prompt + response`` rows; position t holds the value of the prefix ending at t.
+        targets: ``[B]`` the reward of each complete rollout.
+        prompt_len, response_len: ``[B]``; the prefixes are i = 1 .. response_len response tokens.
+
+    Every prefix term weighs the same (like the ``"term"`` weighting of the partial BT loss); the CD
+    paper's per-rollout sum over prefixes differs from it by a constant factor per batch.
+    """
+    mask = response_mask(prompt_len, response_len, values.shape[1])
+    return masked_mean((values - targets.to(values.dtype).unsqueeze(1)) ** 2, mask)
+
+
+def ppo_policy_loss(
+    logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor, clip_range: float = 0.2
+) -> tuple[Tensor, Tensor, Tensor]:
+    """PPO's clipped surrogate, per token (Schulman et al., 2017), averaged over the tokens in ``mask``.
+
+    ``loss = mean(max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps)))`` with ``ratio = exp(logp - old_logp)``.
+    Returns ``(loss, clip_fraction, approx_kl)``; the last two are detached diagnostics (the share of
+    tokens where the clipped term is taken, and the ``(ratio - 1) - log ratio`` estimate of KL(old || new)).
+    """
+    log_ratio = logp - old_logp
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    with torch.no_grad():
+        clip_fraction = masked_mean((clipped > unclipped).to(logp.dtype), mask)
+        approx_kl = masked_mean((ratio - 1) - log_ratio, mask)
+    return loss, clip_fraction, approx_kl
+
+
+def ppo_value_loss(
+    values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip_range: float | None = 0.2
+) -> tuple[Tensor, Tensor]:
+    """PPO's clipped value loss ``0.5 * mean(max((V - R)^2, (V_clip - R)^2))`` over the tokens in ``mask``.
+
+    ``V_clip = V_old + clip(V - V_old, -eps, eps)``; ``clip_range=None`` gives the plain squared error.
+    Returns ``(loss, clip_fraction)`` (the share of tokens where the clipped term is larger, detached).
+    """
+    err = (values - returns) ** 2
+    if clip_range is None:
+        return 0.5 * masked_mean(err, mask), torch.zeros((), dtype=values.dtype, device=values.device)
+    clipped = old_values + (values - old_values).clamp(-clip_range, clip_range)
+    err_clipped = (clipped - returns) ** 2
+    loss = 0.5 * masked_mean(torch.maximum(err, err_clipped), mask)
+    with torch.no_grad():
+        clip_fraction = masked_mean((err_clipped > err).to(values.dtype), mask)
+    return loss, clip_fraction
 
 
 def dpo_loss(

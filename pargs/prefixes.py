@@ -60,6 +60,15 @@ def final_positions(prompt_len: Tensor, length: Tensor) -> Tensor:
     return prompt_len + length - 1
 
 
+def response_mask(prompt_len: Tensor, response_len: Tensor, width: int) -> Tensor:
+    """``[B, width]`` bool, True at the positions of each row's response tokens.
+
+    Position t holds a response token when ``prompt_len <= t < prompt_len + response_len``.
+    """
+    t = torch.arange(width, device=prompt_len.device).unsqueeze(0)
+    return (t >= prompt_len.unsqueeze(1)) & (t < (prompt_len + response_len).unsqueeze(1))
+
+
 def prefix_fraction_lengths(len_w: Tensor, len_l: Tensor, fraction: float, rule: PadRule = "longest") -> Tensor:
     """``[B]`` prefix length i at ``fraction`` of a pair's comparable length (at least 1 token).
 

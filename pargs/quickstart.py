@@ -7,7 +7,12 @@
 5. ``report``: the results table and the reward models' accuracy on prefixes of held-out pairs
    (under ``<run>/report``), and TensorBoard logs.
 
-Each step runs the shipped config under ``lightning_configs/quickstart/`` through the same
+With ``--all`` (the extended mode) the baselines of ``lightning_configs/baselines/`` are trained after
+the reward models -- DPO, CD-FUDGE (reference rollouts scored by the full RM, then the prefix value
+model) and PPO -- and step 4 decodes with every method of the paper (``predict_all.yaml``): top-k,
+Best-of-N, ARGS, CD-FUDGE, DPO, PPO, PARGS-G and PARGS in one table.
+
+Each step runs the shipped config under ``lightning_configs/quickstart/`` (or ``baselines/``) through the same
 LightningCLI that ``pargs fit`` / ``pargs predict`` use; the configs are copied into
 ``<run>/configs`` with their paths pointed at the run directory, so any step can be re-run by hand.
 """
@@ -35,11 +40,18 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "lightning_configs" / "quickstart"
 DEFAULT_RUN_DIR = "runs/quickstart"  # the path the shipped configs are written against
 STEPS = ("sft", "reward_partial", "reward_full", "predict")
+#: ``--all``: the baselines after the reward models, then every method in one prediction run
+EXTENDED_STEPS = ("sft", "reward_partial", "reward_full", "dpo", "value_rollouts", "value", "ppo", "predict_all")
+#: steps whose config lives in ``lightning_configs/baselines/`` (the others: ``quickstart/``)
+BASELINE_STEPS = ("dpo", "value_rollouts", "value", "ppo")
+#: steps that run ``predict`` (the others run ``fit``)
+PREDICT_STEPS = ("predict", "predict_all", "value_rollouts")
 
 
 def _config(name: str, run_dir: Path, seed: int, overrides: dict) -> Path:
     """Copy a shipped config into ``run_dir/configs`` with its paths and seed pointed at this run."""
-    source = CONFIG_DIR / f"{name}.yaml"
+    folder = "baselines" if name in BASELINE_STEPS else "quickstart"
+    source = CONFIG_DIR.parent / folder / f"{name}.yaml"
     if not source.is_file():
         raise ConfigError(
             f"{source} not found: the quickstart runs the configs of a source checkout; install with "
@@ -56,8 +68,8 @@ def _config(name: str, run_dir: Path, seed: int, overrides: dict) -> Path:
         node[leaf] = value
     out = run_dir / "configs" / f"{name}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = "predict" if name == "predict" else "fit"
-    header = f"# pargs {command} -c {out}\n# written by pargs quickstart from lightning_configs/quickstart/{name}.yaml\n"
+    command = "predict" if name in PREDICT_STEPS else "fit"
+    header = f"# pargs {command} -c {out}\n# written by pargs quickstart from lightning_configs/{folder}/{name}.yaml\n"
     out.write_text(header + yaml.safe_dump(cfg, sort_keys=False))
     return out
 
@@ -68,6 +80,8 @@ def run_quickstart(
     sizes: SyntheticSizes | None = None,
     epochs: dict[str, int] | None = None,
     limit_prompts: int | None = None,
+    extended: bool = False,
+    overrides: dict[str, dict] | None = None,
 ) -> dict:
     """Run every step; return ``{"run_dir", "seconds": {step: s}, "report": ...}``.
 
@@ -77,6 +91,8 @@ def run_quickstart(
         sizes: synthetic task sizes (default: the quickstart's).
         epochs: per-step epoch overrides (``{"sft": 1, "reward_partial": 1, ...}``), for smoke tests.
         limit_prompts: decode only the first N held-out prompts.
+        extended: also train DPO, CD-FUDGE and PPO and decode with every method (``--all``).
+        overrides: per-step config overrides, ``{step: {"dotted.key": value}}``, for smoke tests.
     """
     run_dir = Path(run_dir)
     sizes = sizes or SyntheticSizes(seed=seed)
@@ -86,14 +102,14 @@ def run_quickstart(
     start = time.perf_counter()
     prepare_synthetic(run_dir / "data", sizes)
     seconds["prepare"] = time.perf_counter() - start
-    for step in STEPS:
-        overrides = {}
+    for step in EXTENDED_STEPS if extended else STEPS:
+        step_overrides = dict((overrides or {}).get(step, {}))
         if step in epochs:
-            overrides["trainer.max_epochs"] = epochs[step]
-        if step == "predict" and limit_prompts:
-            overrides["data.init_args.limit"] = limit_prompts
-        config = _config(step, run_dir, seed, overrides)
-        command = "predict" if step == "predict" else "fit"
+            step_overrides["trainer.max_epochs"] = epochs[step]
+        if step in ("predict", "predict_all") and limit_prompts:
+            step_overrides["data.init_args.limit"] = limit_prompts
+        config = _config(step, run_dir, seed, step_overrides)
+        command = "predict" if step in PREDICT_STEPS else "fit"
         log.info("quickstart step %s: pargs %s -c %s", step, command, config)
         start = time.perf_counter()
         lightning_cli([command, "-c", str(config)])
@@ -136,15 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of data, training and decoding")
     parser.add_argument("--smoke", action="store_true",
                         help="a reduced run for checking an installation (small data, 1 epoch, 8 prompts)")
+    parser.add_argument("--all", action="store_true", dest="extended",
+                        help="extended mode: also train DPO, CD-FUDGE (rollouts + value model) and PPO, and "
+                        "decode with every method of the paper in one table")
     ns = parser.parse_args(argv)
     kwargs = {}
     if ns.smoke:
         kwargs = {
             "sizes": SyntheticSizes(seed=ns.seed, n_sft=400, n_sft_val=40, n_pairs=200, n_pairs_val=40, n_test=8),
-            "epochs": {"sft": 1, "reward_partial": 1, "reward_full": 1},
+            "epochs": {"sft": 1, "reward_partial": 1, "reward_full": 1, "dpo": 1, "value": 1, "ppo": 1},
             "limit_prompts": 8,
+            "overrides": {"value_rollouts": {"data.init_args.limit": 32}, "ppo": {"trainer.limit_train_batches": 2}},
         }
-    summary = run_quickstart(ns.out, ns.seed, **kwargs)
+    summary = run_quickstart(ns.out, ns.seed, extended=ns.extended, **kwargs)
     print("\n" + summary["table"])
     print("\nReward models on prefixes of the held-out pairs (the paper's Table 12 view):\n")
     print(summary["prefix_agreement"])

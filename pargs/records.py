@@ -3,6 +3,9 @@
 Preference record: ``{"id", "prompt", "chosen", "rejected"}`` (+ optional ``"source"``, ``"meta"``).
 Prompt record: ``{"id", "prompt"}`` (+ optional ``"reference"``: a string or a list of strings).
 SFT record: ``{"id", "prompt", "response"}``.
+Rollout record: ``{"id", "prompt", "response", "reward"}`` (+ optional ``"method"``, ``"sample"``,
+``"stop"``): a sampled response and its reward, as ``pargs predict`` writes them (``id`` is the prompt's
+id, so one prompt's rollouts differ in ``sample``).
 
 Every problem is reported as a :class:`RecordError` naming the file, the 1-based line number and
 the field, so a user can open the file and fix the line. Malformed input (bad JSON, bad UTF-8,
@@ -14,6 +17,7 @@ drop them, in which case they are counted per reason and the counts are returned
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections import Counter
@@ -30,11 +34,13 @@ __all__ = [
     "PREFERENCE_SCHEMA",
     "PROMPT_SCHEMA",
     "SFT_SCHEMA",
+    "ROLLOUT_SCHEMA",
     "iter_jsonl",
     "load_records",
     "load_preferences",
     "load_prompts",
     "load_sft",
+    "load_rollouts",
     "write_jsonl",
 ]
 
@@ -78,6 +84,12 @@ SFT_SCHEMA = Schema(
     required={"id": _ID, "prompt": _TEXT, "response": _TEXT},
     optional={"source": _TEXT, "meta": (dict,)},
     responses=("response",),
+)
+
+ROLLOUT_SCHEMA = Schema(
+    "rollout",
+    required={"id": _ID, "prompt": _TEXT, "response": _TEXT, "reward": (int, float)},
+    optional={"method": _TEXT, "sample": (int,), "stop": _TEXT, "meta": (dict,)},
 )
 
 
@@ -201,6 +213,48 @@ def load_prompts(path: str | os.PathLike, with_line: bool = False) -> list[dict]
 def load_sft(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
     """Load supervised fine-tuning records (see :data:`SFT_SCHEMA`)."""
     return load_records(path, SFT_SCHEMA, drop_unusable)
+
+
+def rollout_complete(record: dict) -> bool:
+    """Whether a rollout's response is finished (EOS or a stop string): its ``stop`` is not ``"length"``."""
+    return record.get("stop", "eos") != "length"
+
+
+def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
+    """Load rollout records (see :data:`ROLLOUT_SCHEMA`) from a JSONL file, or from every
+    ``predictions-rank*.jsonl`` of a ``pargs predict`` output directory.
+
+    A rollout is identified by ``(id, method, sample)``; a repeated one fails. A response cut off at
+    the length limit with no text left has no token to learn from: it fails unless ``drop_unusable``.
+    """
+    path = Path(path)
+    files = sorted(path.glob("predictions-rank*.jsonl")) if path.is_dir() else [path]
+    if not files:
+        raise RecordError(path, None, None, "holds no predictions-rank*.jsonl files")
+    report = LoadReport(str(path))
+    records: list[dict] = []
+    seen: dict[tuple, str] = {}
+    for file in files:
+        for line_no, obj in iter_jsonl(file):
+            _check_fields(obj, ROLLOUT_SCHEMA, file, line_no)
+            if not math.isfinite(obj["reward"]):
+                raise RecordError(file, line_no, "reward", f"must be a finite number, got {obj['reward']}")
+            key = (str(obj["id"]), obj.get("method"), obj.get("sample", 0))
+            if key in seen:
+                raise RecordError(file, line_no, "id", f"duplicate rollout (id, method, sample) = {key} (first seen "
+                                  f"at {seen[key]})")
+            seen[key] = f"{file}, line {line_no}"
+            if not obj["response"].strip() and not rollout_complete(obj):
+                if not drop_unusable:
+                    raise RecordError(file, line_no, "response", "empty and unfinished: no token to learn from; set "
+                                      "drop_unusable to count and skip such records")
+                report.dropped["empty unfinished response"] += 1
+                continue
+            records.append(dict(obj, id=str(obj["id"])))
+    if not records:
+        raise RecordError(path, None, None, "holds no usable rollout records")
+    report.kept = len(records)
+    return records, report
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:

@@ -35,4 +35,4 @@ def test_quickstart_runs_end_to_end(tmp_path):
     saved = json.loads((run / "quickstart.json").read_text())
     assert set(saved["seconds"]) == {"prepare", "sft", "reward_partial", "reward_full", "predict", "report"}
     for step in ("sft", "reward_partial", "reward_full", "predict"):
-        assert (run / "configs" / f"{step}.yaml").read_text().startswith(f"# pargs ")
+        assert (run / "configs" / f"{step}.yaml").read_text().startswith("# pargs ")

@@ -77,7 +77,8 @@ class JsonlDataModule(L.LightningDataModule):
         for split, path in (("train", self.hparams.train_file), ("val", self.hparams.val_file)):
             for ex in self.datasets.get(split, []):
                 n = len(ex["prompt"]) + max(len(ex[k]) for k in self.response_keys)
-                best = max(best, (n, path))
+                if n > best[0]:
+                    best = (n, str(path))
         return best
 
     def state_dict(self) -> dict:

@@ -54,3 +54,26 @@ class SFTCollator:
             for i, ex in enumerate(examples):
                 labels[i, : len(ex["prompt"])] = -100
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+@dataclass
+class RolloutCollator:
+    """Right-padded ``prompt + response`` rows of scored rollouts, for prefix value regression.
+
+    The batch has ``input_ids``/``attention_mask`` ``[B, T]``, ``prompt_len``/``response_len`` ``[B]``
+    (the value of the i-token prefix is read at ``prompt_len + i - 1``), ``reward`` ``[B]`` and the ``ids``.
+    """
+
+    pad_id: int
+
+    def __call__(self, examples: list[dict]) -> dict:
+        rows = [ex["prompt"] + ex["response"] for ex in examples]
+        input_ids, attention_mask = pad_batch(rows, self.pad_id, side="right")
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "prompt_len": torch.tensor([len(ex["prompt"]) for ex in examples]),
+            "response_len": torch.tensor([len(ex["response"]) for ex in examples]),
+            "reward": torch.tensor([float(ex["reward"]) for ex in examples]),
+            "ids": [ex["id"] for ex in examples],
+        }

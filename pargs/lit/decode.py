@@ -20,7 +20,6 @@ from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
 from pargs.lit.writer import JsonlPredictionWriter
-from pargs.errors import ConfigError
 from pargs.models.encoding import encode_prompt
 from pargs.models.loading import ModelSpec, context_length, load_causal_lm, load_tokenizer
 

@@ -7,10 +7,10 @@ import inspect
 import lightning as L
 from transformers import PreTrainedModel
 
+from pargs.errors import ConfigError
 from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_plain
 from pargs.lit.export import export_pretrained
 from pargs.lit.optim import adamw_warmup_cosine
-from pargs.errors import ConfigError
 from pargs.models.loading import ModelSpec, context_length, load_tokenizer
 
 

@@ -11,7 +11,7 @@ from pargs.errors import ConfigError
 from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import bradley_terry_loss, full_bt_loss, gather_rewards, partial_bt_loss
 from pargs.models.loading import ModelSpec, load_reward_model
-from pargs.models.reward_model import is_causal_reward_model, token_rewards
+from pargs.models.reward_model import require_causal_reward_model, token_rewards
 from pargs.prefixes import check_pad_rule, final_positions, prefix_fraction_lengths
 
 
@@ -57,13 +57,7 @@ class RewardModule(PretrainedModule):
         self.save_plain_hyperparameters()
 
     def build_model(self):
-        model = load_reward_model(self.spec, self.tokenizer)
-        if not is_causal_reward_model(model):
-            raise ConfigError(
-                f"{type(model).__name__} is not a causal reward model; RewardModule reads every prefix's "
-                "reward from one forward pass and needs a decoder backbone"
-            )
-        return model
+        return require_causal_reward_model(load_reward_model(self.spec, self.tokenizer), "RewardModule")
 
     def _rewards(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
         rewards, _ = token_rewards(self.model, batch["input_ids"], batch["attention_mask"])

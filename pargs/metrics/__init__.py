@@ -1,7 +1,15 @@
 """Evaluation metrics as plain functions (no Lightning): used by ``predict``, ``report`` and ``sweep``."""
 
 from pargs.metrics.diversity import diversity, pairwise_rouge_l
-from pargs.metrics.flops import DEBERTA_V3_LARGE, GPT2_LARGE, LLAMA2_7B, Shape, flops_per_token, overhead_ratio, shape_of
+from pargs.metrics.flops import (
+    DEBERTA_V3_LARGE,
+    GPT2_LARGE,
+    LLAMA2_7B,
+    Shape,
+    flops_per_token,
+    overhead_ratio,
+    shape_of,
+)
 from pargs.metrics.judge import LocalLMJudge, WinTie, win_tie_rate
 from pargs.metrics.prefix_agreement import agreement_from_token_rewards, prefix_agreement
 from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary

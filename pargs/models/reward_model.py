@@ -27,6 +27,16 @@ def is_causal_reward_model(model: PreTrainedModel) -> bool:
     return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and isinstance(_head(model, required=False), nn.Linear)
 
 
+def require_causal_reward_model(model: PreTrainedModel, purpose: str) -> PreTrainedModel:
+    """Return ``model``, or fail with a clear message when it cannot give every prefix's output in one pass."""
+    if not is_causal_reward_model(model):
+        raise ConfigError(
+            f"{type(model).__name__} is not a causal reward model; {purpose} reads every prefix's output from "
+            "one forward pass and needs a decoder backbone (a causal *ForSequenceClassification model)"
+        )
+    return model
+
+
 def _head(model: PreTrainedModel, required: bool = True) -> nn.Module | None:
     head = getattr(model, "score", None)
     if head is None and required:

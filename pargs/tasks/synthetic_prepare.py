@@ -1,4 +1,4 @@
-"""Write the synthetic task's files: SFT corpus, preference pairs, held-out prompts, tokenizer.
+"""Write the synthetic task's files: SFT corpus, preference pairs, training and held-out prompts, tokenizer.
 
 Everything is a deterministic function of the seed and the sizes. The prompt combinations are split
 once: SFT and training pairs use the training prompts; validation pairs and test prompts use the
@@ -98,6 +98,10 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
         test_rows.append({"id": f"test-{i:04d}", "prompt": p.text, "reference": reference,
                           "meta": {"oracle_reference": oracle_reward(p, reference)}})
     files["prompts_test"] = write_jsonl(out / "prompts_test.jsonl", test_rows)
+    # every training prompt combination once: the prompts of methods that sample their own data (PPO, CD-FUDGE)
+    files["prompts_train"] = write_jsonl(
+        out / "prompts_train.jsonl", ({"id": f"train-{i:04d}", "prompt": p.text} for i, p in enumerate(train_prompts))
+    )
     save_word_tokenizer(vocabulary(), out / "tokenizer")
 
     summary = {

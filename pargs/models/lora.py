@@ -1,0 +1,66 @@
+"""LoRA adapters (``peft``) on a causal LM, and export of the adapted model as one plain checkpoint.
+
+With adapters the frozen reference model needs no second copy: it is the base model with the
+adapters switched off (``peft_model.disable_adapter()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import PreTrainedModel
+
+from pargs.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoraSpec:
+    """LoRA settings (the paper's DPO baseline uses r = 16, alpha = 16)."""
+
+    r: int = 16  #: rank of the low-rank update
+    alpha: int = 16  #: scaling numerator: the update is ``(alpha / r) * B A``
+    dropout: float = 0.0  #: dropout on the adapter input
+    #: module names to adapt (e.g. ``[q_proj, v_proj]``); None uses peft's default for the model type
+    target_modules: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha <= 0:
+            raise ConfigError(f"LoRA needs r >= 1 and alpha > 0, got r={self.r}, alpha={self.alpha}")
+
+
+def add_lora(model: PreTrainedModel, spec: LoraSpec):
+    """Wrap ``model`` with trainable LoRA adapters; every other weight is frozen."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
+                        target_modules=spec.target_modules, task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:
+        if spec.target_modules is None:
+            raise ConfigError(
+                f"peft has no default LoRA target modules for {type(model).__name__} ({err}); set "
+                "`lora.target_modules` to the names of its attention / MLP linear layers"
+            ) from err
+        raise
+
+
+def save_merged(peft_model, out_dir: str | Path) -> None:
+    """``save_pretrained`` the base model with the adapters merged in: a plain Hugging Face checkpoint.
+
+    The merge is undone afterwards, so the module keeps training / serving as a reference unchanged.
+    """
+    peft_model.merge_adapter()
+    try:
+        base = peft_model.get_base_model()
+        state = {
+            k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if ".lora_" not in k
+        }
+        base.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
+    finally:
+        peft_model.unmerge_adapter()
+    log.info("saved %s with merged LoRA adapters to %s", type(base).__name__, out_dir)
