@@ -1,6 +1,7 @@
 """The project's JSONL schema: reading, validating and writing records.
 
-Preference record: ``{"id", "prompt", "chosen", "rejected"}`` (+ optional ``"source"``, ``"meta"``).
+Preference record: ``{"id", "prompt", "chosen", "rejected"}`` (+ optional ``"source"``, ``"meta"``,
+``"margin"``: a number subtracted from r(chosen) - r(rejected) in the loss).
 Prompt record: ``{"id", "prompt"}`` (+ optional ``"reference"``: a string or a list of strings).
 SFT record: ``{"id", "prompt", "response"}``.
 Rollout record: ``{"id", "prompt", "response", "reward"}`` (+ optional ``"method"``, ``"sample"``,
@@ -71,7 +72,7 @@ _ID = (str, int)
 PREFERENCE_SCHEMA = Schema(
     "preference",
     required={"id": _ID, "prompt": _TEXT, "chosen": _TEXT, "rejected": _TEXT},
-    optional={"source": _TEXT, "meta": (dict,)},
+    optional={"source": _TEXT, "meta": (dict,), "margin": (int, float)},
     responses=("chosen", "rejected"),
 )
 PROMPT_SCHEMA = Schema(

@@ -84,3 +84,33 @@ def _lightning_logs_to_current_stderr():
             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                 handler.stream = sys.stderr  # not setStream(): it flushes the old, closed stream
     yield
+
+
+def build_encoder_tokenizer():
+    """A BERT-style word tokenizer: ``[CLS] text [SEP]``, no EOS token (pargs ends responses with [SEP])."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    vocab = {w: i for i, w in enumerate(specials + vocabulary())}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                   sep_token="[SEP]")
+
+
+@pytest.fixture(scope="session")
+def encoder_dir(tmp_path_factory):
+    """A tiny BERT sequence classifier (one label) with its tokenizer, saved as a Hugging Face directory."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tok = build_encoder_tokenizer()
+    torch.manual_seed(5)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=96, num_labels=1, pad_token_id=0)
+    path = tmp_path_factory.mktemp("encoder") / "bert_rm"
+    BertForSequenceClassification(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path

@@ -55,14 +55,19 @@ class JsonlDataModule(L.LightningDataModule):
         if stage in (None, "fit", "validate") and self.hparams.val_file and "val" not in self.datasets:
             self.datasets["val"] = self.load(self.hparams.val_file)
 
+    def dataset(self, split: str):
+        """What a split's loader iterates (subclasses may wrap the loaded examples)."""
+        return self.datasets[split]
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        sampler = ResumableSampler(self.datasets[split], shuffle, self.hparams.seed, self.hparams.batch_size)
+        data = self.dataset(split)
+        sampler = ResumableSampler(data, shuffle, self.hparams.seed, self.hparams.batch_size)
         if split == "train":
             sampler.skip_batches, self._resume_batches = self._resume_batches, 0
             self._train_sampler = sampler
         # its own generator, so making an iterator draws nothing from the global RNG (resume exactness)
         generator = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(self.datasets[split], batch_size=self.hparams.batch_size, sampler=sampler,
+        return DataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler,
                           num_workers=self.hparams.num_workers, collate_fn=self.collate_fn(), generator=generator)
 
     def train_dataloader(self) -> DataLoader:

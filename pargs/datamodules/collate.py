@@ -16,7 +16,8 @@ class PairCollator:
     Each example holds ``prompt`` and ``chosen`` / ``rejected`` id lists (responses end with EOS).
     The batch has ``input_ids``/``attention_mask`` ``[2B, T]``, ``prompt_len``/``response_len``
     ``[2B]`` (so a reward read at ``prompt_len + i - 1`` is the reward of the i-token prefix) and
-    the record ``ids``.
+    the record ``ids``; ``margin`` ``[B]`` when every example has one; ``prefix_rows`` tells whether
+    the examples are materialised prefix pairs (:mod:`pargs.datamodules.prefix_rows`).
     """
 
     pad_id: int
@@ -29,13 +30,17 @@ class PairCollator:
                 prompt_len.append(len(ex["prompt"]))
                 response_len.append(len(ex[side]))
         input_ids, attention_mask = pad_batch(seqs, self.pad_id, side="right")
-        return {
+        batch = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "prompt_len": torch.tensor(prompt_len),
             "response_len": torch.tensor(response_len),
             "ids": [ex["id"] for ex in examples],
+            "prefix_rows": any(ex.get("prefix", False) for ex in examples),
         }
+        if all(ex.get("margin") is not None for ex in examples):
+            batch["margin"] = torch.tensor([float(ex["margin"]) for ex in examples])
+        return batch
 
 
 @dataclass

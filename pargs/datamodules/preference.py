@@ -6,7 +6,9 @@ import logging
 
 from pargs.datamodules.base import JsonlDataModule
 from pargs.datamodules.collate import PairCollator
+from pargs.datamodules.prefix_rows import PrefixRows
 from pargs.models.encoding import encode_pair
+from pargs.prefixes import check_pad_rule
 from pargs.records import load_preferences
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,13 @@ class PreferenceDataModule(JsonlDataModule):
         num_workers: DataLoader worker processes.
         drop_unusable: count and skip empty / identical responses instead of failing on them.
         trust_remote_code: allow the tokenizer's own code to run.
-        seed: seed of the shuffling (epoch e uses the permutation of (seed, e)).
+        seed: seed of the shuffling (epoch e uses the permutation of (seed, e)) and of prefix rows.
+        prefix_rows: train on materialised prefix pairs instead of whole pairs (needed by encoder RMs,
+            which cannot read every prefix from one pass): a ratio r draws r x (number of pairs) rows
+            per epoch (the paper: 1, 1.5, 2, 3), "all" takes every prefix of every pair; None: whole pairs.
+        pad_rule: how prefix rows treat the shorter response (must match the reward module's).
+
+    A record may carry a ``margin`` (e.g. a score difference); the loss then subtracts it per pair.
     """
 
     response_keys = ("chosen", "rejected")
@@ -42,8 +50,11 @@ class PreferenceDataModule(JsonlDataModule):
         drop_unusable: bool = False,
         trust_remote_code: bool = False,
         seed: int = 0,
+        prefix_rows: float | str | None = None,
+        pad_rule: str = "longest",
     ) -> None:
         super().__init__()
+        check_pad_rule(pad_rule)
         self.save_hyperparameters()
 
     def load(self, path: str) -> list[dict]:
@@ -53,9 +64,14 @@ class PreferenceDataModule(JsonlDataModule):
             p, c, r, cut = encode_pair(self.tokenizer, rec["prompt"], rec["chosen"], rec["rejected"],
                                        self.hparams.max_length, self.hparams.truncation_side)
             truncated += cut
-            examples.append({"id": rec["id"], "prompt": p, "chosen": c, "rejected": r})
+            examples.append({"id": rec["id"], "prompt": p, "chosen": c, "rejected": r, "margin": rec.get("margin")})
         log.info("%s; %d pairs truncated to max_length=%s", report.summary(), truncated, self.hparams.max_length)
         return examples
+
+    def dataset(self, split: str):
+        if split == "train" and self.hparams.prefix_rows is not None:
+            return PrefixRows(self.datasets["train"], self.hparams.prefix_rows, self.hparams.seed, self.hparams.pad_rule)
+        return self.datasets[split]
 
     def collate_fn(self):
         return PairCollator(self.tokenizer.pad_token_id)

@@ -32,6 +32,11 @@ class ResumableSampler(DistributedSampler):
         self.batch_size = batch_size
         self.skip_batches = 0  # batches of the current epoch already consumed before a restart
 
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        if hasattr(self.dataset, "set_epoch"):  # datasets drawn per epoch (materialised prefix rows)
+            self.dataset.set_epoch(epoch)
+
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
         skip, self.skip_batches = self.skip_batches * self.batch_size, 0

@@ -122,19 +122,19 @@ class DecodeModule(L.LightningModule):
         writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)
         self._done = writer.done if writer is not None else set()
         self._scorers = {
-            name: build_scorer(spec, self.reward_models[name] if name in self.reward_models else None,
-                               self.reward_tokenizers.get(name), self.tokenizers[self._policy_for(name)])
+            name: build_scorer(spec, *self._reward(name), self.tokenizers[self._policy_for(name)])
             for name, spec in self.scorer_specs.items()
         }
-        self._eval = None
-        if self.eval_spec is not None:
-            self._eval = text_reward(self.eval_spec, self.reward_models["__eval__"] if "__eval__" in self.reward_models
-                                     else None, self.reward_tokenizers.get("__eval__"))
+        self._eval = text_reward(self.eval_spec, *self._reward("__eval__")) if self.eval_spec is not None else None
+
+    def _reward(self, name: str):
+        """``(model, tokenizer)`` of a named reward; ``(None, None)`` for the oracle."""
+        return (self.reward_models[name], self.reward_tokenizers[name]) if name in self.reward_models else (None, None)
 
     def _policy_for(self, scorer: str) -> str:
-        """The policy whose tokenizer a scorer must follow (the first method using it decides)."""
-        return next((m.policy for m in self.methods if m.scorer == scorer), "reference"
-                    if "reference" in self.policy_specs else next(iter(self.policy_specs)))
+        """The policy whose token ids a scorer reads: that of the first method using it (any, if unused)."""
+        users = (m.policy for m in self.methods if m.scorer == scorer and m.kind != "sample")
+        return next(users, next(iter(self.policy_specs)))
 
     @torch.no_grad()
     def predict_step(self, batch: list[dict], batch_idx: int) -> list[dict]:

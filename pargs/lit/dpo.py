@@ -44,7 +44,7 @@ from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import dpo_loss, response_logprobs
 from pargs.models.dropout import disable_dropout
 from pargs.models.loading import ModelSpec, load_causal_lm
-from pargs.models.lora import LoraSpec, add_lora, save_merged
+from pargs.models.lora import LoraSpec, add_lora
 
 log = logging.getLogger(__name__)
 
@@ -257,9 +257,4 @@ class DPOModule(PretrainedModule):
         self._step(batch, "val")
 
     def on_fit_end(self) -> None:
-        hp = self.hparams
-        if self.lora_spec is None:
-            export_pretrained(self, hp.export_dir)
-        elif hp.export_dir and self.trainer.is_global_zero:
-            save_merged(self.model, hp.export_dir)
-            self.tokenizer.save_pretrained(hp.export_dir)
+        export_pretrained(self, self.hparams.export_dir)  # LoRA adapters merged in

@@ -10,6 +10,7 @@ from transformers import PreTrainedModel
 from pargs.errors import ConfigError
 from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_plain
 from pargs.lit.export import export_pretrained
+from pargs.lit.fsdp2 import shard_with_fsdp2
 from pargs.lit.optim import adamw_warmup_cosine
 from pargs.models.loading import ModelSpec, context_length, load_tokenizer
 
@@ -47,7 +48,11 @@ class PretrainedModule(L.LightningModule):
         # from_pretrained returns eval mode; follow the LightningModule's mode (dropout on in training)
         self.model = self.build_model().train(self.training)
         if self.hparams.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+            self.model.activation_checkpointing_enable()
+        if self.hparams.get("fsdp2"):
+            if hasattr(self.model, "merge_adapter"):
+                raise ConfigError("fsdp2 with LoRA is not supported: LoRA already keeps the trainable state small")
+            shard_with_fsdp2(self.model, self.device_mesh["data_parallel"])
 
     def on_fit_start(self) -> None:
         check_fits_context(self.model, self.trainer.datamodule)

@@ -63,8 +63,11 @@ class ModelSpec:
 
 
 def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
-    """Load the spec's tokenizer; a tokenizer without a pad token pads with its EOS token."""
+    """Load the spec's tokenizer. Without an EOS token, [SEP] ends responses (encoder tokenizers), so
+    a sequence reads ``[CLS] prompt [SEP] response [SEP]``; without a pad token, EOS pads."""
     tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer_path, trust_remote_code=spec.trust_remote_code)
+    if tokenizer.eos_token_id is None and tokenizer.sep_token_id is not None:
+        tokenizer.eos_token = tokenizer.sep_token  # BERT-style: responses end with [SEP]
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise ConfigError(f"tokenizer {spec.tokenizer_path!r} has neither a pad nor an EOS token")

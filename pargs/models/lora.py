@@ -1,4 +1,5 @@
-"""LoRA adapters (``peft``) on a causal LM, and export of the adapted model as one plain checkpoint.
+"""LoRA adapters (``peft``) on a causal LM or a reward model, and export of the adapted model as one
+plain checkpoint.
 
 With adapters the frozen reference model needs no second copy: it is the base model with the
 adapters switched off (``peft_model.disable_adapter()``).
@@ -32,12 +33,16 @@ class LoraSpec:
             raise ConfigError(f"LoRA needs r >= 1 and alpha > 0, got r={self.r}, alpha={self.alpha}")
 
 
-def add_lora(model: PreTrainedModel, spec: LoraSpec):
-    """Wrap ``model`` with trainable LoRA adapters; every other weight is frozen."""
+def add_lora(model: PreTrainedModel, spec: LoraSpec, task_type: str = "CAUSAL_LM"):
+    """Wrap ``model`` with trainable LoRA adapters; every other weight is frozen.
+
+    ``task_type="SEQ_CLS"`` (reward models) also keeps the freshly initialised head (``score`` /
+    ``classifier``) fully trainable.
+    """
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                        target_modules=spec.target_modules, task_type="CAUSAL_LM")
+                        target_modules=spec.target_modules, task_type=task_type)
     try:
         return get_peft_model(model, config)
     except ValueError as err:
@@ -57,8 +62,9 @@ def save_merged(peft_model, out_dir: str | Path) -> None:
     peft_model.merge_adapter()
     try:
         base = peft_model.get_base_model()
-        state = {
-            k.replace(".base_layer.", "."): v for k, v in base.state_dict().items() if ".lora_" not in k
+        state = {  # adapted layers keep their merged base weight; a fully trained head its trained copy
+            k.replace(".base_layer.", ".").replace(".modules_to_save.default.", "."): v
+            for k, v in base.state_dict().items() if ".lora_" not in k and ".original_module." not in k
         }
         base.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
     finally:

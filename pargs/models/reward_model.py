@@ -19,12 +19,17 @@ from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, PreTrainedModel
 from pargs.errors import ConfigError
 
 
+def unwrap(model: nn.Module) -> PreTrainedModel:
+    """The transformers model inside a ``peft`` wrapper (LoRA), or the model itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def is_causal_reward_model(model: PreTrainedModel) -> bool:
     """True when the model's backbone is a decoder whose per-position outputs are prefix rewards."""
-    config = model.config
+    config = unwrap(model).config
     if getattr(config, "is_encoder_decoder", False):
         return False
-    return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and isinstance(_head(model, required=False), nn.Linear)
+    return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and isinstance(_head(model, required=False), nn.Module)
 
 
 def require_causal_reward_model(model: PreTrainedModel, purpose: str) -> PreTrainedModel:
@@ -38,7 +43,7 @@ def require_causal_reward_model(model: PreTrainedModel, purpose: str) -> PreTrai
 
 
 def _head(model: PreTrainedModel, required: bool = True) -> nn.Module | None:
-    head = getattr(model, "score", None)
+    head = getattr(unwrap(model), "score", None)
     if head is None and required:
         raise ConfigError(
             f"{type(model).__name__} has no per-position `score` head; per-token rewards need a causal "
@@ -49,7 +54,7 @@ def _head(model: PreTrainedModel, required: bool = True) -> nn.Module | None:
 
 def backbone(model: PreTrainedModel) -> nn.Module:
     """The transformer under the head (``model.transformer`` / ``model.model`` ...)."""
-    return model.base_model
+    return unwrap(model).base_model
 
 
 def token_rewards(
@@ -107,3 +112,17 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     """Position ids that skip left padding: 0 at each row's first real token."""
     positions = attention_mask.to(torch.long).cumsum(-1) - 1
     return positions.clamp(min=0)
+
+
+def rewards_at(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, positions: Tensor) -> Tensor:
+    """``[B]`` reward of each right-padded row cut after ``positions[b]`` (the prefix ending there).
+
+    A causal RM reads it from one pass over the whole row; an encoder RM, which sees both directions,
+    gets the row with everything after the position masked out, so later tokens cannot leak in.
+    """
+    if is_causal_reward_model(model):
+        rewards, _ = token_rewards(model, input_ids, attention_mask)
+        return rewards.gather(1, positions.unsqueeze(1)).squeeze(1)
+    t = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+    keep = attention_mask.bool() & (t <= positions.unsqueeze(1))
+    return sequence_rewards(model, input_ids, keep.to(attention_mask.dtype))

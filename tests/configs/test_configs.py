@@ -12,6 +12,9 @@ from pathlib import Path
 
 import lightning as L
 import pytest
+import yaml
+from jsonargparse import ArgumentParser
+from lightning.pytorch.strategies import Strategy
 from lightning.pytorch.cli import LightningCLI
 
 import pargs.datamodules  # noqa: F401
@@ -56,6 +59,17 @@ def test_config_header_and_build(path, run_dir, tmp_path):
     assert command in ("fit", "validate", "test", "predict")
     local = tmp_path / path.name
     local.write_text(text.replace("runs/quickstart", str(run_dir)))
-    cli = build([command, "-c", str(local), "--trainer.logger=false"])
+    config = yaml.safe_load(local.read_text())
+    overrides = ["--trainer.logger=false"]
+    if config["trainer"].get("accelerator") not in (None, "auto", "cpu"):  # GPU configs: build their parts on CPU
+        overrides += ["--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
+                      "--trainer.precision=32-true"]
+        strategy = config["trainer"].get("strategy")
+        if isinstance(strategy, dict):  # the strategy section itself must still parse and build
+            parser = ArgumentParser()
+            parser.add_subclass_arguments(Strategy, "strategy")
+            built = parser.instantiate(parser.parse_object({"strategy": strategy}))
+            assert isinstance(built.strategy, Strategy)
+    cli = build([command, "-c", str(local), *overrides])
     assert cli.ran == command
     assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)

@@ -1,0 +1,58 @@
+"""FSDP2 sharding of a Hugging Face model, applied in ``configure_model`` under ``ModelParallelStrategy``.
+
+Every transformer block (the classes the model lists in ``_no_split_modules``, e.g. ``GPT2Block``,
+``LlamaDecoderLayer``, ``DebertaV2Layer``) becomes its own ``fully_shard`` unit, then the backbone
+(embeddings, final norm), the head, and the root. This
+runs on GPUs with NCCL and, unlike Lightning's ``strategy="fsdp"``, also on CPU with gloo, so the
+sharded path is tested without a GPU. A full (unsharded) state dict for export is gathered with
+:func:`full_state_dict`, a collective every rank must call.
+"""
+
+from __future__ import annotations
+
+import torch.distributed as dist
+from torch import nn
+
+from pargs.errors import ConfigError
+from pargs.models.reward_model import unwrap
+
+
+def shard_with_fsdp2(model: nn.Module, mesh) -> nn.Module:
+    """Apply ``fully_shard`` to each transformer block of ``model`` and to ``model`` itself (in place)."""
+    from torch.distributed.fsdp import fully_shard
+
+    blocks = set(getattr(unwrap(model), "_no_split_modules", None) or [])
+    if not blocks:
+        raise ConfigError(f"{type(model).__name__} names no transformer block class (_no_split_modules); FSDP2 "
+                          "needs one to shard per block")
+    found = 0
+    for module in model.modules():
+        if type(module).__name__ in blocks:
+            fully_shard(module, mesh=mesh)
+            found += 1
+    if not found:
+        raise ConfigError(f"none of {sorted(blocks)} occurs in {type(model).__name__}: nothing to shard")
+    # the backbone and the head as units of their own: pargs calls them directly (per-position rewards), so
+    # the root's forward, which would gather the root unit's parameters, is not always the one that runs
+    inner = unwrap(model)
+    fully_shard(inner.base_model, mesh=mesh)
+    for child in inner.children():
+        if child is not inner.base_model and any(True for _ in child.parameters()):
+            fully_shard(child, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def is_sharded(model: nn.Module) -> bool:
+    """Whether the model's parameters are sharded across processes (FSDP1 or FSDP2)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    return any(type(p).__name__ == "DTensor" for p in model.parameters()) or any(
+        type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+
+
+def full_state_dict(model: nn.Module) -> dict:
+    """The unsharded state dict on CPU (collective: call on every rank; rank 0 gets the tensors)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
