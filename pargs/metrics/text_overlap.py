@@ -24,10 +24,13 @@ def sentence_bleu(response: str, references: Sequence[str]) -> float:
 
 def corpus_bleu(responses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
     """SacreBLEU corpus BLEU (0-100). Responses with fewer references than the most any has reuse
-    their first reference for the missing streams (sacrebleu needs equally many per response)."""
+    their first reference for the missing streams (sacrebleu needs equally many per response).
+
+    Texts are scored as given (``force=True``: no warning per call when they look tokenized, as the
+    synthetic task's text does; the score is the same either way)."""
     pairs = [(r, list(refs)) for r, refs in zip(responses, references) if refs]
     if not pairs:
         return 0.0
     width = max(len(refs) for _, refs in pairs)
     streams = [[refs[i] if i < len(refs) else refs[0] for _, refs in pairs] for i in range(width)]
-    return float(sacrebleu.corpus_bleu([r for r, _ in pairs], streams).score)
+    return float(sacrebleu.corpus_bleu([r for r, _ in pairs], streams, force=True).score)
