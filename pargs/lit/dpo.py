@@ -20,6 +20,9 @@ out across ranks and gathered), caches the numbers per (split, pair id) and stor
 checkpoints, so a resumed run never recomputes them with updated weights. It needs a datamodule
 (``fit(model, datamodule=...)``, as the CLI does).
 
+``fsdp2: true`` shards the policy with FSDP2 ``fully_shard`` under ``ModelParallelStrategy`` (as for
+reward training); it goes with ``reference_logprobs: precompute``, so no unsharded reference is held.
+
 At the end of ``fit`` the policy is exported as a plain Hugging Face directory (LoRA adapters merged
 in), which ``DecodeModule`` loads as a named policy.
 """
@@ -75,6 +78,8 @@ class DPOModule(PretrainedModule):
         warmup_steps: linear warm-up steps before the cosine decay.
         export_dir: save the trained policy here (LoRA merged) as a Hugging Face directory.
         gradient_checkpointing: recompute activations in the backward pass to save memory.
+        fsdp2: shard the policy per transformer block with FSDP2 ``fully_shard`` in
+            ``configure_model`` (with ``ModelParallelStrategy``; needs ``reference_logprobs: precompute``).
     """
 
     def __init__(
@@ -90,10 +95,14 @@ class DPOModule(PretrainedModule):
         warmup_steps: int = 0,
         export_dir: str | None = None,
         gradient_checkpointing: bool = False,
+        fsdp2: bool = False,
     ) -> None:
         super().__init__(model)
         if reference_logprobs not in ("online", "precompute"):
             raise ConfigError(f"reference_logprobs must be 'online' or 'precompute', got {reference_logprobs!r}")
+        if fsdp2 and reference_logprobs != "precompute":
+            raise ConfigError("fsdp2 shards the policy but an online reference would be a whole copy on every "
+                              "process: set reference_logprobs: precompute")
         if not beta > 0:
             raise ConfigError(f"beta must be > 0, got {beta}")
         self.save_plain_hyperparameters()
@@ -205,8 +214,13 @@ class DPOModule(PretrainedModule):
         world, rank = self.trainer.world_size, self.global_rank
         scores: dict[str, list[float]] = {}
         share = itertools.islice(ordered, rank, None, world)  # batches rank, rank + world, ...
-        total = len(range(rank, len(ordered), world))
-        for batch in tqdm(share, total=total, desc=f"reference log-probs ({split})", disable=rank != 0, leave=False):
+        # every rank runs the same number of forward passes (a sharded model gathers its weights in each)
+        rounds = -(-len(ordered) // world)
+        for _ in tqdm(range(rounds), desc=f"reference log-probs ({split})", disable=rank != 0, leave=False):
+            batch = next(share, None)
+            if batch is None:  # this rank's share is a batch short: run the first batch again, discard it
+                policy_logprobs(model, move_data_to_device(next(iter(ordered)), self.device))
+                continue
             batch = move_data_to_device(batch, self.device)
             logps = policy_logprobs(model, batch).float().cpu()
             b = logps.shape[0] // 2
@@ -215,7 +229,7 @@ class DPOModule(PretrainedModule):
         if world > 1 and dist.is_available() and dist.is_initialized():
             shares: list = [None] * world
             dist.all_gather_object(shares, scores)
-            scores = {k: v for share in shares for k, v in share.items()}
+            scores = {k: v for part in shares for k, v in part.items()}
         return scores
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -21,6 +21,9 @@ def export_pretrained(module: L.LightningModule, export_dir: str | None) -> None
     if not export_dir or module.trainer is None:
         return
     state = full_state_dict(module.model) if is_sharded(module.model) else None  # collective
+    if state is not None:  # a tied weight (GPT-2's LM head) once, under its first name, as save_pretrained does
+        names = {n for n, _ in module.model.named_parameters()} | {n for n, _ in module.model.named_buffers()}
+        state = {k: v for k, v in state.items() if k in names}
     if not module.trainer.is_global_zero:
         return
     out = Path(export_dir)

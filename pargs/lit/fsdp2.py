@@ -2,7 +2,7 @@
 
 Every transformer block (the classes the model lists in ``_no_split_modules``, e.g. ``GPT2Block``,
 ``LlamaDecoderLayer``, ``DebertaV2Layer``) becomes its own ``fully_shard`` unit, then the backbone
-(embeddings, final norm), the head, and the root. This
+(embeddings, final norm), the head (unless tied to the embeddings), and the root. This
 runs on GPUs with NCCL and, unlike Lightning's ``strategy="fsdp"``, also on CPU with gloo, so the
 sharded path is tested without a GPU. A full (unsharded) state dict for export is gathered with
 :func:`full_state_dict`, a collective every rank must call.
@@ -34,11 +34,18 @@ def shard_with_fsdp2(model: nn.Module, mesh) -> nn.Module:
         raise ConfigError(f"none of {sorted(blocks)} occurs in {type(model).__name__}: nothing to shard")
     # the backbone and the head as units of their own: pargs calls them directly (per-position rewards), so
     # the root's forward, which would gather the root unit's parameters, is not always the one that runs
+    # (a head tied to the input embeddings, as GPT-2's LM head is, joins the backbone's unit)
     inner = unwrap(model)
-    fully_shard(inner.base_model, mesh=mesh)
+    in_backbone = {id(p) for p in inner.base_model.parameters()}
+    backbone, others = [inner.base_model], []
     for child in inner.children():
-        if child is not inner.base_model and any(True for _ in child.parameters()):
-            fully_shard(child, mesh=mesh)
+        params = list(child.parameters())
+        if child is inner.base_model or not params:
+            continue
+        (backbone if any(id(p) in in_backbone for p in params) else others).append(child)
+    fully_shard(backbone if len(backbone) > 1 else inner.base_model, mesh=mesh)
+    for child in others:
+        fully_shard(child, mesh=mesh)
     fully_shard(model, mesh=mesh)
     return model
 
