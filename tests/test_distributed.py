@@ -1,34 +1,43 @@
-"""Reward-model training on several processes agrees with one process (CPU, gloo).
+"""Reward-model and DPO training on several processes agree with one process (CPU, gloo).
 
 DDP and FSDP2 (``ModelParallelStrategy`` + ``fully_shard`` per block) run as 2 CPU processes with a
 per-process batch of 4 pairs; the reference is one process with batches of 8. The resumable sampler
 gives both the same permutation, so step k sees the same 8 pairs either way, and with the ``full``
-objective (every pair weighs the same) the averaged gradients are the same: the exported weights
-must agree to float precision. (A little reward centring keeps every gradient away from exactly zero:
-the final layer norm's bias gets +g from the chosen and -g from the rejected response, and Adam would
-blow the float noise of a zero gradient up to a full learning-rate step.) Lightning's ``strategy="fsdp"`` needs GPUs: that test is marked and
-skipped here, never faked.
+reward objective and the DPO loss (every pair weighs the same) the averaged gradients are the same:
+the exported weights must agree to float precision. (A little reward centring keeps every gradient
+away from exactly zero: the final layer norm's bias gets +g from the chosen and -g from the rejected
+response, and Adam would blow the float noise of a zero gradient up to a full learning-rate step.)
+Lightning's ``strategy="fsdp"`` needs GPUs: that test is marked and skipped here, never faked.
 """
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+from tests.subprocesses import run_pargs
+
 NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+FSDP2 = {"class_path": "lightning.pytorch.strategies.ModelParallelStrategy",
+         "init_args": {"data_parallel_size": 2, "tensor_parallel_size": 1}}
 
 
-def _fit(tmp_path, name, synthetic_dir, model_dirs, devices, batch_size, strategy=None, fsdp2=False,
-         accelerator="cpu", precision="32-true"):
+def _reward(model_dirs, fsdp2=False):
+    return {"class_path": "pargs.lit.RewardModule", "init_args": {
+        "model": {"path": str(model_dirs["reference"]), "config": NO_DROPOUT}, "objective": "full", "lr": 1e-3,
+        "center_coef": 0.01, "fsdp2": fsdp2}}
+
+
+def _dpo(model_dirs, fsdp2=False):
+    return {"class_path": "pargs.lit.DPOModule", "init_args": {
+        "model": {"path": str(model_dirs["reference"])}, "reference_logprobs": "precompute", "lr": 1e-3,
+        "fsdp2": fsdp2}}
+
+
+def _fit(tmp_path, name, synthetic_dir, model_dirs, devices, batch_size, model, strategy=None,
+         accelerator="cpu", precision="32-true", train_file=None):
     out = tmp_path / name
     trainer = {"accelerator": accelerator, "devices": devices, "max_steps": 3, "logger": False,
                "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0,
@@ -39,17 +48,14 @@ def _fit(tmp_path, name, synthetic_dir, model_dirs, devices, batch_size, strateg
         trainer["strategy"] = strategy
     cfg = {
         "seed_everything": 0, "trainer": trainer,
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {
-            "model": {"path": str(model_dirs["reference"]), "config": NO_DROPOUT}, "objective": "full", "lr": 1e-3, "center_coef": 0.01,
-            "fsdp2": fsdp2, "export_dir": str(out / "export")}},
+        "model": {**model, "init_args": {**model["init_args"], "export_dir": str(out / "export")}},
         "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
-            "train_file": str(synthetic_dir / "pairs_train.jsonl"), "tokenizer": str(model_dirs["reference"]),
-            "batch_size": batch_size}},
+            "train_file": str(train_file or synthetic_dir / "pairs_train.jsonl"),
+            "tokenizer": str(model_dirs["reference"]), "batch_size": batch_size}},
     }
     out.mkdir(parents=True)
     (out / "fit.yaml").write_text(yaml.safe_dump(cfg))
-    proc = subprocess.run([sys.executable, "-m", "pargs", "fit", "-c", str(out / "fit.yaml")], capture_output=True,
-                          text=True, env=ENV, timeout=600)
+    proc = run_pargs("fit", "-c", str(out / "fit.yaml"))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return out
 
@@ -57,8 +63,8 @@ def _fit(tmp_path, name, synthetic_dir, model_dirs, devices, batch_size, strateg
 @pytest.fixture(scope="module")
 def single(tmp_path_factory, synthetic_dir, model_dirs):
     tmp = tmp_path_factory.mktemp("single")
-    return load_file(_fit(tmp, "single", synthetic_dir, model_dirs, devices=1, batch_size=8) / "export" /
-                     "model.safetensors")
+    return load_file(_fit(tmp, "single", synthetic_dir, model_dirs, devices=1, batch_size=8,
+                          model=_reward(model_dirs)) / "export" / "model.safetensors")
 
 
 def _assert_same_weights(a: dict, b: dict) -> None:
@@ -68,18 +74,43 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 
 def test_ddp_on_two_processes_matches_one(tmp_path, synthetic_dir, model_dirs, single):
-    out = _fit(tmp_path, "ddp", synthetic_dir, model_dirs, devices=2, batch_size=4, strategy="ddp")
+    out = _fit(tmp_path, "ddp", synthetic_dir, model_dirs, devices=2, batch_size=4, model=_reward(model_dirs),
+               strategy="ddp")
     _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
 
 
 def test_fsdp2_on_two_cpu_processes_matches_one_and_saves_sharded_checkpoints(tmp_path, synthetic_dir, model_dirs,
                                                                               single):
-    strategy = {"class_path": "lightning.pytorch.strategies.ModelParallelStrategy",
-                "init_args": {"data_parallel_size": 2, "tensor_parallel_size": 1}}
-    out = _fit(tmp_path, "fsdp2", synthetic_dir, model_dirs, devices=2, batch_size=4, strategy=strategy, fsdp2=True)
+    out = _fit(tmp_path, "fsdp2", synthetic_dir, model_dirs, devices=2, batch_size=4,
+               model=_reward(model_dirs, fsdp2=True), strategy=FSDP2)
     last = out / "ckpt" / "last.ckpt"
     assert last.is_dir() and list(last.glob("*.distcp")), "expected a sharded (distributed) checkpoint directory"
     _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
+
+
+@pytest.fixture(scope="module")
+def dpo_pairs(tmp_path_factory, synthetic_dir):
+    """60 pairs: 15 batches of 4 for the precompute pass, so one rank's share is a batch short and must
+    still join the 8th round of forward passes (sharded weights are gathered in each) or the run hangs."""
+    pairs = tmp_path_factory.mktemp("dpo") / "pairs_60.jsonl"
+    pairs.write_text("".join((synthetic_dir / "pairs_train.jsonl").read_text().splitlines(keepends=True)[:60]))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def dpo_single(tmp_path_factory, synthetic_dir, model_dirs, dpo_pairs):
+    out = _fit(tmp_path_factory.mktemp("dpo_single"), "single", synthetic_dir, model_dirs, devices=1, batch_size=8,
+               model=_dpo(model_dirs), train_file=dpo_pairs)
+    return load_file(out / "export" / "model.safetensors")
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp2"])
+def test_dpo_on_two_cpu_processes_matches_one(tmp_path, synthetic_dir, model_dirs, dpo_pairs, dpo_single, strategy):
+    """Reference log-probabilities are precomputed by the (sharded) policy, each rank scoring its share."""
+    out = _fit(tmp_path, strategy, synthetic_dir, model_dirs, devices=2, batch_size=4,
+               model=_dpo(model_dirs, fsdp2=strategy == "fsdp2"), strategy=FSDP2 if strategy == "fsdp2" else "ddp",
+               train_file=dpo_pairs)
+    _assert_same_weights(load_file(out / "export" / "model.safetensors"), dpo_single)
 
 
 @pytest.mark.gpu
@@ -87,6 +118,6 @@ def test_fsdp2_on_two_cpu_processes_matches_one_and_saves_sharded_checkpoints(tm
 def test_lightning_fsdp_strategy_on_gpus(tmp_path, synthetic_dir, model_dirs):
     strategy = {"class_path": "lightning.pytorch.strategies.FSDPStrategy", "init_args": {
         "auto_wrap_policy": ["transformers.models.gpt2.modeling_gpt2.GPT2Block"], "state_dict_type": "sharded"}}
-    out = _fit(tmp_path, "fsdp", synthetic_dir, model_dirs, devices=2, batch_size=4, strategy=strategy,
-               accelerator="gpu", precision="bf16-mixed")
+    out = _fit(tmp_path, "fsdp", synthetic_dir, model_dirs, devices=2, batch_size=4, model=_reward(model_dirs),
+               strategy=strategy, accelerator="gpu", precision="bf16-mixed")
     assert (out / "export" / "model.safetensors").is_file() and (out / "ckpt" / "last.ckpt").is_dir()

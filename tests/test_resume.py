@@ -4,9 +4,6 @@ neither loses nor repeats a line, and prediction split over two processes equals
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +11,7 @@ import yaml
 
 from pargs.cli import lightning_cli
 from tests.helpers import Interrupted
-
-ROOT = Path(__file__).resolve().parents[1]
-ENV = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+from tests.subprocesses import run_pargs
 
 
 def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None):
@@ -89,8 +84,7 @@ def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kil
 
 
 def _predict(config, check=True):
-    proc = subprocess.run([sys.executable, "-m", "pargs", "predict", "-c", str(config)], capture_output=True,
-                          text=True, env=ENV, timeout=600)
+    proc = run_pargs("predict", "-c", str(config))
     if check and proc.returncode != 0:
         raise AssertionError(proc.stderr[-4000:])
     return proc

@@ -1,0 +1,42 @@
+"""Run ``python -m pargs ...`` as a user would, in a subprocess, safely next to other such runs.
+
+Multi-process runs need a rendezvous port. Left alone, Lightning binds port 0 and releases it: an
+ephemeral port, which under ``pytest -n 2`` the gloo connections of another test's processes can
+take before this run's TCP store binds it again ("address already in use", about one suite run in
+ten). Each run here gets ``MASTER_PORT`` from below the kernel's ephemeral range instead, where only
+an explicit bind can land.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def free_port() -> int:
+    """A port that is free now and outside the ephemeral range (so no outgoing connection can take it)."""
+    low = int(_EPHEMERAL.read_text().split()[0]) if _EPHEMERAL.exists() else 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(low // 2, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in [{low // 2}, {low})")
+
+
+def run_pargs(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
+               MASTER_PORT=str(free_port()))
+    return subprocess.run([sys.executable, "-m", "pargs", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
