@@ -119,7 +119,8 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise RecordError(path, line_no, None, f"is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+                raise RecordError(path, line_no, None,
+                                  f"is not valid UTF-8 ({err.reason} at byte {err.start})") from None
             if not text.strip():
                 continue
             try:
@@ -197,9 +198,10 @@ def load_records(
     return records, report
 
 
-def load_preferences(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
-    """Load preference pairs (see :data:`PREFERENCE_SCHEMA`)."""
-    return load_records(path, PREFERENCE_SCHEMA, drop_unusable)
+def load_preferences(path: str | os.PathLike, drop_unusable: bool = False,
+                     with_line: bool = False) -> tuple[list[dict], LoadReport]:
+    """Load preference pairs (see :data:`PREFERENCE_SCHEMA`; ``with_line``: add ``_line``)."""
+    return load_records(path, PREFERENCE_SCHEMA, drop_unusable, with_line)
 
 
 def load_prompts(path: str | os.PathLike, with_line: bool = False) -> list[dict]:
@@ -211,9 +213,10 @@ def load_prompts(path: str | os.PathLike, with_line: bool = False) -> list[dict]
     return records
 
 
-def load_sft(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
-    """Load supervised fine-tuning records (see :data:`SFT_SCHEMA`)."""
-    return load_records(path, SFT_SCHEMA, drop_unusable)
+def load_sft(path: str | os.PathLike, drop_unusable: bool = False,
+             with_line: bool = False) -> tuple[list[dict], LoadReport]:
+    """Load supervised fine-tuning records (see :data:`SFT_SCHEMA`; ``with_line``: add ``_line``)."""
+    return load_records(path, SFT_SCHEMA, drop_unusable, with_line)
 
 
 def rollout_complete(record: dict) -> bool:

@@ -22,7 +22,8 @@ def _fit(tmp_path, model_dirs, train_file, **data_args):
     cfg = {
         "trainer": {"accelerator": "cpu", "max_steps": 1, "logger": False, "enable_progress_bar": False,
                     "enable_checkpointing": False, "default_root_dir": str(tmp_path)},
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["reference"])}}},
+        "model": {"class_path": "pargs.lit.RewardModule",
+                  "init_args": {"model": {"path": str(model_dirs["reference"])}}},
         "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
             "train_file": str(train_file), "tokenizer": str(model_dirs["reference"]), **data_args}},
     }
@@ -33,7 +34,8 @@ def _fit(tmp_path, model_dirs, train_file, **data_args):
 
 def _predict(tmp_path, model_dirs, prompts_file, methods=None, scorer_dir=None, **module_args):
     cfg = {
-        "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False, "default_root_dir": str(tmp_path),
+        "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False,
+                    "default_root_dir": str(tmp_path),
                     "callbacks": [{"class_path": "pargs.lit.JsonlPredictionWriter",
                                    "init_args": {"output_dir": str(tmp_path / "preds")}}]},
         "return_predictions": False,
@@ -66,7 +68,8 @@ GOOD = {"id": "a", "prompt": "write a review of the zoo about the shop :", "chos
 @pytest.mark.parametrize("line,needles", [
     ('{"id": "b", "prompt": "p", "chosen": "c", "rejected": ', ["line 2", "not valid JSON"]),
     ('{"id": "b", "prompt": "p", "chosen": "c"}', ["line 2", "field 'rejected' is missing"]),
-    ('{"id": "b", "prompt": ["p"], "chosen": "c", "rejected": "r"}', ["line 2", "field 'prompt' must be str, got list"]),
+    ('{"id": "b", "prompt": ["p"], "chosen": "c", "rejected": "r"}', ["line 2",
+                                                                      "field 'prompt' must be str, got list"]),
     ('{"id": "b", "prompt": "p", "chosen": "", "rejected": "r"}', ["line 2", "field 'chosen' empty response",
                                                                    "drop_unusable"]),
     ('{"id": "b", "prompt": "p", "chosen": "same", "rejected": "same"}', ["line 2", "identical to chosen"]),
@@ -82,7 +85,9 @@ def test_sequences_longer_than_the_model(tmp_path, model_dirs, capsys):
     path = tmp_path / "pairs.jsonl"
     long = " ".join(["the shop was good and"] * 30) + " ."
     path.write_text(json.dumps(dict(GOOD, chosen=long)) + "\n")
-    _fails(_fit(tmp_path, model_dirs, path, max_length=None), capsys, "positions", "max_length to at most 96")
+    _fails(_fit(tmp_path, model_dirs, path, max_length=None), capsys,
+           f"{path}, line 1: field 'chosen' (id 'a') makes a sequence (prompt + response) of", "positions",
+           "max_length to at most 96")
 
 
 def test_unknown_config_key(tmp_path, model_dirs, capsys, synthetic_dir):

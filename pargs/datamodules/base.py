@@ -77,14 +77,19 @@ class JsonlDataModule(L.LightningDataModule):
         return self._loader("val", shuffle=False) if "val" in self.datasets else []
 
     def longest_sequence(self) -> tuple[int, str]:
-        """``(tokens, file)`` of the longest training or validation sequence (prompt + response)."""
-        best = (0, "")
+        """``(tokens, where)`` of the longest training or validation sequence (prompt + response): the
+        file, and the line, response field and id where the examples keep them."""
+        best, where = 0, ""
         for split, path in (("train", self.hparams.train_file), ("val", self.hparams.val_file)):
             for ex in self.datasets.get(split, []):
-                n = len(ex["prompt"]) + max(len(ex[k]) for k in self.response_keys)
-                if n > best[0]:
-                    best = (n, str(path))
-        return best
+                for key in self.response_keys:
+                    n = len(ex["prompt"]) + len(ex[key])
+                    if n > best:
+                        line = f", line {ex['line']}" if "line" in ex else ""
+                        rid = f" (id {ex['id']!r})" if "id" in ex else ""
+                        # a val split cut from the training file (val_fraction) has no file of its own
+                        best, where = n, f"{path or self.hparams.train_file}{line}: field {key!r}{rid}"
+        return best, where
 
     def state_dict(self) -> dict:
         """How far into the current epoch training got (saved in every checkpoint)."""

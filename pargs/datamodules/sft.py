@@ -47,14 +47,14 @@ class SFTDataModule(JsonlDataModule):
         self.save_hyperparameters()
 
     def load(self, path: str) -> list[dict]:
-        records, report = load_sft(path, drop_unusable=self.hparams.drop_unusable)
+        records, report = load_sft(path, drop_unusable=self.hparams.drop_unusable, with_line=True)
         examples, truncated = [], 0
         for rec in records:
             p = encode_prompt(self.tokenizer, rec["prompt"])
             r = encode_response(self.tokenizer, rec["response"])
             p2, r2 = truncate(p, r, self.hparams.max_length, "left")
             truncated += (len(p2), len(r2)) != (len(p), len(r))
-            examples.append({"prompt": p2, "response": r2})
+            examples.append({"id": rec["id"], "line": rec["_line"], "prompt": p2, "response": r2})
         log.info("%s; %d sequences truncated to max_length=%s", report.summary(), truncated, self.hparams.max_length)
         return examples
 

@@ -88,6 +88,7 @@ def check_fits_context(model: PreTrainedModel, datamodule) -> None:
     n, where = longest()
     if n > context:
         raise ConfigError(
-            f"{where} has a sequence of {n} tokens but the model has only {context} positions: set "
+            f"{where} makes a sequence (prompt + response) of {n} tokens but the model has only {context} "
+            f"positions: set "
             f"data.init_args.max_length to at most {context} so longer sequences are truncated"
         )
