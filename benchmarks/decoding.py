@@ -126,7 +126,8 @@ def peak_cache_mb(k: int, n: int) -> float:
     def measured(candidates):
         nonlocal peak
         out = try_candidates(candidates)
-        size = sum(t.numel() * t.element_size() for layer in scorer.stream.cache.layers for t in (layer.keys, layer.values))
+        size = sum(t.numel() * t.element_size()
+                   for layer in scorer.stream.cache.layers for t in (layer.keys, layer.values))
         peak = max(peak, size)
         return out
 

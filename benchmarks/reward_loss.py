@@ -140,7 +140,8 @@ def main() -> None:
         dense, mat = throughput("dense", length, ns.seconds), throughput("materialised", length, ns.seconds)
         mem = {m: peak_step_mb(m, length) for m in ("dense", "full", "materialised")}
         rows.append((length, dense, mat, mem))
-        print(json.dumps({"L": length, "pairs/s dense": dense, "pairs/s materialised": mat, "peak MB": mem}), flush=True)
+        print(json.dumps({"L": length, "pairs/s dense": dense, "pairs/s materialised": mat, "peak MB": mem}),
+              flush=True)
     lines = [
         "# Partial-sequence RM training: dense vs materialised prefixes", "",
         f"Machine: {machine()}. Causal RM: GPT-2 style, {LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; "

@@ -136,7 +136,8 @@ def _report(args: Sequence[str]) -> int:
     parser.add_argument("inputs", nargs="+", help="run directories (their predictions/ folder) or prediction files")
     parser.add_argument("--out", help="output directory (default: <first run>/report)")
     parser.add_argument("--baseline", default="pargs", help="method the Wilcoxon tests compare against")
-    parser.add_argument("--tensorboard", help="also write TensorBoard summaries here (default: <first run>/tensorboard/report)")
+    parser.add_argument("--tensorboard",
+                        help="also write TensorBoard summaries here (default: <first run>/tensorboard/report)")
     ns = parser.parse_args(list(args))
     inputs = [Path(p) / "predictions" if (Path(p) / "predictions").is_dir() else Path(p) for p in ns.inputs]
     first = Path(ns.inputs[0])
@@ -175,7 +176,8 @@ def _prefix_agreement(args: Sequence[str]) -> int:
     from pargs.records import load_preferences
 
     parser = argparse.ArgumentParser(prog="pargs prefix-agreement",
-                                     description="How often reward models prefer the chosen response at 25/50/75/100 %.")
+                                     description="How often reward models prefer the chosen response at "
+                                                 "25/50/75/100 %.")
     parser.add_argument("--pairs", required=True, help="preference JSONL (held-out pairs)")
     parser.add_argument("--rm", nargs="+", required=True, help="reward model directories (causal RMs)")
     parser.add_argument("--out", help="write the Markdown table here too")

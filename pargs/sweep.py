@@ -40,9 +40,11 @@ def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int
     if template is None:
         raise ConfigError(f"method {method!r} is not in the config's methods {[m['name'] for m in init['methods']]}")
     if template.get("kind") != "guided":
-        raise ConfigError(f"method {method!r} is {template.get('kind', 'sample')!r}; a beta x k sweep needs a guided one")
+        raise ConfigError(f"method {method!r} is {template.get('kind', 'sample')!r}; a beta x k sweep needs a "
+                          "guided one")
     init["methods"] = [dict(template, name=grid_name(method, b, k), weight=b, k=k) for b in betas for k in ks]
-    callbacks = [c for c in config["trainer"].get("callbacks") or [] if not c["class_path"].endswith("PredictionWriter")]
+    callbacks = [c for c in config["trainer"].get("callbacks") or []
+                 if not c["class_path"].endswith("PredictionWriter")]
     callbacks.append({"class_path": "pargs.lit.JsonlPredictionWriter",
                       "init_args": {"output_dir": str(out_dir / "predictions")}})
     config["trainer"]["callbacks"] = callbacks
@@ -150,7 +152,8 @@ def write_sweep(cells, method: str, betas, ks, out_dir: Path, tensorboard_dir: P
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pargs sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-c", "--config", required=True, help="a predict config (e.g. lightning_configs/quickstart/predict.yaml)")
+    parser.add_argument("-c", "--config", required=True,
+                        help="a predict config (e.g. lightning_configs/quickstart/predict.yaml)")
     parser.add_argument("--method", default="pargs", help="the guided method of the config to sweep")
     parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS))
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS))

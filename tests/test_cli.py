@@ -22,7 +22,8 @@ BIN = Path(sys.executable).parent
 def run(*args, check=True):
     proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, env=ENV, timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\nSTDERR:\n{proc.stderr[-5000:]}")
+        raise AssertionError(f"{args} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\n"
+                             f"STDERR:\n{proc.stderr[-5000:]}")
     return proc
 
 
@@ -110,7 +111,8 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, model_dirs):
     bad.write_text('{"id": "a", "prompt": "p", "chosen": "c"}\n')
     cfg = _write(tmp_path / "fit.yaml", {
         "trainer": _trainer(tmp_path, max_steps=1, logger=False),
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["reference"])}}},
+        "model": {"class_path": "pargs.lit.RewardModule",
+                  "init_args": {"model": {"path": str(model_dirs["reference"])}}},
         "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
             "train_file": str(bad), "tokenizer": str(model_dirs["reference"])}},
     })

@@ -12,9 +12,11 @@ from pargs.models.reward_model import sequence_rewards, token_rewards
 from tests.conftest import make_rm
 
 PAIRS = [
-    ("write a review of the hotel about the staff :", "the staff was great .", "the room was bad and the pool was okay ."),
+    ("write a review of the hotel about the staff :", "the staff was great .",
+     "the room was bad and the pool was okay ."),
     ("write a short review of the phone about the price :", "it was good .", "the price was not very good ."),
-    ("write a detailed review of the book about the story :", "the story was dull but the cover was nice .", "it was ."),
+    ("write a detailed review of the book about the story :", "the story was dull but the cover was nice .",
+     "it was ."),
 ]
 
 

@@ -64,7 +64,8 @@ def test_every_column_against_an_independent_computation(preds, tmp_path):
         assert row.ms_per_token == pytest.approx(1000 * sum(x["decode_seconds"] for x in lines)
                                                  / sum(x["tokens"] for x in lines))
         if row.samples >= 2:
-            div = [scorer.score(*[x["response"] for x in lines if x["id"] == pid])["rougeL"].fmeasure for pid in prompts]
+            div = [scorer.score(*[x["response"] for x in lines if x["id"] == pid])["rougeL"].fmeasure
+                   for pid in prompts]
             assert row.diversity == pytest.approx(np.mean(div))
         else:
             assert row.diversity is None

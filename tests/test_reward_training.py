@@ -32,7 +32,8 @@ def _data(synthetic_dir, tokenizer_dir, **kw):
 
 
 def test_materialising_every_prefix_equals_the_dense_loss(synthetic_dir, model_dirs):
-    spec = ModelSpec(path=str(model_dirs["reference"]), config={"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0})
+    spec = ModelSpec(path=str(model_dirs["reference"]),
+                     config={"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0})
     module = RewardModule(spec, weighting="term")
     module.configure_model()
     module.model.double().eval()
@@ -94,7 +95,8 @@ def test_encoder_prefix_reward_ignores_later_tokens(encoder_dir):
 
     tok = load_tokenizer(ModelSpec(path=str(encoder_dir)))
     model = AutoModelForSequenceClassification.from_pretrained(encoder_dir).eval()
-    full = encode_prompt(tok, "write a review of the zoo about the shop :") + encode_response(tok, "the shop was good .")
+    full = (encode_prompt(tok, "write a review of the zoo about the shop :")
+            + encode_response(tok, "the shop was good ."))
     ids, mask = pad_batch([full], tok.pad_token_id)
     for cut in (12, 14, len(full) - 1):
         alone, alone_mask = pad_batch([full[: cut + 1]], tok.pad_token_id)

@@ -30,7 +30,8 @@ def test_oracle_hand_values(response, expected):
 
 def test_oracle_depends_on_the_whole_response():
     # the same first clause ends up good or bad depending on what follows it
-    assert oracle_reward(P, "the staff was great .") > 0 > oracle_reward(P, "the staff was great but the room was awful")
+    assert (oracle_reward(P, "the staff was great .")
+            > 0 > oracle_reward(P, "the staff was great but the room was awful"))
 
 
 def test_prompt_round_trip_and_rejects_foreign_text():

@@ -45,7 +45,8 @@ class RewardSpec:
         return model, tokenizer
 
 
-def text_reward(spec: RewardSpec, model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase | None) -> TextReward:
+def text_reward(spec: RewardSpec, model: PreTrainedModel | None,
+                tokenizer: PreTrainedTokenizerBase | None) -> TextReward:
     """The reward as a function of (prompt, response) texts."""
     if spec.oracle:
         return OracleReward()

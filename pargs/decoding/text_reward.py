@@ -30,7 +30,8 @@ class TextReward(Protocol):
 class OracleReward:
     """The synthetic task's hidden oracle (it reads the text; ``complete`` is implied by a final '.')."""
 
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool] | None = None) -> Tensor:
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str],
+                 complete: Sequence[bool] | None = None) -> Tensor:
         return torch.tensor([oracle_reward(p, r) for p, r in zip(prompts, responses)], dtype=torch.float32)
 
 
@@ -67,16 +68,19 @@ class ModelReward:
     def _encode(self, prompt: str, response: str, complete: bool) -> list[int]:
         tok = self.tokenizer
         if self.input_format == "concat":
-            p, r = truncate(encode_prompt(tok, prompt), encode_response(tok, response, add_eos=complete), self.max_length)
+            p, r = truncate(encode_prompt(tok, prompt), encode_response(tok, response, add_eos=complete),
+                            self.max_length)
             return p + r
         if self.input_format == "pair":
-            enc = tok(prompt, response, truncation="only_first" if self.max_length else False, max_length=self.max_length)
+            enc = tok(prompt, response, truncation="only_first" if self.max_length else False,
+                      max_length=self.max_length)
             return list(enc["input_ids"])
         text = self.template.format(prompt=prompt, response=response)
         return list(tok(text, truncation=self.max_length is not None, max_length=self.max_length)["input_ids"])
 
     @torch.no_grad()
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool] | None = None) -> Tensor:
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str],
+                 complete: Sequence[bool] | None = None) -> Tensor:
         complete = [True] * len(prompts) if complete is None else complete
         device = next(self.model.parameters()).device
         out = []

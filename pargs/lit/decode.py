@@ -67,7 +67,8 @@ class DecodeModule(L.LightningModule):
             raise ConfigError(f"method names must be unique, got {names}")
         for m in methods:
             if m.policy not in policies:
-                raise ConfigError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies {sorted(policies)}")
+                raise ConfigError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies "
+                                  f"{sorted(policies)}")
             if m.scorer is not None and m.kind != "sample" and m.scorer not in scorers:
                 raise ConfigError(f"method {m.name!r} uses scorer {m.scorer!r}, not among scorers {sorted(scorers)}")
         self.policy_specs, self.scorer_specs, self.eval_spec = policies, scorers, eval_reward
@@ -159,7 +160,8 @@ class DecodeModule(L.LightningModule):
             generate(policy, tok, prompts[:1], method, seeds[:1], max_new_tokens=min(4, hp.max_new_tokens), **kwargs)
             self._warm.add(method.name)
         gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
-        rewards = self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None else [None] * len(rows)
+        rewards = (self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None
+                   else [None] * len(rows))
         total = max(1, sum(gen.num_tokens))
         records = []
         for i, ((rec, s), text) in enumerate(zip(rows, gen.texts)):

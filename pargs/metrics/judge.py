@@ -35,7 +35,8 @@ class WinTie:
         return self.win + self.tie
 
 
-def win_tie_rate(judge: Judge, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]) -> WinTie:
+def win_tie_rate(judge: Judge, prompts: Sequence[str], responses_a: Sequence[str],
+                 responses_b: Sequence[str]) -> WinTie:
     """Judge every prompt in both orders; a method wins a prompt only when both orders agree."""
     if not (len(prompts) == len(responses_a) == len(responses_b)) or not prompts:
         raise ValueError("need as many responses of each method as prompts, and at least one prompt")

@@ -35,7 +35,8 @@ def decode_response(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> s
     return tokenizer.decode(list(ids), skip_special_tokens=True)
 
 
-def truncate(prompt: list[int], response: list[int], max_length: int | None, side: str = "left") -> tuple[list[int], list[int]]:
+def truncate(prompt: list[int], response: list[int], max_length: int | None,
+             side: str = "left") -> tuple[list[int], list[int]]:
     """Fit ``prompt + response`` into ``max_length`` tokens.
 
     ``side="left"`` drops the oldest prompt tokens first (keeps the response whole where possible);

@@ -110,7 +110,8 @@ class Prompt:
 
 def all_prompts() -> list[Prompt]:
     """Every prompt of the task, in a fixed order (24 topics x 5 aspects x 3 lengths = 360)."""
-    return [Prompt(topic, aspect, length) for topic, aspects in TOPICS.items() for aspect in aspects for length in LENGTHS]
+    return [Prompt(topic, aspect, length)
+            for topic, aspects in TOPICS.items() for aspect in aspects for length in LENGTHS]
 
 
 def vocabulary() -> list[str]:

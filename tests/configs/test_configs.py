@@ -14,8 +14,8 @@ import lightning as L
 import pytest
 import yaml
 from jsonargparse import ArgumentParser
-from lightning.pytorch.strategies import Strategy
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.strategies import Strategy
 
 import pargs.datamodules  # noqa: F401
 import pargs.lit  # noqa: F401

@@ -65,7 +65,8 @@ def test_guided_decoding_matches_the_slow_reference(lm, rm, tokenizer, scorer_ki
     seeds = _seeds(4)
     method = DecodeMethod("pargs", kind="guided", k=5, weight=2.0, greedy=greedy, scorer="rm")
     gen = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12)
-    expected = [reference_guided_decode(lm, rm, tokenizer, p, int(s), 5, 2.0, greedy, 12) for p, s in zip(PROMPTS, seeds)]
+    expected = [reference_guided_decode(lm, rm, tokenizer, p, int(s), 5, 2.0, greedy, 12)
+                for p, s in zip(PROMPTS, seeds)]
     assert gen.token_ids == expected
     assert len({tuple(t) for t in gen.token_ids}) > 1  # not a degenerate case
 

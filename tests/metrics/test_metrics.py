@@ -49,7 +49,8 @@ def _exact_wilcoxon_greater(diffs):
     ranks = {v: i + 1 for i, v in enumerate(sorted(abs(x) for x in d))}  # no ties in the hand case
     w = sum(ranks[abs(x)] for x in d if x > 0)
     n = len(d)
-    hits = sum(1 for signs in itertools.product((0, 1), repeat=n) if sum(r * s for r, s in zip(range(1, n + 1), signs)) >= w)
+    hits = sum(1 for signs in itertools.product((0, 1), repeat=n)
+               if sum(r * s for r, s in zip(range(1, n + 1), signs)) >= w)
     return hits / 2**n
 
 
@@ -134,4 +135,5 @@ def test_local_lm_judge_reads_the_answer_log_probabilities():
         logp = torch.log_softmax(lm(input_ids=ids).logits[0, -1], -1)
         a, b = tok.convert_tokens_to_ids(["A", "B"])
         assert judge("p", first, second) == ("A" if logp[a] > logp[b] else "B")
-    assert LocalLMJudge(lm, tok, template="{prompt} : {first} {second} better ?", tie_margin=1e9)("p", "x", "y") == "tie"
+    assert LocalLMJudge(lm, tok, template="{prompt} : {first} {second} better ?",
+                        tie_margin=1e9)("p", "x", "y") == "tie"
