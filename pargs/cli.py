@@ -7,6 +7,7 @@
     pargs quickstart [--out runs/quickstart]                              # the whole pipeline
     pargs report RUN_DIR [RUN_DIR ...]                                    # tables and figures
     pargs sweep -c lightning_configs/quickstart/predict.yaml --out runs/sweep   # beta x k grid
+    pargs judge RUN_DIR --model JUDGE_LM_DIR                              # pairwise win / tie / lose
     pargs prepare-synthetic --out runs/quickstart/data                    # the embedded task's files
 """
 
@@ -32,6 +33,7 @@ pargs commands:
   quickstart          the whole pipeline on the embedded synthetic task (no network, no GPU)
   report              results tables and figures from prediction files: {prog} report RUN_DIR
   sweep               beta x k grid of a guided method:  {prog} sweep -c PREDICT_CONFIG --out DIR
+  judge               win/tie/lose of one method vs the others: {prog} judge RUN_DIR --model JUDGE_LM_DIR
   prefix-agreement    RM accuracy at 25/50/75/100 % of the response: {prog} prefix-agreement --pairs F --rm DIR
   prepare-synthetic   write the synthetic task's data and tokenizer:   {prog} prepare-synthetic --out DIR
 """
@@ -130,7 +132,7 @@ def _report(args: Sequence[str]) -> int:
     import argparse
     from pathlib import Path
 
-    from pargs.report import build_report, format_markdown
+    from pargs.report import build_report, default_report_dir, format_markdown, run_inputs
 
     parser = argparse.ArgumentParser(prog="pargs report", description="Results tables and figures from predictions.")
     parser.add_argument("inputs", nargs="+", help="run directories (their predictions/ folder) or prediction files")
@@ -139,11 +141,9 @@ def _report(args: Sequence[str]) -> int:
     parser.add_argument("--tensorboard",
                         help="also write TensorBoard summaries here (default: <first run>/tensorboard/report)")
     ns = parser.parse_args(list(args))
-    inputs = [Path(p) / "predictions" if (Path(p) / "predictions").is_dir() else Path(p) for p in ns.inputs]
-    first = Path(ns.inputs[0])
-    out = Path(ns.out) if ns.out else (first if first.is_dir() else first.parent) / "report"
+    out = Path(ns.out) if ns.out else default_report_dir(ns.inputs[0])
     tensorboard = Path(ns.tensorboard) if ns.tensorboard else out.parent / "tensorboard" / "report"
-    result = build_report(inputs, out, baseline=ns.baseline, tensorboard_dir=tensorboard)
+    result = build_report(run_inputs(ns.inputs), out, baseline=ns.baseline, tensorboard_dir=tensorboard)
     print(format_markdown(result))
     print(f"\nwritten to {out} (TensorBoard: {tensorboard})")
     return 0
@@ -199,6 +199,12 @@ def _prefix_agreement(args: Sequence[str]) -> int:
     return 0
 
 
+def _judge(args: Sequence[str]) -> int:
+    from pargs.judging import main as judge_main
+
+    return judge_main(list(args))
+
+
 def _sweep(args: Sequence[str]) -> int:
     from pargs.sweep import main as sweep_main
 
@@ -209,6 +215,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "quickstart": _quickstart,
     "report": _report,
     "sweep": _sweep,
+    "judge": _judge,
     "prefix-agreement": _prefix_agreement,
     "prepare-synthetic": _prepare_synthetic,
 }

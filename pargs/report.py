@@ -68,6 +68,17 @@ class Report:
     paths: dict[str, str] = field(default_factory=dict)
 
 
+def run_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Run directories become their ``predictions/`` folder; files and other folders stay as given."""
+    return [Path(p) / "predictions" if (Path(p) / "predictions").is_dir() else Path(p) for p in inputs]
+
+
+def default_report_dir(first_input: str | Path) -> Path:
+    """``<run>/report`` for the first input (a run directory, or the folder of a prediction file)."""
+    first = Path(first_input)
+    return (first if first.is_dir() else first.parent) / "report"
+
+
 def prediction_paths(inputs: Sequence[str | Path]) -> list[Path]:
     """Files named directly, plus every ``*.jsonl`` in directories named."""
     paths = []

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from pargs.errors import ConfigError
+
 Judge = Callable[[str, str, str], str]
 
 DEFAULT_TEMPLATE = (
@@ -66,7 +68,12 @@ class LocalLMJudge:
 
     def __init__(self, model, tokenizer, template: str = DEFAULT_TEMPLATE, tie_margin: float = 0.0) -> None:
         self.model, self.tokenizer, self.template, self.tie_margin = model, tokenizer, template, tie_margin
-        self.answer_ids = [tokenizer(x, add_special_tokens=False)["input_ids"][0] for x in (" A", " B")]
+        self.answer_ids = [tokenizer(x, add_special_tokens=False)["input_ids"][:1] for x in (" A", " B")]
+        unk = getattr(tokenizer, "unk_token_id", None)
+        if any(not ids or ids[0] == unk for ids in self.answer_ids) or self.answer_ids[0] == self.answer_ids[1]:
+            raise ConfigError("the judge's tokenizer has no distinct tokens for ' A' and ' B': every verdict would "
+                              "be a tie")
+        self.answer_ids = [ids[0] for ids in self.answer_ids]
 
     @torch.no_grad()
     def __call__(self, prompt: str, first: str, second: str) -> str:

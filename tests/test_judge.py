@@ -1,0 +1,85 @@
+"""``pargs judge``: win / tie / lose of one method against the others, from prediction files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pargs.cli import main
+from pargs.metrics.judge import LocalLMJudge, win_tie_rate
+from pargs.tasks.word_tokenizer import build_word_tokenizer
+from tests.conftest import make_lm
+
+
+def longer_is_better(prompt: str, first: str, second: str) -> str:
+    """A judge for hand-worked cases: the longer response (in characters) wins."""
+    return "A" if len(first) > len(second) else "B" if len(second) > len(first) else "tie"
+
+
+def make_longer_is_better():
+    """A zero-argument factory, as ``--judge module:factory`` may name."""
+    return longer_is_better
+
+
+def _write_predictions(run_dir, responses: dict[tuple[str, str, int], str]) -> None:
+    (run_dir / "predictions").mkdir(parents=True)
+    lines = [json.dumps({"id": pid, "method": method, "sample": sample, "prompt": f"p{pid}", "response": text,
+                         "tokens": len(text.split()), "decode_seconds": 0.1, "reward": None})
+             for (pid, method, sample), text in responses.items()]
+    (run_dir / "predictions" / "predictions-rank0.jsonl").write_text("\n".join(lines) + "\n")
+
+
+HAND = {
+    ("1", "pargs", 0): "long answer", ("1", "top-k", 0): "short", ("1", "args", 0): "x y",
+    ("2", "pargs", 0): "x", ("2", "top-k", 0): "longer", ("2", "args", 0): "xyz",
+    ("3", "pargs", 0): "same", ("3", "top-k", 0): "same", ("3", "args", 0): "a much longer answer",
+    ("4", "pargs", 0): "only pargs has prompt 4",  # unpaired: left out
+    ("1", "pargs", 1): "",  # another sample: not judged with --sample 0
+}
+
+
+@pytest.mark.parametrize("judge", ["tests.test_judge:longer_is_better", "tests.test_judge:make_longer_is_better"])
+def test_judge_table_by_hand(tmp_path, capsys, judge):
+    _write_predictions(tmp_path, HAND)
+    assert main(["judge", str(tmp_path), "--judge", judge]) == 0
+    table = (tmp_path / "report" / "judge_pargs.md").read_text()
+    # vs args: prompt 1 win (11 > 3 chars), 2 lose (1 < 3), 3 lose (4 < 20); vs top-k: win, lose, tie
+    assert "| args | 3 | 33.3 | 0.0 | 66.7 | 33.3 |" in table
+    assert "| top-k | 3 | 33.3 | 33.3 | 33.3 | 66.7 |" in table
+    assert table.splitlines()[0] in capsys.readouterr().out
+
+
+def test_local_model_judge_with_a_template_file(tmp_path, capsys):
+    tok = build_word_tokenizer("A B better ? : p1 p2 x y z".split())
+    model_dir = tmp_path / "judge_lm"
+    lm = make_lm(tok, seed=1)
+    lm.save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    template = tmp_path / "template.txt"
+    # the second response last, so this untrained LM's verdict depends on the order (seed 1: not all ties)
+    template.write_text("{prompt} {first} better ? {second}")
+    run = tmp_path / "run"
+    responses = {("1", "pargs", 0): "x", ("1", "top-k", 0): "y", ("2", "pargs", 0): "z", ("2", "top-k", 0): "x"}
+    _write_predictions(run, responses)
+    out = tmp_path / "judge.md"
+    assert main(["judge", str(run), "--model", str(model_dir), "--template", str(template), "--out", str(out)]) == 0
+    expected = win_tie_rate(LocalLMJudge(lm.eval(), tok, template.read_text()), ["p1", "p2"], ["x", "z"], ["y", "x"])
+    assert expected.tie < 1
+    assert (f"| top-k | 2 | {100 * expected.win:.1f} | {100 * expected.tie:.1f} | {100 * expected.lose:.1f} |"
+            in out.read_text())
+
+
+def test_bad_judge_inputs(tmp_path, capsys, model_dirs):
+    _write_predictions(tmp_path, HAND)
+    bad = tmp_path / "template.txt"
+    bad.write_text("{prompt} {first} which is better?")
+    assert main(["judge", str(tmp_path), "--model", str(model_dirs["reference"]), "--template", str(bad)]) == 1
+    assert f"{bad}: the judge template must contain" in capsys.readouterr().err
+    assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:longer_is_better", "--against", "dpo"]) == 1
+    assert "methods ['dpo'] are not in the predictions" in capsys.readouterr().err
+    assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:no_such_judge"]) == 1
+    assert "no_such_judge" in capsys.readouterr().err
+    # the synthetic task's word tokenizer has no 'A' / 'B': every verdict would silently be a tie
+    assert main(["judge", str(tmp_path), "--model", str(model_dirs["reference"])]) == 1
+    assert "no distinct tokens for ' A' and ' B'" in capsys.readouterr().err
