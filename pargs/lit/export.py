@@ -7,7 +7,7 @@ from pathlib import Path
 
 import lightning as L
 
-from pargs.lit.fsdp2 import full_state_dict, is_sharded
+from pargs.lit.fsdp2 import full_state_dict, is_sharded, tied_aliases
 from pargs.models.lora import save_merged
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,8 @@ def export_pretrained(module: L.LightningModule, export_dir: str | None) -> None
         return
     state = full_state_dict(module.model) if is_sharded(module.model) else None  # collective
     if state is not None:  # a tied weight (GPT-2's LM head) once, under its first name, as save_pretrained does
-        names = {n for n, _ in module.model.named_parameters()} | {n for n, _ in module.model.named_buffers()}
-        state = {k: v for k, v in state.items() if k in names}
+        aliases = tied_aliases(module.model)
+        state = {k: v for k, v in state.items() if k not in aliases}
     if not module.trainer.is_global_zero:
         return
     out = Path(export_dir)

@@ -58,6 +58,22 @@ def is_sharded(model: nn.Module) -> bool:
         type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
 
 
+_WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+
+def clean_name(name: str) -> str:
+    """A parameter name without the segments FSDP1, activation checkpointing and ``torch.compile`` insert."""
+    for part in _WRAPPER_PARTS:
+        name = name.replace(part, "")
+    return name
+
+
+def tied_aliases(model: nn.Module) -> set[str]:
+    """Clean names under which a parameter already seen appears again (GPT-2's ``lm_head.weight``)."""
+    every = {clean_name(n) for n, _ in model.named_parameters(remove_duplicate=False)}
+    return every - {clean_name(n) for n, _ in model.named_parameters()}
+
+
 def full_state_dict(model: nn.Module) -> dict:
     """The unsharded state dict on CPU (collective: call on every rank; rank 0 gets the tensors)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
