@@ -3,7 +3,9 @@
 Each rank appends to its own ``predictions-rank<r>.jsonl`` in ``output_dir`` and flushes + fsyncs after
 every batch. On start, a torn last line (a process killed mid-write) is cut off, and the keys
 (prompt id, method, sample) of every complete line in the directory are handed to the decoding module,
-which skips them. Restarting with the same config therefore finishes the job, with every key exactly once.
+which skips them. Restarting with the same config therefore finishes the job, with every key exactly once,
+also on a different number of processes: rank r repairs the files of every earlier rank k with
+k % world_size == r, so a file no process appends to any more is repaired too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ Key = tuple[str, str, int]
 def prediction_files(output_dir: str | os.PathLike) -> list[Path]:
     """The prediction files of a run directory, in a stable order."""
     return sorted(Path(output_dir).glob("predictions-rank*.jsonl"))
+
+
+def file_rank(path: Path) -> int | None:
+    """The rank in ``predictions-rank<r>.jsonl`` (None for another name)."""
+    suffix = path.stem.removeprefix("predictions-rank")
+    return int(suffix) if suffix.isdigit() else None
 
 
 def repair_tail(path: Path) -> int:
@@ -71,10 +79,15 @@ class JsonlPredictionWriter(BasePredictionWriter):
         if stage != "predict":
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / f"predictions-rank{trainer.global_rank}.jsonl"
-        removed = repair_tail(path)
-        if removed:
-            log.warning("%s: removed a torn last line (%d bytes) left by an interrupted run", path, removed)
+        rank, world = trainer.global_rank, trainer.world_size
+        path = self.output_dir / f"predictions-rank{rank}.jsonl"
+        for other in {path, *prediction_files(self.output_dir)}:
+            k = file_rank(other)
+            if k is not None and k % world == rank:  # each file repaired by exactly one of this run's ranks
+                removed = repair_tail(other)
+                if removed:
+                    log.warning("%s: removed a torn last line (%d bytes) left by an interrupted run", other,
+                                removed)
         self.done = completed_keys(self.output_dir)
         if self.done:
             log.info("resuming: %d predictions already in %s are skipped", len(self.done), self.output_dir)
