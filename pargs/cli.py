@@ -77,6 +77,11 @@ def lightning_cli(args: Sequence[str]):
     import pargs.datamodules  # noqa: F401  (registers the classes for class_path short names)
     import pargs.lit  # noqa: F401
 
+    given, args = list(args), list(args)
+    if args and args[0] in LIGHTNING_COMMANDS:
+        # checkpoints load with weights_only=True unless a config or a later argument says otherwise (Lightning
+        # leaves it unset, which it turns into weights_only=False for a checkpoint given by URL)
+        args.insert(1, "--weights_only=true")
     with warnings.catch_warnings():
         # we always pass args explicitly, so LightningCLI's warning about sys.argv does not apply
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
@@ -93,7 +98,7 @@ def lightning_cli(args: Sequence[str]):
                 parser_kwargs={"exit_on_error": False},
             )
         except argparse.ArgumentError as err:
-            raise ConfigError(f"invalid configuration ({' '.join(args)}):\n{_short_parser_error(str(err))}") from None
+            raise ConfigError(f"invalid configuration ({' '.join(given)}):\n{_short_parser_error(str(err))}") from None
         except ValueError as err:  # jsonargparse wraps errors raised while building the configured objects
             cause = _config_error_in_chain(err)
             if cause is None:

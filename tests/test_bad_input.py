@@ -143,3 +143,13 @@ def test_checkpoints_load_with_weights_only(tmp_path, model_dirs, synthetic_dir)
     state = torch.load(ckpt, weights_only=True)  # plain data only: no pickled classes to trust
     assert state["hyper_parameters"]["model"]["path"] == str(model_dirs["reference"])
     assert "pargs_rng_state" in state
+
+
+@pytest.mark.parametrize("extra,expected", [([], True), (["--weights_only", "false"], False)])
+def test_lightning_commands_load_checkpoints_with_weights_only_by_default(tmp_path, model_dirs, synthetic_dir,
+                                                                           capsys, extra, expected):
+    """Lightning leaves ``weights_only`` unset (False for a checkpoint URL); pargs sets it unless told otherwise."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*_fit(tmp_path, model_dirs, synthetic_dir / "pairs_train.jsonl"), *extra, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    assert yaml.safe_load(capsys.readouterr().out)["weights_only"] is expected
