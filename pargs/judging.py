@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -74,15 +75,25 @@ def _takes_no_arguments(fn) -> bool:
         return False
 
 
-def paired_responses(records: list[dict], a: str, b: str, sample: int) -> tuple[list[str], list[str], list[str]]:
+@dataclass(frozen=True)
+class Pairs:
+    """The prompts two methods share, with one response of each."""
+
+    ids: list[str]
+    prompts: list[str]
+    ours: list[str]
+    theirs: list[str]
+
+
+def paired_responses(records: list[dict], a: str, b: str, sample: int) -> Pairs:
     """Prompts and the two methods' responses (sample ``sample``) for every prompt id both have."""
     by_method: dict[str, dict[str, dict]] = {a: {}, b: {}}
     for rec in records:
         if rec["method"] in by_method and rec["sample"] == sample:
             by_method[rec["method"]][rec["id"]] = rec
     ids = sorted(set(by_method[a]) & set(by_method[b]))
-    return ([by_method[a][i]["prompt"] for i in ids], [by_method[a][i]["response"] for i in ids],
-            [by_method[b][i]["response"] for i in ids])
+    return Pairs(ids, [by_method[a][i]["prompt"] for i in ids], [by_method[a][i]["response"] for i in ids],
+                 [by_method[b][i]["response"] for i in ids])
 
 
 def judge_table(results: dict[str, WinTie], method: str) -> str:
@@ -94,9 +105,9 @@ def judge_table(results: dict[str, WinTie], method: str) -> str:
     return "\n".join(lines)
 
 
-def run_judge(records: list[dict], judge: Judge, method: str, against: Sequence[str] | None,
-              sample: int = 0) -> dict[str, WinTie]:
-    """Win / tie / lose of ``method`` against each of ``against`` (default: every other method)."""
+def pair_methods(records: list[dict], method: str, against: Sequence[str] | None,
+                 sample: int = 0) -> dict[str, Pairs]:
+    """``method``'s pairs with each of ``against`` (default: every other method), checked."""
     methods = sorted({r["method"] for r in records})
     if method not in methods:
         raise ConfigError(f"method {method!r} is not in the predictions (they hold {methods})")
@@ -104,19 +115,35 @@ def run_judge(records: list[dict], judge: Judge, method: str, against: Sequence[
     unknown = [m for m in others if m not in methods]
     if unknown:
         raise ConfigError(f"methods {unknown} are not in the predictions (they hold {methods})")
-    pairs = {}
-    for other in others:
-        pairs[other] = paired_responses(records, method, other, sample)
-        if not pairs[other][0]:
+    if method in others or len(set(others)) != len(others):
+        raise ConfigError(f"--against must name other methods, each once; got {others}")
+    pairs = {other: paired_responses(records, method, other, sample) for other in others}
+    for other, p in pairs.items():
+        if not p.ids:
             raise ConfigError(f"{method!r} and {other!r} share no prompt with a sample {sample}")
-    bar = tqdm(total=2 * sum(len(p[0]) for p in pairs.values()), desc=f"judging {method}", unit="verdict")
+    return pairs
 
-    def counted(prompt: str, first: str, second: str) -> str:
-        bar.update()
-        return judge(prompt, first, second)
 
+def run_judge(pairs: dict[str, Pairs], judge: Judge, method: str) -> dict[str, WinTie]:
+    """Win / tie / lose of ``method`` against each opponent; an error names the prompt id and the methods."""
+    bar = tqdm(total=2 * sum(len(p.ids) for p in pairs.values()), desc=f"judging {method}", unit="verdict")
+    results = {}
     with bar:
-        results = {other: win_tie_rate(counted, *pair) for other, pair in pairs.items()}
+        for other, p in pairs.items():
+            id_of = dict(zip(p.prompts, p.ids))
+
+            def counted(prompt: str, first: str, second: str, other=other, id_of=id_of) -> str:
+                try:
+                    verdict = judge(prompt, first, second)
+                except ConfigError as err:
+                    raise ConfigError(f"judging prompt id {id_of[prompt]!r} ({method} vs {other}): {err}") from None
+                bar.update()
+                return verdict
+
+            try:
+                results[other] = win_tie_rate(counted, p.prompts, p.ours, p.theirs)
+            except ValueError as err:  # a verdict other than "A", "B" or "tie"
+                raise ConfigError(f"judging {method} vs {other}: {err}") from None
     return results
 
 
@@ -135,21 +162,22 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--out", help="Markdown output (default: <first run>/report/judge_<method>.md)")
     ns = parser.parse_args(list(argv))
 
+    records, _ = load_predictions(run_inputs(ns.inputs))  # the cheap checks first, then the judge model
+    pairs = pair_methods(records, ns.method, ns.against, ns.sample)
     if ns.judge:
         if ns.template:
             raise ConfigError("--template goes with --model; a --judge callable renders its own prompt")
         judge = import_judge(ns.judge)
     else:
-        from pargs.metrics.judge import LocalLMJudge
+        from pargs.metrics.judge import LocalLMJudge, answer_token_ids
         from pargs.models.loading import ModelSpec, load_causal_lm, load_tokenizer
 
+        template = load_template(ns.template) if ns.template else DEFAULT_TEMPLATE
         spec = ModelSpec(path=ns.model)
         tokenizer = load_tokenizer(spec)
-        template = load_template(ns.template) if ns.template else DEFAULT_TEMPLATE
+        answer_token_ids(tokenizer)
         judge = LocalLMJudge(load_causal_lm(spec, tokenizer).eval(), tokenizer, template, ns.tie_margin)
-
-    records, _ = load_predictions(run_inputs(ns.inputs))
-    results = run_judge(records, judge, ns.method, ns.against, ns.sample)
+    results = run_judge(pairs, judge, ns.method)
     table = judge_table(results, ns.method)
     out = Path(ns.out) if ns.out else default_report_dir(ns.inputs[0]) / f"judge_{ns.method}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

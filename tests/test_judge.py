@@ -17,6 +17,11 @@ def longer_is_better(prompt: str, first: str, second: str) -> str:
     return "A" if len(first) > len(second) else "B" if len(second) > len(first) else "tie"
 
 
+def always_first(prompt: str, first: str, second: str) -> str:
+    """A judge with pure position bias: judged in both orders, every prompt is a tie."""
+    return "A"
+
+
 def make_longer_is_better():
     """A zero-argument factory, as ``--judge module:factory`` may name."""
     return longer_is_better
@@ -50,6 +55,12 @@ def test_judge_table_by_hand(tmp_path, capsys, judge):
     assert table.splitlines()[0] in capsys.readouterr().out
 
 
+def test_position_bias_cancels_end_to_end(tmp_path, capsys):
+    _write_predictions(tmp_path, HAND)
+    assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:always_first", "--against", "top-k"]) == 0
+    assert "| top-k | 3 | 0.0 | 100.0 | 0.0 | 100.0 |" in (tmp_path / "report" / "judge_pargs.md").read_text()
+
+
 def test_local_model_judge_with_a_template_file(tmp_path, capsys):
     tok = build_word_tokenizer("A B better ? : p1 p2 x y z".split())
     model_dir = tmp_path / "judge_lm"
@@ -78,8 +89,23 @@ def test_bad_judge_inputs(tmp_path, capsys, model_dirs):
     assert f"{bad}: the judge template must contain" in capsys.readouterr().err
     assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:longer_is_better", "--against", "dpo"]) == 1
     assert "methods ['dpo'] are not in the predictions" in capsys.readouterr().err
+    assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:longer_is_better", "--against", "pargs"]) == 1
+    assert "--against must name other methods, each once" in capsys.readouterr().err
     assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:no_such_judge"]) == 1
     assert "no_such_judge" in capsys.readouterr().err
     # the synthetic task's word tokenizer has no 'A' / 'B': every verdict would silently be a tie
     assert main(["judge", str(tmp_path), "--model", str(model_dirs["reference"])]) == 1
     assert "no distinct tokens for ' A' and ' B'" in capsys.readouterr().err
+
+
+def test_judge_prompt_longer_than_the_judge_context(tmp_path, capsys):
+    tok = build_word_tokenizer("A B better ? p1 x".split())
+    model_dir = tmp_path / "judge_lm"
+    make_lm(tok).save_pretrained(model_dir)  # 96 positions
+    tok.save_pretrained(model_dir)
+    run = tmp_path / "run"
+    _write_predictions(run, {("1", "pargs", 0): " ".join(["x"] * 80), ("1", "top-k", 0): "x"})
+    assert main(["judge", str(run), "--model", str(model_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "judging prompt id '1' (pargs vs top-k): the judge prompt has" in err and "takes at most 96" in err
+    assert "Traceback" not in err

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from pargs.errors import ConfigError
+from pargs.models.loading import context_length
 
 Judge = Callable[[str, str, str], str]
 
@@ -56,6 +57,16 @@ def win_tie_rate(judge: Judge, prompts: Sequence[str], responses_a: Sequence[str
     return WinTie(win / n, (n - win - lose) / n, lose / n, n)
 
 
+def answer_token_ids(tokenizer) -> list[int]:
+    """The ids of " A" and " B" (first token of each); fails if they are missing or the same."""
+    ids = [tokenizer(x, add_special_tokens=False)["input_ids"][:1] for x in (" A", " B")]
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if any(not t or t[0] == unk for t in ids) or ids[0] == ids[1]:
+        raise ConfigError("the judge's tokenizer has no distinct tokens for ' A' and ' B': every verdict would be "
+                          "a tie")
+    return [t[0] for t in ids]
+
+
 class LocalLMJudge:
     """Ask a local causal LM: compare the log-probabilities of " A" and " B" after the rendered template.
 
@@ -68,17 +79,17 @@ class LocalLMJudge:
 
     def __init__(self, model, tokenizer, template: str = DEFAULT_TEMPLATE, tie_margin: float = 0.0) -> None:
         self.model, self.tokenizer, self.template, self.tie_margin = model, tokenizer, template, tie_margin
-        self.answer_ids = [tokenizer(x, add_special_tokens=False)["input_ids"][:1] for x in (" A", " B")]
-        unk = getattr(tokenizer, "unk_token_id", None)
-        if any(not ids or ids[0] == unk for ids in self.answer_ids) or self.answer_ids[0] == self.answer_ids[1]:
-            raise ConfigError("the judge's tokenizer has no distinct tokens for ' A' and ' B': every verdict would "
-                              "be a tie")
-        self.answer_ids = [ids[0] for ids in self.answer_ids]
+        self.answer_ids = answer_token_ids(tokenizer)
+        self.context = context_length(model)
 
     @torch.no_grad()
     def __call__(self, prompt: str, first: str, second: str) -> str:
         text = self.template.format(prompt=prompt, first=first, second=second)
-        ids = torch.tensor([self.tokenizer(text)["input_ids"]], device=next(self.model.parameters()).device)
+        ids = self.tokenizer(text)["input_ids"]
+        if self.context is not None and len(ids) > self.context:
+            raise ConfigError(f"the judge prompt has {len(ids)} tokens but the judge model takes at most "
+                              f"{self.context}: use a shorter template or a judge with a longer context")
+        ids = torch.tensor([ids], device=next(self.model.parameters()).device)
         logp = torch.log_softmax(self.model(input_ids=ids).logits[0, -1].float(), -1)
         a, b = (float(logp[i]) for i in self.answer_ids)
         if abs(a - b) <= self.tie_margin:
