@@ -36,7 +36,12 @@ def bradley_terry_loss(
         weighting: ``"term"`` gives every (pair, prefix) term the same weight, like a dataset holding
             one row per prefix pair (the paper's construction); ``"pair"`` averages each pair's terms
             first, so long and short pairs weigh the same.
-        center_coef: adds ``center_coef * mean((r_chosen + r_rejected)^2)`` to keep rewards centred.
+        center_coef: adds ``center_coef * mean((r_chosen + r_rejected)^2)`` to keep rewards centred (the
+            mean weighted like the loss).
+
+    With ``"pair"`` weighting (or one term per pair) every pair weighs the same, so the mean over a
+    batch split across DDP processes equals the mean over the whole batch; with ``"term"`` each
+    process averages its own terms and the processes' means are then averaged.
     """
     diff = r_chosen - r_rejected
     if margin is not None:
@@ -46,14 +51,17 @@ def bradley_terry_loss(
     if mask is None:
         mask = torch.ones_like(terms, dtype=torch.bool)
     m = mask.to(terms.dtype)
-    if weighting == "term" or terms.dim() == 1:
-        loss = (terms * m).sum() / m.sum().clamp(min=1)
-    elif weighting == "pair":
-        loss = ((terms * m).sum(-1) / m.sum(-1).clamp(min=1)).mean()
-    else:
+    if weighting not in ("term", "pair"):
         raise ConfigError(f"weighting must be 'term' or 'pair', got {weighting!r}")
+
+    def mean(x: Tensor) -> Tensor:
+        if weighting == "term" or x.dim() == 1:
+            return (x * m).sum() / m.sum().clamp(min=1)
+        return ((x * m).sum(-1) / m.sum(-1).clamp(min=1)).mean()
+
+    loss = mean(terms)
     if center_coef:
-        loss = loss + center_coef * (((r_chosen + r_rejected) ** 2 * m).sum() / m.sum().clamp(min=1))
+        loss = loss + center_coef * mean((r_chosen + r_rejected) ** 2)
     return loss
 
 

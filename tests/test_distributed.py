@@ -3,7 +3,8 @@
 DDP and FSDP2 (``ModelParallelStrategy`` + ``fully_shard`` per block) run as 2 CPU processes with a
 per-process batch of 4 pairs; the reference is one process with batches of 8. The resumable sampler
 gives both the same permutation, so step k sees the same 8 pairs either way, and with the ``full``
-reward objective and the DPO loss (every pair weighs the same) the averaged gradients are the same:
+reward objective, the ``partial`` one with pair weighting and the DPO loss (every pair weighs the same)
+the averaged gradients are the same:
 the exported weights must agree to float precision. (A little reward centring keeps every gradient
 away from exactly zero: the final layer norm's bias gets +g from the chosen and -g from the rejected
 response, and Adam would blow the float noise of a zero gradient up to a full learning-rate step.)
@@ -24,10 +25,11 @@ FSDP2 = {"class_path": "lightning.pytorch.strategies.ModelParallelStrategy",
          "init_args": {"data_parallel_size": 2, "tensor_parallel_size": 1}}
 
 
-def _reward(model_dirs, fsdp2=False):
+def _reward(model_dirs, fsdp2=False, objective="full"):
+    # the partial objective with pair weighting: every pair weighs the same, as with the full objective
     return {"class_path": "pargs.lit.RewardModule", "init_args": {
-        "model": {"path": str(model_dirs["reference"]), "config": NO_DROPOUT}, "objective": "full", "lr": 1e-3,
-        "center_coef": 0.01, "fsdp2": fsdp2}}
+        "model": {"path": str(model_dirs["reference"]), "config": NO_DROPOUT}, "objective": objective,
+        "weighting": "pair", "lr": 1e-3, "center_coef": 0.01, "fsdp2": fsdp2}}
 
 
 def _dpo(model_dirs, fsdp2=False):
@@ -77,6 +79,15 @@ def test_ddp_on_two_processes_matches_one(tmp_path, synthetic_dir, model_dirs, s
     out = _fit(tmp_path, "ddp", synthetic_dir, model_dirs, devices=2, batch_size=4, model=_reward(model_dirs),
                strategy="ddp")
     _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
+
+
+def test_ddp_partial_objective_on_two_processes_matches_one(tmp_path, synthetic_dir, model_dirs):
+    """The paper's dense prefix loss, the one the project exists for, under DDP."""
+    model = _reward(model_dirs, objective="partial")
+    one = _fit(tmp_path, "one", synthetic_dir, model_dirs, devices=1, batch_size=8, model=model)
+    two = _fit(tmp_path, "two", synthetic_dir, model_dirs, devices=2, batch_size=4, model=model, strategy="ddp")
+    _assert_same_weights(load_file(two / "export" / "model.safetensors"),
+                         load_file(one / "export" / "model.safetensors"))
 
 
 def test_fsdp2_on_two_cpu_processes_matches_one_and_saves_sharded_checkpoints(tmp_path, synthetic_dir, model_dirs,

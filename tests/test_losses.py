@@ -94,6 +94,9 @@ def test_bradley_terry_hand_values():
     # centring adds coef * mean((rw + rl)^2) over the terms
     centred = bradley_terry_loss(rw, rl, mask, center_coef=0.1)
     assert centred.item() == pytest.approx((a + b + c) / 3 + 0.1 * (1 + 0 + 1) / 3, abs=1e-6)
+    # ... and, with pair weighting, per pair first: pair 1 (1 + 0) / 2, pair 2 (1) / 1
+    centred_pairs = bradley_terry_loss(rw, rl, mask, weighting="pair", center_coef=0.1)
+    assert centred_pairs.item() == pytest.approx(((a + b) / 2 + c) / 2 + 0.1 * (0.5 + 1) / 2, abs=1e-6)
 
 
 def test_dpo_loss_hand_value():

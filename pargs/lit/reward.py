@@ -36,7 +36,8 @@ class RewardModule(PretrainedModule):
         pad_rule: how prefixes past the end of the shorter response are compared (see
             :mod:`pargs.prefixes`; the paper's rule is ``"longest"``).
         weighting: dense path: ``"term"``: every (pair, prefix) term weighs the same (like one row
-            per prefix pair); ``"pair"``: every pair does.
+            per prefix pair) within a batch; ``"pair"``: every pair does, which also makes a batch split
+            over DDP processes weigh exactly like the whole batch on one.
         margin: constant margin subtracted from r_chosen - r_rejected (a record's own ``margin`` wins).
         center_coef: weight of the reward-centring penalty ``mean((r_w + r_l)^2)``.
         lora: train LoRA adapters (and the head) instead of every weight; None trains everything.
