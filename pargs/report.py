@@ -53,6 +53,8 @@ class MethodRow:
     tokens: float = 0.0  #: mean response length
     ms_per_token: float = 0.0
     overhead: float | None = None  #: time per token / plain sampling's
+    gflops_per_token: float | None = None  #: estimated from the models' shapes (lines with ``flops``)
+    flops_overhead: float | None = None  #: FLOPs per token / plain sampling's
 
 
 @dataclass
@@ -134,6 +136,8 @@ def _row(method: str, recs: list[dict], baseline_scores: dict[str, float] | None
         row.diversity, row.diversity_se, _ = diversity(samples)
     row.tokens = sum(r["tokens"] for r in recs) / len(recs)
     row.ms_per_token = 1000 * time_per_token(recs)
+    if all(isinstance(r.get("flops"), (int, float)) for r in recs):
+        row.gflops_per_token = sum(r["flops"] for r in recs) / max(1, sum(r["tokens"] for r in recs)) / 1e9
     return row
 
 
@@ -151,7 +155,7 @@ def _p(p: float | None) -> str:
 
 
 HEADER = ["method", "prompts", "samples", "reward ± SE", "p", "ROUGE-L ± SE", "BLEU ± SE", "diversity ± SE",
-          "tokens", "ms/token", "× plain"]
+          "tokens", "ms/token", "× plain", "GFLOPs/token", "FLOPs × plain"]
 
 
 def format_markdown(report: Report) -> str:
@@ -160,7 +164,8 @@ def format_markdown(report: Report) -> str:
     for r in report.rows:
         cells = [r.method, str(r.prompts), str(r.samples), _fmt(r.reward, r.reward_se), _p(r.p_value),
                  _fmt(r.rouge_l, r.rouge_l_se), _fmt(r.bleu, r.bleu_se, 2), _fmt(r.diversity, r.diversity_se),
-                 f"{r.tokens:.1f}", f"{r.ms_per_token:.3f}", "-" if r.overhead is None else f"{r.overhead:.2f}"]
+                 f"{r.tokens:.1f}", f"{r.ms_per_token:.3f}", _fmt(r.overhead, digits=2),
+                 "-" if r.gflops_per_token is None else f"{r.gflops_per_token:.3g}", _fmt(r.flops_overhead, digits=2)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -168,7 +173,9 @@ def format_markdown(report: Report) -> str:
         f"signed-rank test paired by prompt, {report.hypothesis}. ROUGE-L / BLEU: against the references "
         "(BLEU: SacreBLEU sentence BLEU, 0-100). diversity: mean pairwise ROUGE-L between the samples of a "
         f"prompt (lower = more diverse). ms/token: decoding time per generated token, warm-up excluded; "
-        f"× plain: relative to {report.plain}.",
+        f"× plain: relative to {report.plain}. GFLOPs/token: estimated from the models' shapes (Kaplan: "
+        "2N + 2 n_layers n_ctx d_model per token and model; guided methods add k RM tokens per step, "
+        "Best-of-N n whole responses), FLOPs × plain likewise relative.",
     ]
     return "\n".join(lines)
 
@@ -252,6 +259,8 @@ def build_report(
     plain_row = next((r for r in rows if r.method == plain), None)
     for r in rows:
         r.overhead = r.ms_per_token / plain_row.ms_per_token if plain_row and plain_row.ms_per_token else None
+        if plain_row and plain_row.gflops_per_token and r.gflops_per_token is not None:
+            r.flops_overhead = r.gflops_per_token / plain_row.gflops_per_token
     report = Report(rows, baseline, plain, f"H1: reward({baseline}) > reward(method)", len(records), duplicates)
 
     out = Path(out_dir)

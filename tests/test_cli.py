@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoTokenizer
 
+from pargs.models.encoding import encode_prompt
 from pargs.records import load_prompts
 
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
@@ -98,9 +99,16 @@ def test_fit_then_predict_write_what_they_say(tmp_path, synthetic_dir, model_dir
     assert keys == expected and len(lines) == len(expected)
     from pargs.tasks.synthetic import oracle_reward
 
+    tok = AutoTokenizer.from_pretrained(model_dirs["reference"])
+
+    def kaplan(ctx: int) -> int:  # one token through a 2-layer, d_model 32 model (policy and RM alike)
+        return 2 * 12 * 2 * 32**2 + 2 * 2 * ctx * 32
+
     for r in lines:
         assert 1 <= r["tokens"] <= 6 and r["decode_seconds"] > 0
         assert r["reward"] == pytest.approx(oracle_reward(r["prompt"], r["response"]), abs=1e-6)
+        plain = sum(kaplan(len(encode_prompt(tok, r["prompt"])) + t) for t in range(r["tokens"]))
+        assert r["flops"] == plain * (1 if r["method"] == "top-k" else 1 + 4)  # pargs: + k = 4 RM tokens a step
     # running again finds everything done and writes nothing new
     run("pargs", "predict", "-c", str(predict_cfg))
     assert len((out_dir / "predictions-rank0.jsonl").read_text().splitlines()) == len(expected)

@@ -100,3 +100,19 @@ def test_malformed_line_names_file_line_and_field(preds, tmp_path):
     with pytest.raises(RecordError) as err:
         build_report([preds], tmp_path / "r")
     assert (err.value.path, err.value.line, err.value.field) == (str(path), 2, "tokens")
+
+
+def test_flops_columns(tmp_path):
+    lines = _lines()
+    for x in lines:  # top-k 2e6 FLOPs per token, pargs 3x that; args lines predate the field
+        if x["method"] != "args":
+            x["flops"] = x["tokens"] * 2e6 * (3 if x["method"] == "pargs" else 1)
+    path = tmp_path / "predictions" / "predictions-rank0.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = build_report([path.parent], tmp_path / "report", figures=False)
+    rows = {r.method: r for r in report.rows}
+    assert rows["top-k"].gflops_per_token == pytest.approx(0.002) and rows["pargs"].flops_overhead == pytest.approx(3)
+    assert rows["args"].gflops_per_token is None and rows["args"].flops_overhead is None
+    table = format_markdown(report)
+    assert "| 0.006 | 3.00 |" in table.splitlines()[3] and table.splitlines()[4].endswith("| - | - |")

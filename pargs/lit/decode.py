@@ -15,11 +15,13 @@ import torch
 from torch import nn
 
 from pargs.decoding.build import RewardSpec, build_scorer, text_reward
+from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import generate
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
 from pargs.lit.writer import JsonlPredictionWriter
+from pargs.metrics.flops import decode_flops, shape_or_none
 from pargs.models.encoding import encode_prompt
 from pargs.models.loading import ModelSpec, context_length, load_causal_lm, load_tokenizer
 
@@ -104,20 +106,33 @@ class DecodeModule(L.LightningModule):
         context = context_length(self.policies[policy_name])
         return None if context is None else context - self.hparams.max_new_tokens
 
-    def _check_prompts(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> None:
+    def _check_prompts(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> list[int]:
+        """The rows' prompt lengths in tokens; fail on a prompt that leaves no room to generate."""
         limit = self._prompt_limit(method.policy)
-        if limit is None:
-            return
         tok = self.tokenizers[method.policy]
+        lengths = []
         for rec, _ in rows:
             n = len(encode_prompt(tok, rec["prompt"]))
-            if n > limit:
+            lengths.append(n)
+            if limit is not None and n > limit:
                 where = f"{rec.get('_file', 'prompts')}, line {rec.get('_line', '?')}"
                 raise ConfigError(
                     f"{where}: field 'prompt' (id {rec['id']!r}) has {n} tokens but at most {limit} fit in policy "
                     f"{method.policy!r} (its context minus max_new_tokens={self.hparams.max_new_tokens}, or "
                     "max_prompt_length); shorten the prompt, lower max_new_tokens or drop long prompts from the file"
                 )
+        return lengths
+
+    def _flops(self, method: DecodeMethod, scorer, prompt_lens: list[int], new_tokens: list[int]) -> list[int | None]:
+        """Estimated FLOPs of each decoded row from the models' shapes (:mod:`pargs.metrics.flops`)."""
+        lm = shape_or_none(self.policies[method.policy].config)
+        if lm is None:
+            return [None] * len(new_tokens)
+        scored = method.kind != "sample" and method.scorer in self.reward_models  # not the oracle
+        rm = shape_or_none(self.reward_models[method.scorer].config) if scored else None
+        scoring = "cached" if isinstance(scorer, CachedCausalScorer) else "from_scratch"
+        return [decode_flops(method.kind, lm, rm, p, n, k=method.k, n=method.n, scoring=scoring)
+                for p, n in zip(prompt_lens, new_tokens)]
 
     def on_predict_start(self) -> None:
         writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)
@@ -152,7 +167,7 @@ class DecodeModule(L.LightningModule):
         hp = self.hparams
         policy, tok = self.policies[method.policy], self.tokenizers[method.policy]
         scorer = self._scorers.get(method.scorer) if method.kind != "sample" else None
-        self._check_prompts(method, rows)
+        prompt_lens = self._check_prompts(method, rows)
         prompts = [rec["prompt"] for rec, _ in rows]
         seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
         kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or ())
@@ -163,13 +178,15 @@ class DecodeModule(L.LightningModule):
         rewards = (self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None
                    else [None] * len(rows))
         total = max(1, sum(gen.num_tokens))
+        flops = self._flops(method, scorer, prompt_lens, gen.num_tokens)
         records = []
         for i, ((rec, s), text) in enumerate(zip(rows, gen.texts)):
             n = gen.num_tokens[i]
             records.append({
                 "id": rec["id"], "method": method.name, "sample": s, "prompt": rec["prompt"], "response": text,
                 "reference": rec.get("reference", []), "tokens": n, "stop": gen.stop_reasons[i],
-                "reward": rewards[i], "decode_seconds": gen.seconds * n / total, "seed": int(seeds[i]),
+                "reward": rewards[i], "decode_seconds": gen.seconds * n / total, "flops": flops[i],
+                "seed": int(seeds[i]),
                 "policy": method.policy, "scorer": method.scorer if method.kind != "sample" else None,
                 **({"scorer_reward": float(gen.scores[i])} if gen.scores is not None else {}),
             })

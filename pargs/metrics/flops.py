@@ -30,6 +30,11 @@ class Shape:
         """FLOPs of one token's forward pass with ``n_ctx`` tokens of context."""
         return 2 * self.params + 2 * self.n_layers * n_ctx * self.d_model
 
+    def span_flops(self, start: int, count: int) -> int:
+        """FLOPs of ``count`` consecutive tokens whose contexts are ``start, start + 1, ...`` tokens long
+        (closed form of ``sum(forward_flops(start + t) for t in range(count))``)."""
+        return count * 2 * self.params + self.n_layers * self.d_model * count * (2 * start + count - 1)
+
 
 #: Published shapes of the paper's models.
 GPT2_LARGE = Shape(36, 1280)
@@ -45,6 +50,14 @@ def shape_of(config) -> Shape:
         if isinstance(n, int) and isinstance(d, int):
             return Shape(n, d)
     raise ValueError(f"cannot read the number of layers and the width from a {type(config).__name__}")
+
+
+def shape_or_none(config) -> Shape | None:
+    """:func:`shape_of`, or None for a model whose config names its sizes differently."""
+    try:
+        return shape_of(config)
+    except ValueError:
+        return None
 
 
 def overhead_ratio(lm: Shape, rm: Shape, k: int, n_ctx: int = 0) -> float:
@@ -65,5 +78,28 @@ def flops_per_token(lm: Shape, rm: Shape | None, k: int, n_ctx: int, method: str
     if method == "cached":
         return base + k * rm.forward_flops(n_ctx)
     if method == "from_scratch":
-        return base + k * sum(rm.forward_flops(t) for t in range(n_ctx + 1))
+        return base + k * rm.span_flops(0, n_ctx + 1)
     raise ValueError(f"method must be plain, cached or from_scratch, got {method!r}")
+
+
+def decode_flops(kind: str, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int, k: int = 1,
+                 n: int = 1, scoring: str = "cached") -> int:
+    """Estimated FLOPs of decoding one response of ``new_tokens`` after ``prompt_tokens`` (prefill excluded).
+
+    ``kind`` is a decoding method's (``sample``, ``guided``, ``best_of_n``); ``scoring`` is ``cached`` or
+    ``from_scratch`` (a guided method's scorer: pargs' cached causal scorer, or the text path that
+    re-encodes every candidate); ``rm`` is None for a reward that costs no model FLOPs (the oracle).
+    Best-of-N counts ``n`` responses of this one's length, each scored once as a whole by the RM.
+    """
+    policy = lm.span_flops(prompt_tokens, new_tokens)
+    if kind == "sample" or rm is None:
+        return n * policy if kind == "best_of_n" else policy
+    if kind == "best_of_n":
+        return n * (policy + rm.span_flops(0, prompt_tokens + new_tokens))
+    if kind != "guided":
+        raise ValueError(f"kind must be sample, guided or best_of_n, got {kind!r}")
+    if scoring == "cached":  # each step: k candidate tokens, each with the prefix as context
+        return policy + k * rm.span_flops(prompt_tokens, new_tokens)
+    if scoring == "from_scratch":  # each step: k whole sequences of prompt + t + 1 tokens
+        return policy + k * sum(rm.span_flops(0, prompt_tokens + t + 1) for t in range(new_tokens))
+    raise ValueError(f"scoring must be cached or from_scratch, got {scoring!r}")
