@@ -184,7 +184,7 @@ def _prefix_agreement(args: Sequence[str]) -> int:
                                      description="How often reward models prefer the chosen response at "
                                                  "25/50/75/100 %.")
     parser.add_argument("--pairs", required=True, help="preference JSONL (held-out pairs)")
-    parser.add_argument("--rm", nargs="+", required=True, help="reward model directories (causal RMs)")
+    parser.add_argument("--rm", nargs="+", required=True, help="reward model directories (causal or encoder RMs)")
     parser.add_argument("--out", help="write the Markdown table here too")
     parser.add_argument("--max-length", type=int, default=None, help="truncate pairs to this many tokens")
     ns = parser.parse_args(list(args))

@@ -19,6 +19,7 @@ import torch
 from pargs.errors import ConfigError
 from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import bradley_terry_loss, partial_bt_loss
+from pargs.metrics.prefix_agreement import agreement, pair_prefix_scores
 from pargs.models.loading import ModelSpec, load_reward_model
 from pargs.models.lora import LoraSpec, add_lora
 from pargs.models.reward_model import is_causal_reward_model, rewards_at, token_rewards
@@ -132,20 +133,6 @@ class RewardModule(PretrainedModule):
         return loss
 
     # -------------------------------------------------------------------------- validation
-    def _prefix_scores(self, batch: dict, lengths: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(r_chosen, r_rejected) of each pair cut to each prefix length in ``lengths`` ([B] each)."""
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        lens = self._lengths(batch)
-        positions = [torch.cat([lens["prompt_len_w"] + torch.minimum(i, lens["len_w"]) - 1,
-                                lens["prompt_len_l"] + torch.minimum(i, lens["len_l"]) - 1]) for i in lengths]
-        if is_causal_reward_model(self.model):  # one pass, every prefix
-            rewards, _ = token_rewards(self.model, ids, mask)
-            scores = [rewards.gather(1, p.unsqueeze(1)).squeeze(1) for p in positions]
-        else:  # an encoder pass per prefix length
-            scores = [rewards_at(self.model, ids, mask, p) for p in positions]
-        b = ids.shape[0] // 2
-        return [(s[:b], s[b:]) for s in scores]
-
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         lens = self._lengths(batch)
         n = lens["len_w"].shape[0]
@@ -153,16 +140,13 @@ class RewardModule(PretrainedModule):
         whole = torch.maximum(lens["len_w"], lens["len_l"])
         lengths = [whole] + [prefix_fraction_lengths(lens["len_w"], lens["len_l"], f, self.hparams.pad_rule)
                              for f in fractions]
-        (full_w, full_l), *prefixes = self._prefix_scores(batch, lengths)
-        self.log("val/acc", pairwise_accuracy(full_w, full_l), prog_bar=True, batch_size=n, sync_dist=True)
+        (full_w, full_l), *prefixes = pair_prefix_scores(self.model, batch["input_ids"], batch["attention_mask"],
+                                                         **lens, lengths=lengths)
+        self.log("val/acc", agreement(full_w, full_l).mean(), prog_bar=True, batch_size=n, sync_dist=True)
         for f, (pw, pl) in zip(fractions, prefixes):
-            self.log(f"val/acc@{round(f * 100)}%", pairwise_accuracy(pw, pl), batch_size=n, sync_dist=True)
+            self.log(f"val/acc@{round(f * 100)}%", agreement(pw, pl).mean(), batch_size=n, sync_dist=True)
         # the loss on full sequences only, comparable across objectives and model families
         self.log("val/full_loss", bradley_terry_loss(full_w, full_l), batch_size=n, sync_dist=True)
         if is_causal_reward_model(self.model) or self.hparams.objective == "full":
             self.log("val/loss", self._loss(batch), prog_bar=True, batch_size=n, sync_dist=True)
 
-
-def pairwise_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
-    """Share of pairs whose chosen reward is higher (ties count one half)."""
-    return ((r_chosen > r_rejected).float() + 0.5 * (r_chosen == r_rejected).float()).mean()

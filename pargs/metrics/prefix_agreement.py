@@ -13,28 +13,30 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.models.encoding import encode_pair, pad_batch
-from pargs.models.reward_model import token_rewards
+from pargs.models.reward_model import prefix_rewards
 from pargs.prefixes import PadRule, prefix_fraction_lengths
 
 FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 
 
-def agreement_from_token_rewards(
-    rewards_w: Tensor, rewards_l: Tensor, prompt_len_w: Tensor, len_w: Tensor, prompt_len_l: Tensor, len_l: Tensor,
-    fractions: Sequence[float] = FRACTIONS, pad_rule: PadRule = "longest",
-) -> dict[float, Tensor]:
-    """``{fraction: [B] 1/0.5/0 agreement}`` from per-token rewards ``[B, T]`` of the two sequences.
+def agreement(r_chosen: Tensor, r_rejected: Tensor) -> Tensor:
+    """Per pair: 1 if the chosen response scores higher, 0.5 on a tie, else 0."""
+    return (r_chosen > r_rejected).float() + 0.5 * (r_chosen == r_rejected).float()
 
-    The prefix at fraction f has ``ceil(f * L)`` tokens (L per ``pad_rule``); a response shorter than
-    that is compared whole. Ties count one half.
+
+def pair_prefix_scores(
+    model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, prompt_len_w: Tensor, len_w: Tensor,
+    prompt_len_l: Tensor, len_l: Tensor, lengths: Sequence[Tensor],
+) -> list[tuple[Tensor, Tensor]]:
+    """``(r_chosen, r_rejected)`` of each pair cut to each prefix length in ``lengths`` (``[B]`` each).
+
+    The rows are the B chosen sequences, then the B rejected ones (right-padded). A response shorter
+    than a length is scored whole. A causal RM needs one pass, an encoder RM one per length.
     """
-    out = {}
-    for f in fractions:
-        i = prefix_fraction_lengths(len_w, len_l, f, pad_rule)
-        r_w = rewards_w.gather(1, (prompt_len_w + torch.minimum(i, len_w) - 1).unsqueeze(1)).squeeze(1)
-        r_l = rewards_l.gather(1, (prompt_len_l + torch.minimum(i, len_l) - 1).unsqueeze(1)).squeeze(1)
-        out[f] = (r_w > r_l).float() + 0.5 * (r_w == r_l).float()
-    return out
+    cuts = [torch.cat([prompt_len_w + torch.minimum(i, len_w) - 1, prompt_len_l + torch.minimum(i, len_l) - 1])
+            for i in lengths]
+    b = len_w.shape[0]
+    return [(s[:b], s[b:]) for s in prefix_rewards(model, input_ids, attention_mask, cuts)]
 
 
 @torch.no_grad()
@@ -43,7 +45,8 @@ def prefix_agreement(
     fractions: Sequence[float] = FRACTIONS, pad_rule: PadRule = "longest", batch_size: int = 32,
     max_length: int | None = None,
 ) -> dict[float, float]:
-    """Share of preference ``pairs`` (records with prompt/chosen/rejected) a causal RM gets right per fraction."""
+    """Share of preference ``pairs`` (records with prompt/chosen/rejected) an RM (causal or encoder) gets
+    right at each fraction of the response: the prefix has ``ceil(f * L)`` tokens, L per ``pad_rule``."""
     device = next(model.parameters()).device
     totals = {f: 0.0 for f in fractions}
     for start in range(0, len(pairs), batch_size):
@@ -51,14 +54,13 @@ def prefix_agreement(
         enc = [encode_pair(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length) for r in chunk]
         seqs = [p + c for p, c, _, _ in enc] + [p + r for p, _, r, _ in enc]
         ids, mask = pad_batch(seqs, tokenizer.pad_token_id)
-        rewards, _ = token_rewards(model, ids.to(device), mask.to(device))
-        b = len(chunk)
         pl = torch.tensor([len(p) for p, *_ in enc], device=device)
         lw = torch.tensor([len(c) for _, c, _, _ in enc], device=device)
         ll = torch.tensor([len(r) for _, _, r, _ in enc], device=device)
-        agree = agreement_from_token_rewards(rewards[:b], rewards[b:], pl, lw, pl, ll, fractions, pad_rule)
-        for f in fractions:
-            totals[f] += float(agree[f].sum())
+        lengths = [prefix_fraction_lengths(lw, ll, f, pad_rule) for f in fractions]
+        scores = pair_prefix_scores(model, ids.to(device), mask.to(device), pl, lw, pl, ll, lengths)
+        for f, (r_w, r_l) in zip(fractions, scores):
+            totals[f] += float(agreement(r_w, r_l).sum())
     return {f: totals[f] / len(pairs) for f in fractions}
 
 

@@ -12,6 +12,8 @@ one saves with ``save_pretrained`` and loads anywhere (ARGS-style code included)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, PreTrainedModel
@@ -114,15 +116,23 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     return positions.clamp(min=0)
 
 
-def rewards_at(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, positions: Tensor) -> Tensor:
-    """``[B]`` reward of each right-padded row cut after ``positions[b]`` (the prefix ending there).
+def prefix_rewards(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor,
+                   cuts: Sequence[Tensor]) -> list[Tensor]:
+    """For each ``[B]`` tensor of positions in ``cuts``, the ``[B]`` rewards of the right-padded rows cut
+    after those positions (the prefixes ending there).
 
-    A causal RM reads it from one pass over the whole row; an encoder RM, which sees both directions,
-    gets the row with everything after the position masked out, so later tokens cannot leak in.
+    A causal RM reads every cut from one pass over the whole rows; an encoder RM, which sees both
+    directions, gets one pass per cut with everything after the position masked out, so later tokens
+    cannot leak in.
     """
     if is_causal_reward_model(model):
         rewards, _ = token_rewards(model, input_ids, attention_mask)
-        return rewards.gather(1, positions.unsqueeze(1)).squeeze(1)
+        return [rewards.gather(1, p.unsqueeze(1)).squeeze(1) for p in cuts]
     t = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-    keep = attention_mask.bool() & (t <= positions.unsqueeze(1))
-    return sequence_rewards(model, input_ids, keep.to(attention_mask.dtype))
+    return [sequence_rewards(model, input_ids, (attention_mask.bool() & (t <= p.unsqueeze(1))).to(attention_mask.dtype))
+            for p in cuts]
+
+
+def rewards_at(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, positions: Tensor) -> Tensor:
+    """``[B]`` reward of each right-padded row cut after ``positions[b]`` (see :func:`prefix_rewards`)."""
+    return prefix_rewards(model, input_ids, attention_mask, [positions])[0]
