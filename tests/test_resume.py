@@ -7,14 +7,24 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 
 from pargs.cli import lightning_cli
 from tests.helpers import Interrupted
 from tests.subprocesses import run_pargs
 
+MODULES = {
+    "reward": {"class_path": "pargs.lit.RewardModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
+    # the precomputed reference log-probabilities live in the checkpoint: a resumed run must not recompute them
+    "dpo-precompute": {"class_path": "pargs.lit.DPOModule", "init_args": {
+        "lr": 1e-3, "warmup_steps": 2, "reference_logprobs": "precompute"}},
+    "dpo-online": {"class_path": "pargs.lit.DPOModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
+}
 
-def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None):
+
+def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward"):
     callbacks = [
         {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
          "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 1}},
@@ -27,8 +37,9 @@ def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None):
         "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 11, "logger": False, "callbacks": callbacks,
                     "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
                     "limit_val_batches": 0, "default_root_dir": str(tmp_path)},
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {
-            "model": {"path": str(model_dirs["reference"])}, "lr": 1e-3, "warmup_steps": 2}},
+        "model": {"class_path": MODULES[module]["class_path"], "init_args": {
+            **MODULES[module]["init_args"], "model": {"path": str(model_dirs["reference"])},
+            "export_dir": str(tmp_path / "export")}},
         "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
             "train_file": str(synthetic_dir / "pairs_train.jsonl"), "tokenizer": str(model_dirs["reference"]),
             "batch_size": 8}},
@@ -43,18 +54,23 @@ def _losses(path):
     return {r["step"]: r["loss"] for r in map(json.loads, path.read_text().splitlines())}
 
 
-def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_path, synthetic_dir, model_dirs):
+@pytest.mark.parametrize("module", list(MODULES))
+def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_path, synthetic_dir, model_dirs, module):
     # 64 pairs / 8 = 8 batches per epoch: the interruption at step 6 is mid-epoch, and the run crosses an epoch
     whole = tmp_path / "whole"
-    lightning_cli(["fit", "-c", str(_fit_config(whole, synthetic_dir, model_dirs, whole / "losses.jsonl"))])
+    lightning_cli(["fit", "-c", str(_fit_config(whole, synthetic_dir, model_dirs, whole / "losses.jsonl",
+                                                module=module))])
     cut = tmp_path / "cut"
     with pytest.raises(Interrupted):
-        lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", stop_at=6))])
-    lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl")),
+        lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", stop_at=6,
+                                                    module=module))])
+    lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", module=module)),
                    "--ckpt_path", "last"])
     uninterrupted, resumed = _losses(whole / "losses.jsonl"), _losses(cut / "losses.jsonl")
     assert sorted(uninterrupted) == list(range(1, 12)) and sorted(resumed) == list(range(1, 12))
     assert resumed == uninterrupted  # dropout is on: equal losses need the same RNG stream too
+    a, b = load_file(whole / "export" / "model.safetensors"), load_file(cut / "export" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kill_after=None):
