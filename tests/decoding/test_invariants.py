@@ -101,21 +101,25 @@ def test_first_token_distribution_is_the_top_k_softmax(lm, rm, tokenizer, method
     assert chi2 < 27.9  # chi-square, 9 degrees of freedom, p = 0.001
 
 
-@pytest.mark.parametrize("method", [
-    preset("greedy"), preset("top-k"), DecodeMethod("nucleus", top_p=0.7, temperature=0.8),
-    preset("args", scorer="rm"), preset("pargs", scorer="rm"), preset("pargs-g", scorer="rm"),
-    DecodeMethod("bon", kind="best_of_n", n=3, top_k=10, scorer="rm"),
-], ids=lambda m: m.name)
-def test_results_do_not_depend_on_batch_size(lm, rm, tokenizer, method):
+@pytest.mark.parametrize("method,scorer_kind", [
+    (preset("greedy"), "cached"), (preset("top-k"), "cached"),
+    (DecodeMethod("nucleus", top_p=0.7, temperature=0.8), "cached"),
+    *((m, kind) for kind in SCORERS for m in (
+        preset("args", scorer="rm"), preset("pargs", scorer="rm"), preset("pargs-g", scorer="rm"),
+        DecodeMethod("bon", kind="best_of_n", n=3, top_k=10, scorer="rm"))),
+], ids=lambda x: x.name if isinstance(x, DecodeMethod) else x)
+def test_results_do_not_depend_on_batch_size(lm, rm, tokenizer, method, scorer_kind):
     seeds = _seeds(4)
-    whole = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=CachedCausalScorer(rm), max_new_tokens=12)
+    whole = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=_scorer(scorer_kind, rm, tokenizer),
+                     max_new_tokens=12)
     one_by_one = [
-        generate(lm, tokenizer, [p], method, seeds[i:i + 1], scorer=CachedCausalScorer(rm), max_new_tokens=12)
+        generate(lm, tokenizer, [p], method, seeds[i:i + 1], scorer=_scorer(scorer_kind, rm, tokenizer),
+                 max_new_tokens=12)
         for i, p in enumerate(PROMPTS)
     ]
     assert whole.token_ids == [g.token_ids[0] for g in one_by_one]
-    reordered = generate(lm, tokenizer, PROMPTS[::-1], method, seeds.flip(0), scorer=CachedCausalScorer(rm),
-                         max_new_tokens=12)
+    reordered = generate(lm, tokenizer, PROMPTS[::-1], method, seeds.flip(0),
+                         scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12)
     assert reordered.token_ids[::-1] == whole.token_ids
 
 

@@ -2,13 +2,15 @@
 
 import pytest
 import torch
+from transformers import AutoModelForSequenceClassification
 
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts
 from pargs.decoding.scorer import Responses
 from pargs.decoding.text_reward import ModelReward, OracleReward
 from pargs.decoding.text_scorer import TextScorer
-from pargs.models.encoding import decode_response, encode_prompt
+from pargs.models.encoding import decode_response, encode_prompt, encode_response
+from pargs.models.loading import ModelSpec, load_tokenizer
 from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.synthetic import oracle_reward
 
@@ -54,6 +56,24 @@ def test_cached_scorer_equals_from_scratch(rm, tokenizer):
 def test_text_scorer_with_a_reward_model_equals_from_scratch(rm, tokenizer):
     _walk(TextScorer(ModelReward(rm, tokenizer), tokenizer), tokenizer,
           lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def test_text_scorer_with_an_encoder_rm_of_another_tokenizer_equals_from_scratch(tokenizer, encoder_dir):
+    """The general path: candidates detokenized with the policy's tokenizer, re-encoded with the RM's own."""
+    rm = AutoModelForSequenceClassification.from_pretrained(encoder_dir).eval()
+    rm_tok = load_tokenizer(ModelSpec(path=str(encoder_dir)))
+    assert rm_tok.convert_tokens_to_ids("staff") != tokenizer.convert_tokens_to_ids("staff")  # ids do differ
+
+    def reference(prompt, prefix, candidates):
+        rows = []
+        for v in candidates:
+            text = decode_response(tokenizer, prefix + [v])
+            complete = v == tokenizer.eos_token_id
+            rows.append(encode_prompt(rm_tok, prompt) + encode_response(rm_tok, text, add_eos=complete))
+        return torch.cat([sequence_rewards(rm, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))
+                          for r in rows])
+
+    _walk(TextScorer(ModelReward(rm, rm_tok), tokenizer), tokenizer, reference)
 
 
 def test_text_scorer_with_the_oracle_equals_the_oracle_on_the_text(tokenizer):
