@@ -82,23 +82,32 @@ def prefix_fraction_lengths(len_w: Tensor, len_l: Tensor, fraction: float, rule:
 
 
 def sample_prefix_rows(
-    len_w: Tensor, len_l: Tensor, ratio: float, generator: torch.Generator, rule: PadRule = "longest"
+    len_w: Tensor, len_l: Tensor, ratio: float, generator: torch.Generator, rule: PadRule = "longest",
+    weighting: str = "term",
 ) -> tuple[Tensor, Tensor]:
     """Draw materialised prefix rows for models that cannot score all prefixes in one pass.
 
-    ``round(ratio * n_pairs)`` rows are drawn: pairs uniformly with replacement, and for each a
-    prefix length uniformly in 1 .. (number of terms of that pair under ``rule``). A ratio of 1.0
-    gives as many prefix rows as the full-sequence dataset has pairs (the paper's 1x setting).
+    ``round(ratio * n_pairs)`` rows are drawn with replacement; a ratio of 1.0 gives as many prefix
+    rows as the full-sequence dataset has pairs (the paper's 1x setting). The prefix length is uniform
+    over a pair's terms (1 .. its number of terms under ``rule``) either way; ``weighting`` says how
+    pairs are drawn, matching the dense loss's option of that name so that the expected loss is the
+    same: ``"term"`` draws every (pair, prefix length) term with the same probability (a pair in
+    proportion to its number of terms), ``"pair"`` draws every pair with the same probability.
 
     Returns ``(pair_index, prefix_len)``, each ``[n_rows]``.
     """
     check_pad_rule(rule)
     if ratio <= 0:
         raise ConfigError(f"prefix sampling ratio must be > 0, got {ratio}")
-    n_pairs = len_w.numel()
-    n_rows = max(1, round(ratio * n_pairs))
-    pair_index = torch.randint(n_pairs, (n_rows,), generator=generator)
-    n_terms = (torch.maximum(len_w, len_l) if rule == "longest" else torch.minimum(len_w, len_l))[pair_index]
+    n_rows = max(1, round(ratio * len_w.numel()))
+    n_terms = torch.maximum(len_w, len_l) if rule == "longest" else torch.minimum(len_w, len_l)
+    if weighting == "term":
+        ends = n_terms.cumsum(0)
+        term = torch.randint(int(ends[-1]), (n_rows,), generator=generator)
+        pair_index = torch.searchsorted(ends, term, right=True)
+        return pair_index, term - (ends[pair_index] - n_terms[pair_index]) + 1
+    if weighting != "pair":
+        raise ConfigError(f"prefix weighting must be 'term' or 'pair', got {weighting!r}")
+    pair_index = torch.randint(len_w.numel(), (n_rows,), generator=generator)
     u = torch.rand(n_rows, generator=generator, dtype=torch.float64)
-    prefix_len = (u * n_terms).floor().to(torch.long) + 1
-    return pair_index, prefix_len
+    return pair_index, (u * n_terms[pair_index]).floor().to(torch.long) + 1

@@ -89,6 +89,15 @@ def test_encoder_without_prefix_rows_is_refused(tmp_path, synthetic_dir, encoder
                                             _data(synthetic_dir, encoder_dir))
 
 
+@pytest.mark.parametrize("rows,data_weighting,model_weighting", [("all", "term", "pair"), (1.0, "pair", "term")])
+def test_prefix_rows_must_weigh_terms_like_the_loss(tmp_path, synthetic_dir, encoder_dir, rows, data_weighting,
+                                                    model_weighting):
+    module = RewardModule(ModelSpec(path=str(encoder_dir)), weighting=model_weighting)
+    data = _data(synthetic_dir, encoder_dir, prefix_rows=rows, prefix_weighting=data_weighting)
+    with pytest.raises(ConfigError, match="weighting"):
+        _trainer(tmp_path, max_steps=1).fit(module, data)
+
+
 def test_encoder_prefix_reward_ignores_later_tokens(encoder_dir):
     """rewards_at on an encoder masks out everything after the prefix: equal to scoring the cut row alone."""
     from pargs.models.reward_model import rewards_at

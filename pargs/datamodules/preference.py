@@ -7,6 +7,7 @@ import logging
 from pargs.datamodules.base import JsonlDataModule
 from pargs.datamodules.collate import PairCollator
 from pargs.datamodules.prefix_rows import PrefixRows
+from pargs.errors import ConfigError
 from pargs.models.encoding import encode_pair
 from pargs.prefixes import check_pad_rule
 from pargs.records import load_preferences
@@ -32,6 +33,10 @@ class PreferenceDataModule(JsonlDataModule):
             which cannot read every prefix from one pass): a ratio r draws r x (number of pairs) rows
             per epoch (the paper: 1, 1.5, 2, 3), "all" takes every prefix of every pair; None: whole pairs.
         pad_rule: how prefix rows treat the shorter response (must match the reward module's).
+        prefix_weighting: how a ratio of prefix rows draws pairs (must match the reward module's
+            ``weighting``): ``"term"`` every (pair, prefix) term equally likely, as the dense loss and
+            ``prefix_rows: all`` weigh them; ``"pair"`` every pair equally likely. Within a pair the
+            prefix length is uniform.
 
     A record may carry a ``margin`` (e.g. a score difference); the loss then subtracts it per pair.
     """
@@ -52,9 +57,12 @@ class PreferenceDataModule(JsonlDataModule):
         seed: int = 0,
         prefix_rows: float | str | None = None,
         pad_rule: str = "longest",
+        prefix_weighting: str = "term",
     ) -> None:
         super().__init__()
         check_pad_rule(pad_rule)
+        if prefix_weighting not in ("term", "pair"):
+            raise ConfigError(f"prefix_weighting must be 'term' or 'pair', got {prefix_weighting!r}")
         self.save_hyperparameters()
 
     def load(self, path: str) -> list[dict]:
@@ -72,7 +80,7 @@ class PreferenceDataModule(JsonlDataModule):
     def dataset(self, split: str):
         if split == "train" and self.hparams.prefix_rows is not None:
             return PrefixRows(self.datasets["train"], self.hparams.prefix_rows, self.hparams.seed,
-                              self.hparams.pad_rule)
+                              self.hparams.pad_rule, self.hparams.prefix_weighting)
         return self.datasets[split]
 
     def collate_fn(self):

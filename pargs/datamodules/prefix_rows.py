@@ -20,11 +20,12 @@ from pargs.prefixes import PadRule, check_pad_rule, sample_prefix_rows
 class PrefixRows(Dataset):
     """Prefix-pair rows of tokenized pairs ``{"id", "prompt", "chosen", "rejected"}``."""
 
-    def __init__(self, pairs: list[dict], rows: float | str, seed: int, pad_rule: PadRule = "longest") -> None:
+    def __init__(self, pairs: list[dict], rows: float | str, seed: int, pad_rule: PadRule = "longest",
+                 weighting: str = "term") -> None:
         check_pad_rule(pad_rule)
         if not (rows == "all" or (isinstance(rows, (int, float)) and rows > 0)):
             raise ConfigError(f"prefix_rows must be 'all' or a ratio > 0 (the paper: 1, 1.5, 2, 3), got {rows!r}")
-        self.pairs, self.rows, self.seed, self.pad_rule = pairs, rows, seed, pad_rule
+        self.pairs, self.rows, self.seed, self.pad_rule, self.weighting = pairs, rows, seed, pad_rule, weighting
         len_w = torch.tensor([len(p["chosen"]) for p in pairs])
         len_l = torch.tensor([len(p["rejected"]) for p in pairs])
         self._lens = (len_w, len_l)
@@ -39,7 +40,7 @@ class PrefixRows(Dataset):
             self.index = [(p, i) for p, n in enumerate(n_terms) for i in range(1, n + 1)]
             return
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        pair, length = sample_prefix_rows(len_w, len_l, float(self.rows), g, self.pad_rule)
+        pair, length = sample_prefix_rows(len_w, len_l, float(self.rows), g, self.pad_rule, self.weighting)
         self.index = list(zip(pair.tolist(), length.tolist()))
 
     def __len__(self) -> int:

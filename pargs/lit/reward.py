@@ -95,6 +95,13 @@ class RewardModule(PretrainedModule):
         if rows is not None and data.hparams.pad_rule != hp.pad_rule:
             raise ConfigError(f"data pad_rule {data.hparams.pad_rule!r} differs from the model's {hp.pad_rule!r}: "
                               "set both to the same rule")
+        prefix_weighting = getattr(data.hparams, "prefix_weighting", "term") if rows is not None else None
+        if rows == "all" and hp.weighting != "term":
+            raise ConfigError("prefix_rows: all holds every prefix term once, so every term weighs the same: use "
+                              "weighting: term, or a ratio of prefix_rows with prefix_weighting: pair")
+        if rows not in (None, "all") and prefix_weighting != hp.weighting:
+            raise ConfigError(f"data prefix_weighting {prefix_weighting!r} differs from the model's weighting "
+                              f"{hp.weighting!r}: set both to the same")
         if rows is None and hp.objective == "partial" and not is_causal_reward_model(self.model):
             raise ConfigError(
                 f"{type(self.model).__name__} is an encoder: it cannot read every prefix's reward from one pass. "
