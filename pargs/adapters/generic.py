@@ -14,14 +14,42 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from pargs.adapters.conversion import Converted, ConvertReport, LoadOptions, Location, convert_source, get
 
-__all__ = ["DEFAULT_COLUMNS", "FIELDS", "NAME", "convert", "make_row_converter", "resolve_columns"]
+__all__ = ["DEFAULT_COLUMNS", "FIELDS", "NAME", "convert", "load_mapping", "make_row_converter", "resolve_columns"]
 
 NAME = "generic"  # default dataset name: default ids and every record's source
 DEFAULT_COLUMNS = {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}  # field -> column
 FIELDS = ("prompt", "chosen", "rejected", "id")  # record fields a mapping may name
+
+
+MAPPING_KEYS = (*FIELDS, "name", "meta_fields")
+
+
+def load_mapping(path: str | os.PathLike) -> dict:
+    """A column mapping from a YAML (or JSON) file, e.g. ``{prompt: question, chosen: good, rejected: bad,
+    id: qid, name: qa, meta_fields: [topic]}``: every key optional; a bad key or value names the file."""
+    import yaml
+
+    from pargs.records import RecordError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise RecordError(path, None, None, f"cannot read the column mapping ({err})") from None
+    if not isinstance(data, dict):
+        raise RecordError(path, None, None, f"must be a mapping of {list(MAPPING_KEYS)}, got {type(data).__name__}")
+    for key, value in data.items():
+        if key not in MAPPING_KEYS:
+            raise RecordError(path, None, str(key), f"is not a mapping key (known: {list(MAPPING_KEYS)})")
+        ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)) if key == "meta_fields" else (
+            isinstance(value, str))
+        if not ok:
+            raise RecordError(path, None, key, "must be a list of column names" if key == "meta_fields"
+                              else f"must be a column name (a string), got {value!r}")
+    return data
 
 
 def resolve_columns(columns: Mapping[str, str] | None) -> dict[str, str]:

@@ -212,6 +212,7 @@ def _load_script(name):
             6,
             3,
         ),
+        ("generic", "--source data/generic/sample/train.jsonl --mapping data/generic/sample/mapping.yaml", 6, 3),
     ],
 )
 def test_prepare_scripts_on_samples(tmp_path, monkeypatch, name, args, read, written):
@@ -227,6 +228,21 @@ def test_prepare_scripts_on_samples(tmp_path, monkeypatch, name, args, read, wri
     json.dumps(report.as_dict())
     if name == "mt_post_edits":
         assert records[0]["prompt"] == "EN: I would like a coffee, please.\nDE:"
+
+
+def test_generic_mapping_file_equals_the_flags_and_names_bad_keys(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    script = _load_script("generic")
+    source = ["--source", "data/generic/sample/train.jsonl", "--cache-dir", str(tmp_path / "hf-cache")]
+    script.main([*source, "--prompt", "question", "--chosen", "good", "--rejected", "bad", "--id", "qid",
+                 "--meta-field", "topic", "--out", str(tmp_path / "flags.jsonl")])
+    script.main([*source, "--mapping", "data/generic/sample/mapping.yaml", "--out", str(tmp_path / "file.jsonl")])
+    assert (tmp_path / "flags.jsonl").read_text() == (tmp_path / "file.jsonl").read_text()
+    bad = tmp_path / "mapping.yaml"
+    bad.write_text("prompt: question\nresponse: good\n")
+    with pytest.raises(RecordError, match=rf"{bad}: field 'response' is not a mapping key"):
+        script.main([*source, "--mapping", str(bad), "--out", str(tmp_path / "bad.jsonl")])
+    assert not (tmp_path / "bad.jsonl").exists()
 
 
 def test_prepare_script_prints_the_report(tmp_path):
