@@ -52,4 +52,7 @@ class RecordLosses(L.Callback):
         import json
 
         with open(self.path, "a") as fh:
-            fh.write(json.dumps({"step": trainer.global_step, "loss": float(outputs["loss"])}) + "\n")
+            # a manually optimised module (PPO) returns no loss: record its rollouts' mean reward instead
+            has_loss = isinstance(outputs, dict) and "loss" in outputs
+            loss = outputs["loss"] if has_loss else trainer.callback_metrics["train/reward"]
+            fh.write(json.dumps({"step": trainer.global_step, "loss": float(loss)}) + "\n")

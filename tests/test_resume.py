@@ -21,7 +21,22 @@ MODULES = {
     "dpo-precompute": {"class_path": "pargs.lit.DPOModule", "init_args": {
         "lr": 1e-3, "warmup_steps": 2, "reference_logprobs": "precompute"}},
     "dpo-online": {"class_path": "pargs.lit.DPOModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
+    "value": {"class_path": "pargs.lit.ValueModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
+    # manual optimisation, sampled rollouts and a value head: one update per iteration of 4 prompts
+    "ppo": {"class_path": "pargs.lit.PPOModule", "init_args": {
+        "lr": 1e-3, "warmup_steps": 2, "reward": {"oracle": True}, "ppo_epochs": 1, "minibatch_size": 4,
+        "max_new_tokens": 6}},
 }
+
+
+def _rollouts(synthetic_dir, path):
+    """64 scored responses in the rollout schema (the CD-FUDGE value model's training data)."""
+    from pargs.tasks.synthetic import oracle_reward
+
+    lines = (synthetic_dir / "sft_train.jsonl").read_text().splitlines()[:64]
+    recs = [dict(r, reward=oracle_reward(r["prompt"], r["response"])) for r in map(json.loads, lines)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return path
 
 
 def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward"):
@@ -45,6 +60,13 @@ def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, modul
             "batch_size": 8}},
     }
     tmp_path.mkdir(exist_ok=True)
+    if module == "ppo":
+        cfg["data"] = {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
+            "train_file": str(synthetic_dir / "prompts_train.jsonl"), "batch_size": 4}}
+    if module == "value":
+        cfg["data"] = {"class_path": "pargs.datamodules.RolloutDataModule", "init_args": {
+            "train_file": str(_rollouts(synthetic_dir, tmp_path / "rollouts.jsonl")),
+            "tokenizer": str(model_dirs["reference"]), "batch_size": 8}}
     path = tmp_path / ("stop.yaml" if stop_at else "fit.yaml")
     path.write_text(yaml.safe_dump(cfg))
     return path

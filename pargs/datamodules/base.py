@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
-from pargs.datamodules.resumable import ResumableSampler
+from pargs.datamodules.resumable import ResumableData
 from pargs.models.loading import ModelSpec, load_tokenizer
 
 
-class JsonlDataModule(L.LightningDataModule):
+class JsonlDataModule(ResumableData, L.LightningDataModule):
     """Loads ``train_file`` / ``val_file`` once with :meth:`load` and serves them with :meth:`collate_fn`.
 
     Subclasses call ``save_hyperparameters()`` with at least ``train_file``, ``val_file``,
@@ -27,8 +25,6 @@ class JsonlDataModule(L.LightningDataModule):
         super().__init__()
         self.datasets: dict[str, list[dict]] = {}
         self._tokenizer = None
-        self._train_sampler: ResumableSampler | None = None
-        self._resume_batches = 0
 
     @property
     def tokenizer(self):
@@ -60,15 +56,9 @@ class JsonlDataModule(L.LightningDataModule):
         return self.datasets[split]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        data = self.dataset(split)
-        sampler = ResumableSampler(data, shuffle, self.hparams.seed, self.hparams.batch_size)
-        if split == "train":
-            sampler.skip_batches, self._resume_batches = self._resume_batches, 0
-            self._train_sampler = sampler
-        # its own generator, so making an iterator draws nothing from the global RNG (resume exactness)
-        generator = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(data, batch_size=self.hparams.batch_size, sampler=sampler,
-                          num_workers=self.hparams.num_workers, collate_fn=self.collate_fn(), generator=generator)
+        hp = self.hparams
+        return self.resumable_loader(self.dataset(split), shuffle, split == "train", hp.seed, hp.batch_size,
+                                     hp.num_workers, self.collate_fn())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
@@ -90,18 +80,3 @@ class JsonlDataModule(L.LightningDataModule):
                         # a val split cut from the training file (val_fraction) has no file of its own
                         best, where = n, f"{path or self.hparams.train_file}{line}: field {key!r}{rid}"
         return best, where
-
-    def state_dict(self) -> dict:
-        """How far into the current epoch training got (saved in every checkpoint)."""
-        trainer = self.trainer
-        if trainer is None or not trainer.training:
-            return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": trainer.current_epoch, "batches_done": done}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Resume mid-epoch: the next training loader skips the batches already trained on."""
-        if state:
-            self._resume_batches = int(state.get("batches_done", 0))
-            # Lightning cannot see that this datamodule resumes mid-epoch and would warn that it does not
-            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import lightning as L
 from torch.utils.data import DataLoader
 
+from pargs.datamodules.resumable import ResumableData
 from pargs.errors import ConfigError
 from pargs.records import load_prompts
 
@@ -14,7 +15,7 @@ def _as_list(batch: list[dict]) -> list[dict]:
     return batch
 
 
-class PromptDataModule(L.LightningDataModule):
+class PromptDataModule(ResumableData, L.LightningDataModule):
     """Prompt records for ``predict`` (and ``fit`` of PPO); the modules tokenize them themselves.
 
     Under several devices Lightning gives each rank its share of the prompts (no prompt twice).
@@ -24,7 +25,9 @@ class PromptDataModule(L.LightningDataModule):
         batch_size: prompts per batch (each method decodes ``batch_size * samples`` rows at once).
         limit: use only the first ``limit`` prompts of each file (None = all).
         num_workers: DataLoader worker processes.
-        train_file: prompt JSONL to train on (PPO's rollout prompts), served shuffled.
+        train_file: prompt JSONL to train on (PPO's rollout prompts), served in a per-epoch permutation
+            of (seed, epoch) that a resumed run continues where it stopped.
+        seed: seed of that permutation.
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class PromptDataModule(L.LightningDataModule):
         limit: int | None = None,
         num_workers: int = 0,
         train_file: str | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -63,4 +67,6 @@ class PromptDataModule(L.LightningDataModule):
         return self._loader(self.records, shuffle=False)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_records, shuffle=True)
+        hp = self.hparams
+        return self.resumable_loader(self.train_records, True, True, hp.seed, hp.batch_size, hp.num_workers,
+                                     _as_list)

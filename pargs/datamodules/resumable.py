@@ -11,10 +11,12 @@ counter (restored from the checkpoint) and the learning-rate schedule line up wi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 
+import torch
 import torch.distributed as dist
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 
 class ResumableSampler(DistributedSampler):
@@ -41,3 +43,36 @@ class ResumableSampler(DistributedSampler):
         indices = list(super().__iter__())
         skip, self.skip_batches = self.skip_batches * self.batch_size, 0
         return iter(indices[skip:])
+
+
+class ResumableData:
+    """Mixin for a ``LightningDataModule``: training loaders in a :class:`ResumableSampler` order, and
+    ``state_dict`` / ``load_state_dict`` that carry how far into the epoch training got, so a run
+    resumed from a mid-epoch checkpoint continues the same epoch in the same order."""
+
+    _resume_batches = 0
+
+    def resumable_loader(self, data: Dataset, shuffle: bool, train: bool, seed: int, batch_size: int,
+                         num_workers: int, collate_fn: Callable) -> DataLoader:
+        sampler = ResumableSampler(data, shuffle, seed, batch_size)
+        if train:
+            sampler.skip_batches, self._resume_batches = self._resume_batches, 0
+        # its own generator, so making an iterator draws nothing from the global RNG (resume exactness)
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                          collate_fn=collate_fn, generator=generator)
+
+    def state_dict(self) -> dict:
+        """How far into the current epoch training got (saved in every checkpoint)."""
+        trainer = self.trainer
+        if trainer is None or not trainer.training:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume mid-epoch: the next training loader skips the batches already trained on."""
+        if state:
+            self._resume_batches = int(state.get("batches_done", 0))
+            # Lightning cannot see that this datamodule resumes mid-epoch and would warn that it does not
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
