@@ -224,12 +224,14 @@ def rollout_complete(record: dict) -> bool:
     return record.get("stop", "eos") != "length"
 
 
-def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False) -> tuple[list[dict], LoadReport]:
+def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False,
+                  with_line: bool = False) -> tuple[list[dict], LoadReport]:
     """Load rollout records (see :data:`ROLLOUT_SCHEMA`) from a JSONL file, or from every
     ``predictions-rank*.jsonl`` of a ``pargs predict`` output directory.
 
     A rollout is identified by ``(id, method, sample)``; a repeated one fails. A response cut off at
     the length limit with no text left has no token to learn from: it fails unless ``drop_unusable``.
+    ``with_line`` adds ``_file`` and ``_line``, where each record came from, for error messages further on.
     """
     path = Path(path)
     files = sorted(path.glob("predictions-rank*.jsonl")) if path.is_dir() else [path]
@@ -254,7 +256,8 @@ def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False) -> tuple
                                       "drop_unusable to count and skip such records")
                 report.dropped["empty unfinished response"] += 1
                 continue
-            records.append(dict(obj, id=str(obj["id"])))
+            records.append(dict(obj, id=str(obj["id"]), _file=str(file), _line=line_no) if with_line
+                           else dict(obj, id=str(obj["id"])))
     if not records:
         raise RecordError(path, None, None, "holds no usable rollout records")
     report.kept = len(records)

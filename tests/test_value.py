@@ -16,6 +16,7 @@ from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.methods import DecodeMethod, preset
 from pargs.decoding.noise import stable_seed
 from pargs.decoding.text_reward import ModelReward
+from pargs.errors import ConfigError
 from pargs.lit import DecodeModule, JsonlPredictionWriter, ValueModule
 from pargs.models.encoding import encode_prompt, encode_response
 from pargs.models.loading import ModelSpec
@@ -62,6 +63,17 @@ def test_value_loss_equals_a_per_prefix_computation(tmp_path, tokenizer, model_d
             terms.append((sequence_rewards(model, ids, torch.ones_like(ids)).item() - rec["reward"]) ** 2)
     assert len(terms) == 6 + 7 + 5  # 'the staff was great . <eos>', the unfinished 7 words, 'it was okay . <eos>'
     assert loss.item() == pytest.approx(sum(terms) / len(terms), abs=1e-10)
+
+
+def test_a_rollout_longer_than_the_model_is_named_by_file_line_and_field(tmp_path, model_dirs):
+    runs = tmp_path / "rollouts"  # a predict output directory: the long rollout is in the second rank's file
+    runs.mkdir()
+    _write(runs / "predictions-rank0.jsonl", ROLLOUTS[:1])
+    long = dict(ROLLOUTS[2], id="long", response=" ".join(["the staff was great and"] * 30) + " .")
+    _write(runs / "predictions-rank1.jsonl", [ROLLOUTS[2], long])
+    data = RolloutDataModule(str(runs), str(model_dirs["reference"]), batch_size=2, max_length=None)
+    with pytest.raises(ConfigError, match=r"predictions-rank1.jsonl, line 2: field 'response' \(id 'long/"):
+        _trainer(tmp_path, max_steps=1).fit(ValueModule(ModelSpec(path=str(model_dirs["rm"]))), datamodule=data)
 
 
 def test_bad_rollouts_fail_with_file_line_and_field(tmp_path):

@@ -68,7 +68,8 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
 
     def longest_sequence(self) -> tuple[int, str]:
         """``(tokens, where)`` of the longest training or validation sequence (prompt + response): the
-        file, and the line, response field and id where the examples keep them."""
+        file (an example's own ``file``, else the split's), and the line, response field and id where
+        the examples keep them."""
         best, where = 0, ""
         for split, path in (("train", self.hparams.train_file), ("val", self.hparams.val_file)):
             for ex in self.datasets.get(split, []):
@@ -78,5 +79,6 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
                         line = f", line {ex['line']}" if "line" in ex else ""
                         rid = f" (id {ex['id']!r})" if "id" in ex else ""
                         # a val split cut from the training file (val_fraction) has no file of its own
-                        best, where = n, f"{path or self.hparams.train_file}{line}: field {key!r}{rid}"
+                        file = ex.get("file", path or self.hparams.train_file)
+                        best, where = n, f"{file}{line}: field {key!r}{rid}"
         return best, where

@@ -62,7 +62,7 @@ class RolloutDataModule(JsonlDataModule):
         self.save_hyperparameters()
 
     def load(self, path: str) -> list[dict]:
-        records, report = load_rollouts(path, drop_unusable=self.hparams.drop_unusable)
+        records, report = load_rollouts(path, drop_unusable=self.hparams.drop_unusable, with_line=True)
         examples, truncated = [], 0
         for rec in records:
             p = encode_prompt(self.tokenizer, rec["prompt"])
@@ -70,8 +70,8 @@ class RolloutDataModule(JsonlDataModule):
             p2, r2 = truncate(p, r, self.hparams.max_length, "left")
             truncated += (len(p2), len(r2)) != (len(p), len(r))
             key = f"{rec['id']}/{rec.get('method', '')}/{rec.get('sample', 0)}"
-            examples.append({"id": key, "prompt_text": rec["prompt"], "prompt": p2, "response": r2,
-                             "reward": float(rec["reward"])})
+            examples.append({"id": key, "file": rec["_file"], "line": rec["_line"], "prompt_text": rec["prompt"],
+                             "prompt": p2, "response": r2, "reward": float(rec["reward"])})
         log.info("%s; %d rollouts truncated to max_length=%s", report.summary(), truncated, self.hparams.max_length)
         return examples
 
