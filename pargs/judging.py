@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -25,8 +24,6 @@ from tqdm.auto import tqdm
 from pargs.errors import ConfigError
 from pargs.metrics.judge import DEFAULT_TEMPLATE, Judge, WinTie, win_tie_rate
 from pargs.report import default_report_dir, load_predictions, run_inputs
-
-log = logging.getLogger(__name__)
 
 TEMPLATE_FIELDS = ("{prompt}", "{first}", "{second}")
 
@@ -85,15 +82,11 @@ class Pairs:
     theirs: list[str]
 
 
-def paired_responses(records: list[dict], a: str, b: str, sample: int) -> Pairs:
-    """Prompts and the two methods' responses (sample ``sample``) for every prompt id both have."""
-    by_method: dict[str, dict[str, dict]] = {a: {}, b: {}}
-    for rec in records:
-        if rec["method"] in by_method and rec["sample"] == sample:
-            by_method[rec["method"]][rec["id"]] = rec
-    ids = sorted(set(by_method[a]) & set(by_method[b]))
-    return Pairs(ids, [by_method[a][i]["prompt"] for i in ids], [by_method[a][i]["response"] for i in ids],
-                 [by_method[b][i]["response"] for i in ids])
+def paired_responses(ours: dict[str, dict], theirs: dict[str, dict]) -> Pairs:
+    """Prompts and both methods' responses for every prompt id both have (records keyed by id)."""
+    ids = sorted(set(ours) & set(theirs))
+    return Pairs(ids, [ours[i]["prompt"] for i in ids], [ours[i]["response"] for i in ids],
+                 [theirs[i]["response"] for i in ids])
 
 
 def judge_table(results: dict[str, WinTie], method: str) -> str:
@@ -109,6 +102,10 @@ def pair_methods(records: list[dict], method: str, against: Sequence[str] | None
                  sample: int = 0) -> dict[str, Pairs]:
     """``method``'s pairs with each of ``against`` (default: every other method), checked."""
     methods = sorted({r["method"] for r in records})
+    by_method: dict[str, dict[str, dict]] = {m: {} for m in methods}  # the chosen sample, keyed by prompt id
+    for rec in records:
+        if rec["sample"] == sample:
+            by_method[rec["method"]][rec["id"]] = rec
     if method not in methods:
         raise ConfigError(f"method {method!r} is not in the predictions (they hold {methods})")
     others = list(against) if against else [m for m in methods if m != method]
@@ -117,7 +114,7 @@ def pair_methods(records: list[dict], method: str, against: Sequence[str] | None
         raise ConfigError(f"methods {unknown} are not in the predictions (they hold {methods})")
     if method in others or len(set(others)) != len(others):
         raise ConfigError(f"--against must name other methods, each once; got {others}")
-    pairs = {other: paired_responses(records, method, other, sample) for other in others}
+    pairs = {other: paired_responses(by_method[method], by_method[other]) for other in others}
     for other, p in pairs.items():
         if not p.ids:
             raise ConfigError(f"{method!r} and {other!r} share no prompt with a sample {sample}")
