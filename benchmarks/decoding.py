@@ -11,8 +11,8 @@ process, side by side, best of ``--repeats`` runs after a warm-up.
 - ``official-style``: written here, in the style of the reference implementations: one prompt at a
   time, and at each step the k candidate sequences are scored by the reward model from scratch.
 
-Memory per extra candidate is measured as peak RSS of a fresh process decoding 256 tokens with k =
-1, 10 and 20 (slope per candidate), next to the analytic size of one candidate's keys and values.
+Memory per extra candidate is measured from the reward model's KV cache while decoding 256 tokens with
+k = 1, 10 and 20 (slope per candidate), next to the analytic size of one candidate's keys and values.
 
 Usage: python benchmarks/decoding.py [--lengths 32 128 256] [--repeats 2] [--out benchmarks/results/decoding.md]
 """
@@ -112,29 +112,30 @@ def run_methods(lengths, repeats, general_max):
     return rows
 
 
-def peak_cache_mb(k: int, n: int) -> float:
-    """Largest size of the reward model's KV cache during a PARGS decode of n tokens at this k (MB).
+def peak_cache_mb(k: int, n: int) -> tuple[float, float]:
+    """Largest reward-model KV cache during a PARGS decode of n tokens at this k: (filled MB, allocated MB).
 
-    Read from the cache tensors right after each k-candidate chunk, when the cache is largest.
+    Read right after each k-candidate chunk, when the cache is fullest. "Filled" counts the slots in
+    use (prefix + k candidates); "allocated" the buffers, spare slots included.
     (Peak RSS is no use here: the allocator reuses memory freed while the models were built.)
     """
     tokenizer, policy, rm, prompts = build()
     scorer = CachedCausalScorer(rm)
-    peak = 0
+    filled = allocated = 0
     try_candidates = scorer.stream.try_candidates
 
     def measured(candidates):
-        nonlocal peak
+        nonlocal filled, allocated
         out = try_candidates(candidates)
-        size = sum(t.numel() * t.element_size()
-                   for layer in scorer.stream.cache.layers for t in (layer.keys, layer.values))
-        peak = max(peak, size)
+        layers = scorer.stream.cache.layers
+        filled = max(filled, sum(t.numel() * t.element_size() for layer in layers for t in (layer.keys, layer.values)))
+        allocated = max(allocated, sum(layer.allocated_bytes() for layer in layers))
         return out
 
     scorer.stream.try_candidates = measured
     method = DecodeMethod("p", kind="guided", k=k, scorer="rm")
     generate(policy, tokenizer, prompts, method, torch.arange(BATCH), scorer=scorer, max_new_tokens=n, min_new_tokens=n)
-    return peak / 2**20
+    return filled / 2**20, allocated / 2**20
 
 
 def machine() -> str:
@@ -177,16 +178,18 @@ def main() -> None:
         )
     n_mem = max(ns.lengths)
     peak = {k: peak_cache_mb(k, n_mem) for k in (1, 10, 20)}
-    slope = (peak[20] - peak[1]) / 19
+    slope = (peak[20][0] - peak[1][0]) / 19
     kv_bytes = BATCH * LAYERS * 2 * D_MODEL * 4
     lines += [
         "", "## Memory per extra candidate", "",
-        f"Peak size of the reward model's KV cache while decoding {n_mem} tokens with PARGS (cached scorer), batch "
-        f"{BATCH}: " + ", ".join(f"k = {k}: {v:.2f} MB" for k, v in peak.items())
-        + f"; {slope * 1024:.0f} KB per extra candidate, which is one token's keys and values per layer for the "
-        f"batch ({kv_bytes / 1024:.0f} KB in float32), held for one step only: the k - 1 unchosen entries are "
-        "dropped once the chosen candidate is kept. The RM's activations for the k-token chunk grow the same way "
-        "(one token per candidate), not with the sequence length.",
+        f"Largest reward-model KV cache while decoding {n_mem} tokens with PARGS (cached scorer), batch {BATCH}, "
+        "as slots filled / buffers allocated: "
+        + ", ".join(f"k = {k}: {f:.2f} / {a:.2f} MB" for k, (f, a) in peak.items())
+        + f". Each extra candidate fills {slope * 1024:.0f} KB, one token's keys and values per layer for the batch "
+        f"({kv_bytes / 1024:.0f} KB in float32), for one step only: the k - 1 unchosen slots are released once the "
+        "chosen candidate is kept. The buffers grow in steps of 64 slots or an eighth of the length, whichever is "
+        "more, so the allocated size moves in those steps rather than per candidate. The RM's activations for the "
+        "k-token chunk grow the same way (one token per candidate), not with the sequence length.",
     ]
     text = "\n".join(lines) + "\n"
     Path(ns.out).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,9 @@
 
 Used for the policy (one token per step) and for the cached reward scorer (k candidate tokens per
 step, appended as one chunk that each candidate sees alone, then the chosen one kept).
+
+Full-attention cache layers write into a buffer with spare room (:class:`SlottedLayer`) instead of
+concatenating, which would copy the whole cache at every step.
 """
 
 from __future__ import annotations
@@ -11,9 +14,88 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 #: ``forward(input_ids, attention_mask, position_ids, cache) -> (outputs [B, T, ...], cache)``
 Forward = Callable[[Tensor, Tensor, Tensor, object], tuple[Tensor, object]]
+
+
+class SlottedLayer(DynamicLayer):
+    """A full-attention cache layer whose keys and values live in a buffer with room to grow.
+
+    ``keys`` / ``values`` are views of the first ``length`` slots. Appending writes into the next
+    slots, and the buffer is reallocated only when full, with 64 spare slots or an eighth of the
+    length, whichever is more. So a step costs O(new tokens) instead of a copy of the whole cache,
+    the spare room stays small, and cropping only moves ``length`` back.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.length = 0
+        self._k: Tensor | None = None
+        self._v: Tensor | None = None
+
+    def lazy_initialization(self, key_states: Tensor, value_states: Tensor) -> None:
+        self.device = key_states.device
+        self._k = key_states.new_empty(*key_states.shape[:2], 0, key_states.shape[3])
+        self._v = value_states.new_empty(*value_states.shape[:2], 0, value_states.shape[3])
+        self.is_initialized = True
+
+    def _views(self) -> None:
+        self.keys, self.values = self._k[:, :, : self.length], self._v[:, :, : self.length]
+
+    def update(self, key_states: Tensor, value_states: Tensor, *args, **kwargs) -> tuple[Tensor, Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self.length + key_states.shape[-2]
+        if end > self._k.shape[-2]:
+            self._k, self._v = (self._regrown(t, end + max(64, end // 8)) for t in (self._k, self._v))
+        self._k[:, :, self.length : end] = key_states
+        self._v[:, :, self.length : end] = value_states
+        self.length = end
+        self._views()
+        return self.keys, self.values
+
+    def _regrown(self, t: Tensor, slots: int) -> Tensor:
+        grown = t.new_empty(*t.shape[:2], slots, t.shape[3])
+        grown[:, :, : self.length] = t[:, :, : self.length]
+        return grown
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def crop(self, tokens_to_remove: int) -> None:
+        if tokens_to_remove > 0:
+            raise ValueError(f"crop takes a negative count of tokens to remove, got {tokens_to_remove}")
+        if self.is_initialized and tokens_to_remove:
+            self.length = max(0, self.length + tokens_to_remove)
+            self._views()
+
+    def batch_select_indices(self, indices: Tensor) -> None:
+        if self.is_initialized:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._views()
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized:
+            self._k, self._v = self._k.repeat_interleave(repeats, 0), self._v.repeat_interleave(repeats, 0)
+            self._views()
+
+    def allocated_bytes(self) -> int:
+        """Bytes held by the buffers (spare room included)."""
+        if not self.is_initialized:
+            return 0
+        return sum(t.numel() * t.element_size() for t in (self._k, self._v))
+
+
+def new_cache(config) -> DynamicCache:
+    """A cache for ``config``'s model whose plain full-attention layers are :class:`SlottedLayer`.
+
+    Other layer kinds (sliding windows, linear attention) keep their Hugging Face class.
+    """
+    cache = DynamicCache(config=config)
+    cache.layers = [SlottedLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    return cache
 
 
 class CausalStream:
@@ -28,16 +110,19 @@ class CausalStream:
 
     def prefill(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Run the prompt through the model; returns the outputs at every position."""
-        self.cache = DynamicCache(config=self._config)
+        self.cache = new_cache(self._config)
         self.mask = attention_mask.to(torch.long)
         positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
         out, self.cache = self._forward(input_ids, self.mask, positions, self.cache)
         self.next_pos = self.mask.sum(-1)
         return out
 
+    def _grow_mask(self) -> None:
+        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+
     def append(self, tokens: Tensor) -> Tensor:
         """Append one token per row ``[B]``; returns the outputs at that token ``[B, ...]``."""
-        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+        self._grow_mask()
         out, self.cache = self._forward(tokens.unsqueeze(1), self.mask, self.next_pos.unsqueeze(1), self.cache)
         self.next_pos = self.next_pos + 1
         return out[:, 0]
@@ -50,11 +135,8 @@ class CausalStream:
         Must be followed by :meth:`keep_candidate`. Returns the outputs ``[B, k, ...]``.
         """
         b, k = candidates.shape
-        length = self.mask.shape[1]
-        visible = torch.zeros(b, 1, k, length + k, dtype=torch.bool, device=candidates.device)
-        visible[:, 0, :, :length] = self.mask.bool().unsqueeze(1)
-        j = torch.arange(k, device=candidates.device)
-        visible[:, 0, j, length + j] = True
+        eye = torch.eye(k, dtype=torch.bool, device=candidates.device).expand(b, k, k)
+        visible = torch.cat([self.mask.bool().unsqueeze(1).expand(b, k, -1), eye], dim=2).unsqueeze(1)
         positions = self.next_pos.unsqueeze(1).expand(b, k)
         out, self.cache = self._forward(candidates, visible, positions, self.cache)
         return out
@@ -69,7 +151,7 @@ class CausalStream:
                 t[:, :, length] = t[rows, :, length + chosen]
         if k > 1:
             self.cache.crop(-(k - 1))  # drop the other k - 1 slots (crop takes a negative count)
-        self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+        self._grow_mask()
         self.next_pos = self.next_pos + 1
 
     def keep_rows(self, rows: Tensor) -> None:
@@ -77,9 +159,3 @@ class CausalStream:
         self.cache.batch_select_indices(rows)
         self.mask = self.mask[rows]
         self.next_pos = self.next_pos[rows]
-
-    def repeat_rows(self, times: int) -> None:
-        """Repeat each row ``times`` times in place (row i becomes rows i*times ... i*times+times-1)."""
-        self.cache.batch_repeat_interleave(times)
-        self.mask = self.mask.repeat_interleave(times, dim=0)
-        self.next_pos = self.next_pos.repeat_interleave(times, dim=0)

@@ -1,0 +1,54 @@
+"""The slotted cache layer holds exactly what Hugging Face's concatenating DynamicLayer holds."""
+
+import torch
+from transformers.cache_utils import DynamicLayer
+
+from pargs.decoding.stream import SlottedLayer, new_cache
+
+
+def _states(g, batch, length):
+    return torch.randn(batch, 2, length, 4, generator=g), torch.randn(batch, 2, length, 4, generator=g)
+
+
+def test_slotted_layer_matches_dynamic_layer_through_growth_crop_and_row_changes():
+    g = torch.Generator().manual_seed(0)
+    ours, reference = SlottedLayer(), DynamicLayer()
+    # a prompt, then chunks that outgrow the buffer several times, with crops and row changes between
+    script = [("add", 5), ("add", 1), ("add", 70), ("crop", -3), ("add", 40), ("select", [2, 0]), ("add", 1),
+              ("repeat", 2), ("add", 130), ("crop", -129), ("add", 3)]
+    batch, longest = 3, 0
+    for op, arg in script:
+        if op == "add":
+            k, v = _states(g, batch, arg)
+            got, expected = ours.update(k, v), reference.update(k, v)
+            for a, b in zip(got, expected):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+        elif op == "crop":
+            ours.crop(arg), reference.crop(arg)
+        elif op == "select":
+            rows = torch.tensor(arg)
+            ours.batch_select_indices(rows), reference.batch_select_indices(rows)
+            batch = len(arg)
+        else:
+            ours.batch_repeat_interleave(arg), reference.batch_repeat_interleave(arg)
+            batch *= arg
+        assert ours.get_seq_length() == reference.get_seq_length()
+        torch.testing.assert_close(ours.keys, reference.keys, rtol=0, atol=0)
+        torch.testing.assert_close(ours.values, reference.values, rtol=0, atol=0)
+        longest = max(longest, ours.length)
+    # spare room is bounded: at most an eighth of the longest length, or 64 slots (keys and values, float32)
+    assert ours.allocated_bytes() <= 2 * batch * 2 * (longest + max(64, longest / 8)) * 4 * 4
+
+
+def test_writing_through_the_views_changes_the_cache():
+    layer = SlottedLayer()
+    k, v = torch.zeros(1, 1, 3, 2), torch.zeros(1, 1, 3, 2)
+    layer.update(k, v)
+    layer.keys[:, :, 1] = 7.0  # how the cached scorer moves the chosen candidate into place
+    layer.update(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
+    assert layer.keys[0, 0, :, 0].tolist() == [0.0, 7.0, 0.0, 1.0]
+
+
+def test_new_cache_uses_slotted_layers_for_full_attention(lm):
+    cache = new_cache(lm.config)
+    assert cache.layers and all(type(layer) is SlottedLayer for layer in cache.layers)
