@@ -10,6 +10,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.scorer import Scorer
+from pargs.decoding.stream import full_attention_only
 from pargs.decoding.text_reward import InputFormat, ModelReward, OracleReward, TextReward
 from pargs.decoding.text_scorer import TextScorer
 from pargs.errors import ConfigError
@@ -66,13 +67,13 @@ def build_scorer(
 ) -> Scorer:
     """The fastest scorer the reward allows (``mode="auto"``), or the one ``mode`` asks for."""
     cached_ok = (
-        model is not None and is_causal_reward_model(model) and same_vocabulary(tokenizer, policy_tokenizer)
-        and spec.input_format == "concat"
+        model is not None and is_causal_reward_model(model) and full_attention_only(model.config)
+        and same_vocabulary(tokenizer, policy_tokenizer) and spec.input_format == "concat"
     )
     if spec.mode == "cached" and not cached_ok:
         raise ConfigError(
-            "scorer mode 'cached' needs a causal reward model that shares the policy's tokenizer and the 'concat' "
-            "input format; use mode 'text' (or 'auto') for this reward"
+            "scorer mode 'cached' needs a causal, full-attention reward model that shares the policy's tokenizer "
+            "and the 'concat' input format; use mode 'text' (or 'auto') for this reward"
         )
     if cached_ok and spec.mode != "text":
         return CachedCausalScorer(model)

@@ -14,7 +14,7 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from pargs.decoding.scorer import Responses, Scorer
-from pargs.decoding.stream import CausalStream
+from pargs.decoding.stream import CausalStream, full_attention_only
 from pargs.errors import ConfigError
 from pargs.models.encoding import pad_batch
 from pargs.models.reward_model import is_causal_reward_model, sequence_rewards, token_rewards
@@ -28,6 +28,11 @@ class CachedCausalScorer(Scorer):
             raise ConfigError(
                 f"{type(model).__name__} is not a causal reward model with a per-position head; "
                 "use the text scorer (scorer mode 'text') for encoder reward models"
+            )
+        if not full_attention_only(model.config):
+            raise ConfigError(
+                f"{type(model).__name__} has sliding-window (or other not full-attention) layers, and the cached "
+                "scorer lets every candidate see the whole prefix; use the text scorer (scorer mode 'text')"
             )
         self.model = model
         self.stream = CausalStream(self._forward, model.config)

@@ -98,6 +98,12 @@ def new_cache(config) -> DynamicCache:
     return cache
 
 
+def full_attention_only(config) -> bool:
+    """Whether every layer of ``config``'s model attends to the whole prefix (no sliding window, no linear
+    attention), which :meth:`CausalStream.try_candidates` assumes."""
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers)
+
+
 class CausalStream:
     """KV cache, attention mask and positions of a batch of growing sequences."""
 
@@ -131,8 +137,9 @@ class CausalStream:
         """Run ``k`` alternative next tokens per row ``[B, k]`` in one forward pass.
 
         The chunk gets a 4D mask under which candidate j sees the prefix and itself only, and all
-        candidates take the same position, so output j equals a forward of ``prefix + [v_j]``.
-        Must be followed by :meth:`keep_candidate`. Returns the outputs ``[B, k, ...]``.
+        candidates take the same position, so output j equals a forward of ``prefix + [v_j]`` for
+        models with :func:`full_attention_only` (the mask knows no sliding window). Must be followed
+        by :meth:`keep_candidate`. Returns the outputs ``[B, k, ...]``.
         """
         b, k = candidates.shape
         eye = torch.eye(k, dtype=torch.bool, device=candidates.device).expand(b, k, k)

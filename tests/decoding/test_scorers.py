@@ -2,13 +2,21 @@
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification
+from transformers import (
+    AutoModelForSequenceClassification,
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    MistralConfig,
+    MistralForSequenceClassification,
+)
 
+from pargs.decoding.build import RewardSpec, build_scorer
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts
 from pargs.decoding.scorer import Responses
 from pargs.decoding.text_reward import ModelReward, OracleReward
 from pargs.decoding.text_scorer import TextScorer
+from pargs.errors import ConfigError
 from pargs.models.encoding import decode_response, encode_prompt, encode_response
 from pargs.models.loading import ModelSpec, load_tokenizer
 from pargs.models.reward_model import sequence_rewards
@@ -51,6 +59,36 @@ def _walk(scorer, tokenizer, reference, steps=8, k=6):
 
 def test_cached_scorer_equals_from_scratch(rm, tokenizer):
     _walk(CachedCausalScorer(rm), tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def _decoder_rm(tokenizer, config_cls, model_cls, **kw):
+    """A tiny rotary / grouped-query-attention decoder RM (not GPT-2), score head widened like conftest's."""
+    torch.manual_seed(3)
+    config = config_cls(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=96, num_labels=1,
+                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kw)
+    model = model_cls(config).eval()
+    with torch.no_grad():
+        model.score.weight.normal_(0, 1.0)
+    return model
+
+
+def test_cached_scorer_with_a_llama_rm_equals_from_scratch(tokenizer):
+    rm = _decoder_rm(tokenizer, LlamaConfig, LlamaForSequenceClassification)
+    _walk(CachedCausalScorer(rm), tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def test_a_sliding_window_rm_is_scored_on_the_text_path(tokenizer):
+    """The cached scorer's candidate mask sees the whole prefix, so a windowed RM must not get it."""
+    rm = _decoder_rm(tokenizer, MistralConfig, MistralForSequenceClassification, sliding_window=4)
+    with pytest.raises(ConfigError, match="sliding-window"):
+        CachedCausalScorer(rm)
+    spec = RewardSpec(model=ModelSpec(path="in-memory"))
+    with pytest.raises(ConfigError, match="full-attention"):
+        build_scorer(RewardSpec(model=ModelSpec(path="in-memory"), mode="cached"), rm, tokenizer, tokenizer)
+    scorer = build_scorer(spec, rm, tokenizer, tokenizer)  # auto: falls back to the text path, which is exact
+    assert isinstance(scorer, TextScorer)
+    _walk(scorer, tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
 
 
 def test_text_scorer_with_a_reward_model_equals_from_scratch(rm, tokenizer):
