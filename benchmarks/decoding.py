@@ -3,9 +3,10 @@
 Policy and reward model are GPT-2 style, 4 layers, d_model 256, vocabulary 8000 (random weights:
 speed does not depend on training). Batch 8 prompts of 16 tokens, k = 10, responses forced to
 exactly N new tokens (EOS suppressed) for N in 32 / 128 / 256. Every method runs in this one
-process, side by side, after a warm-up run: top-k and cached PARGS take the median of ``--repeats``
-runs (they are short), the two slow paths one run (they are long, which averages out noise). The
-median, not the best run, so the short runs are not favoured over the single long ones.
+process, side by side, after a warm-up run: top-k and cached PARGS take turns for ``--repeats``
+runs each and report the median (they are short); the two slow paths run once (they are long,
+which averages out noise). The median, not the best run, so the short runs are not favoured over
+the single long ones.
 
 - ``top-k``: plain top-k sampling of the policy (the floor every guided method pays).
 - ``pargs-cached``: PARGS with the reward model's own KV cache, k candidates per step in one chunk.
@@ -77,15 +78,21 @@ def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, weight: f
     return produced
 
 
-def timed(fn, repeats: int) -> tuple[float, int]:
-    """Median seconds of ``repeats`` runs after a warm-up, and the tokens one run produced."""
-    fn()  # warm-up
-    seconds, tokens = [], 0
+def timed(fns: dict, repeats: int) -> dict[str, tuple[float, int]]:
+    """Median seconds of ``repeats`` runs of each function, and the tokens one run produced.
+
+    Every function runs once to warm up; then the functions take turns, so a machine that is busier
+    for a while slows them all alike instead of whichever happened to be running.
+    """
+    for fn in fns.values():
+        fn()
+    seconds, tokens = {name: [] for name in fns}, {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        tokens = fn()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), tokens
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            tokens[name] = fn()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(seconds[name]), tokens[name]) for name in fns}
 
 
 def run_methods(lengths, repeats, general_max):
@@ -104,11 +111,12 @@ def run_methods(lengths, repeats, general_max):
     rows = []
     for n in lengths:
         row = {"tokens": n}
-        row["top-k"] = timed(engine(top_k, lambda: None, n), repeats)
-        row["pargs-cached"] = timed(engine(pargs, lambda: CachedCausalScorer(rm), n), repeats)
+        row.update(timed({"top-k": engine(top_k, lambda: None, n),
+                          "pargs-cached": engine(pargs, lambda: CachedCausalScorer(rm), n)}, repeats))
         if n <= general_max:
-            row["pargs-general"] = timed(engine(pargs, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer), n), 1)
-        row["official-style"] = timed(lambda n=n: official_style(policy, rm, tokenizer, prompts, n, K), 1)
+            row.update(timed({"pargs-general": engine(pargs, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer),
+                                                      n)}, 1))
+        row.update(timed({"official-style": lambda n=n: official_style(policy, rm, tokenizer, prompts, n, K)}, 1))
         rows.append(row)
         print(json.dumps({m: (round(v[1] / v[0], 1) if isinstance(v, tuple) else v) for m, v in row.items()}),
               flush=True)
@@ -166,8 +174,8 @@ def main() -> None:
         "# Decoding speed", "",
         f"Machine: {machine()}. Policy and RM: GPT-2 style, {LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; "
         f"batch {BATCH}, k = {K}, prompts of {PROMPT_LEN} tokens, exactly N new tokens. After a warm-up run, "
-        f"top-k and cached PARGS take the median of {ns.repeats} runs, the general path and official-style one "
-        "run. Written by `python benchmarks/decoding.py`.", "",
+        f"top-k and cached PARGS take turns for {ns.repeats} runs each (median reported), the general path and "
+        "official-style run once. Written by `python benchmarks/decoding.py`.", "",
         "| N new tokens | top-k tok/s | PARGS cached tok/s | PARGS general tok/s | official-style tok/s "
         "| cached / official | top-k / cached (slowdown) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
