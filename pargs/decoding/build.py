@@ -10,7 +10,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.scorer import Scorer
-from pargs.decoding.stream import full_attention_only
+from pargs.decoding.stream import why_no_candidate_chunks
 from pargs.decoding.text_reward import InputFormat, ModelReward, OracleReward, TextReward
 from pargs.decoding.text_scorer import TextScorer
 from pargs.errors import ConfigError
@@ -26,7 +26,7 @@ class RewardSpec:
 
     model: ModelSpec | None = None  #: a reward model directory / hub name (num_labels == 1)
     oracle: bool = False  #: use the synthetic task's hidden oracle instead of a model
-    mode: Literal["auto", "cached", "text"] = "auto"  #: cached needs a causal RM sharing the policy's tokenizer
+    mode: Literal["auto", "cached", "text"] = "auto"  #: cached: a causal full-attention RM sharing the tokenizer
     input_format: InputFormat = "concat"  #: how the text path encodes (prompt, response); see ModelReward
     template: str = "{prompt}{response}"  #: format string for input_format "template"
     batch_size: int = 64  #: rows per reward-model forward pass on the text path
@@ -67,15 +67,19 @@ def build_scorer(
 ) -> Scorer:
     """The fastest scorer the reward allows (``mode="auto"``), or the one ``mode`` asks for."""
     cached_ok = (
-        model is not None and is_causal_reward_model(model) and full_attention_only(model.config)
-        and same_vocabulary(tokenizer, policy_tokenizer) and spec.input_format == "concat"
+        model is not None and is_causal_reward_model(model) and same_vocabulary(tokenizer, policy_tokenizer)
+        and spec.input_format == "concat"
     )
     if spec.mode == "cached" and not cached_ok:
         raise ConfigError(
-            "scorer mode 'cached' needs a causal, full-attention reward model that shares the policy's tokenizer "
-            "and the 'concat' input format; use mode 'text' (or 'auto') for this reward"
+            "scorer mode 'cached' needs a causal reward model that shares the policy's tokenizer and the 'concat' "
+            "input format; use mode 'text' (or 'auto') for this reward"
         )
-    if cached_ok and spec.mode != "text":
-        return CachedCausalScorer(model)
+    reason = why_no_candidate_chunks(model.config) if cached_ok else None
+    if cached_ok and spec.mode == "auto" and reason:
+        log.warning("reward model %s: the cached scorer does not fit (%s); scoring on the slower text path",
+                    type(model).__name__, reason)
+    elif cached_ok and spec.mode != "text":
+        return CachedCausalScorer(model)  # in mode 'cached', an unfit model fails here with the reason
     return TextScorer(text_reward(spec, model, tokenizer), policy_tokenizer)
 

@@ -14,7 +14,7 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from pargs.decoding.scorer import Responses, Scorer
-from pargs.decoding.stream import CausalStream, full_attention_only
+from pargs.decoding.stream import CausalStream, why_no_candidate_chunks
 from pargs.errors import ConfigError
 from pargs.models.encoding import pad_batch
 from pargs.models.reward_model import is_causal_reward_model, sequence_rewards, token_rewards
@@ -29,13 +29,12 @@ class CachedCausalScorer(Scorer):
                 f"{type(model).__name__} is not a causal reward model with a per-position head; "
                 "use the text scorer (scorer mode 'text') for encoder reward models"
             )
-        if not full_attention_only(model.config):
-            raise ConfigError(
-                f"{type(model).__name__} has sliding-window (or other not full-attention) layers, and the cached "
-                "scorer lets every candidate see the whole prefix; use the text scorer (scorer mode 'text')"
-            )
+        reason = why_no_candidate_chunks(model.config)
+        if reason:
+            raise ConfigError(f"{type(model).__name__} cannot use the cached scorer: {reason}; use the text scorer "
+                              "(scorer mode 'text')")
         self.model = model
-        self.stream = CausalStream(self._forward, model.config)
+        self.stream = CausalStream(self._forward, model.config, model.dtype)
         self._k = 0
 
     def _forward(self, ids: Tensor, mask: Tensor, positions: Tensor, cache) -> tuple[Tensor, object]:

@@ -27,6 +27,8 @@ class SlottedLayer(DynamicLayer):
     slots, and the buffer is reallocated only when full, with 64 spare slots or an eighth of the
     length, whichever is more. So a step costs O(new tokens) instead of a copy of the whole cache,
     the spare room stays small, and cropping only moves ``length`` back.
+
+    For inference only: the buffer is written in place, which autograd cannot follow.
     """
 
     def __init__(self) -> None:
@@ -76,6 +78,19 @@ class SlottedLayer(DynamicLayer):
             self._k, self._v = self._k[indices], self._v[indices]
             self._views()
 
+    def reorder_cache(self, beam_idx: Tensor) -> None:
+        if self.is_initialized:
+            self.batch_select_indices(beam_idx.to(self._k.device))
+
+    def reset(self) -> None:
+        self.length, self._k, self._v, self.keys, self.values = 0, None, None, None, None
+        self.is_initialized = False
+
+    def offload(self):
+        raise NotImplementedError("SlottedLayer does not offload; use Hugging Face's DynamicLayer for that")
+
+    prefetch = offload
+
     def batch_repeat_interleave(self, repeats: int) -> None:
         if self.is_initialized:
             self._k, self._v = self._k.repeat_interleave(repeats, 0), self._v.repeat_interleave(repeats, 0)
@@ -88,28 +103,48 @@ class SlottedLayer(DynamicLayer):
         return sum(t.numel() * t.element_size() for t in (self._k, self._v))
 
 
+def _full_attention(layer) -> bool:
+    return type(layer) is DynamicLayer  # not isinstance: sliding-window and chunked layers subclass it
+
+
 def new_cache(config) -> DynamicCache:
     """A cache for ``config``'s model whose plain full-attention layers are :class:`SlottedLayer`.
 
     Other layer kinds (sliding windows, linear attention) keep their Hugging Face class.
     """
     cache = DynamicCache(config=config)
-    cache.layers = [SlottedLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    cache.layers = [SlottedLayer() if _full_attention(layer) else layer for layer in cache.layers]
     return cache
 
 
-def full_attention_only(config) -> bool:
-    """Whether every layer of ``config``'s model attends to the whole prefix (no sliding window, no linear
-    attention), which :meth:`CausalStream.try_candidates` assumes."""
-    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers)
+def why_no_candidate_chunks(config) -> str | None:
+    """Why :meth:`CausalStream.try_candidates` cannot serve ``config``'s model, or None when it can.
+
+    The candidate chunk needs attention that applies a custom additive 4D mask (eager or SDPA; flash
+    attention ignores it) and layers that attend to the whole prefix (the mask knows no window).
+    """
+    text = config.get_text_config(decoder=True)
+    implementation = getattr(text, "_attn_implementation", None) or "eager"
+    if implementation not in ("sdpa", "eager"):
+        return f"its attention implementation {implementation!r} ignores custom 4D masks (use 'sdpa' or 'eager')"
+    if any("local" in str(kind) for kind in getattr(text, "attention_layers", None) or ()):
+        return "it has local (windowed) attention layers"
+    try:
+        layers = DynamicCache(config=config).layers
+    except (KeyError, ValueError, TypeError) as err:
+        return f"its cache layout is unknown to this check ({type(err).__name__}: {err})"
+    if not all(_full_attention(layer) for layer in layers):
+        return "it has sliding-window (or other not full-attention) layers"
+    return None
 
 
 class CausalStream:
     """KV cache, attention mask and positions of a batch of growing sequences."""
 
-    def __init__(self, forward: Forward, config) -> None:
+    def __init__(self, forward: Forward, config, dtype: torch.dtype = torch.float32) -> None:
         self._forward = forward
         self._config = config
+        self._dtype = dtype  # the model's: candidate masks are additive, in this dtype
         self.cache = None
         self.mask: Tensor | None = None  # [B, L] 0/1, left padding
         self.next_pos: Tensor | None = None  # [B] position id of the next token
@@ -136,16 +171,19 @@ class CausalStream:
     def try_candidates(self, candidates: Tensor) -> Tensor:
         """Run ``k`` alternative next tokens per row ``[B, k]`` in one forward pass.
 
-        The chunk gets a 4D mask under which candidate j sees the prefix and itself only, and all
-        candidates take the same position, so output j equals a forward of ``prefix + [v_j]`` for
-        models with :func:`full_attention_only` (the mask knows no sliding window). Must be followed
-        by :meth:`keep_candidate`. Returns the outputs ``[B, k, ...]``.
+        The chunk gets an additive 4D mask (0 where visible, the dtype's minimum elsewhere; eager
+        attention adds a mask, so a boolean one would mask nothing) under which candidate j sees the
+        prefix and itself only, and all candidates take the same position, so output j equals a
+        forward of ``prefix + [v_j]`` for models that :func:`why_no_candidate_chunks` accepts. Must be
+        followed by :meth:`keep_candidate`. Returns the outputs ``[B, k, ...]``.
         """
         b, k = candidates.shape
         eye = torch.eye(k, dtype=torch.bool, device=candidates.device).expand(b, k, k)
         visible = torch.cat([self.mask.bool().unsqueeze(1).expand(b, k, -1), eye], dim=2).unsqueeze(1)
+        mask = torch.zeros(visible.shape, dtype=self._dtype, device=visible.device)
+        mask.masked_fill_(~visible, torch.finfo(self._dtype).min)
         positions = self.next_pos.unsqueeze(1).expand(b, k)
-        out, self.cache = self._forward(candidates, visible, positions, self.cache)
+        out, self.cache = self._forward(candidates, mask, positions, self.cache)
         return out
 
     def keep_candidate(self, chosen: Tensor, k: int) -> None:

@@ -1,9 +1,13 @@
 """Every scorer gives the rewards of scoring each candidate sequence from scratch, over a whole decode."""
 
+import copy
+
 import pytest
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
+    GPTNeoConfig,
+    GPTNeoForSequenceClassification,
     LlamaConfig,
     LlamaForSequenceClassification,
     MistralConfig,
@@ -14,6 +18,7 @@ from pargs.decoding.build import RewardSpec, build_scorer
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts
 from pargs.decoding.scorer import Responses
+from pargs.decoding.stream import why_no_candidate_chunks
 from pargs.decoding.text_reward import ModelReward, OracleReward
 from pargs.decoding.text_scorer import TextScorer
 from pargs.errors import ConfigError
@@ -21,6 +26,7 @@ from pargs.models.encoding import decode_response, encode_prompt, encode_respons
 from pargs.models.loading import ModelSpec, load_tokenizer
 from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.synthetic import oracle_reward
+from tests.conftest import make_rm
 
 PROMPTS = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
            "write a detailed review of the book about the story :"]  # different lengths: real left padding
@@ -73,22 +79,51 @@ def _decoder_rm(tokenizer, config_cls, model_cls, **kw):
     return model
 
 
-def test_cached_scorer_with_a_llama_rm_equals_from_scratch(tokenizer):
-    rm = _decoder_rm(tokenizer, LlamaConfig, LlamaForSequenceClassification)
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_cached_scorer_with_a_llama_rm_equals_from_scratch(tokenizer, attention):
+    """Eager attention adds the mask to the scores, so a boolean candidate mask would mask nothing there."""
+    rm = _decoder_rm(tokenizer, LlamaConfig, LlamaForSequenceClassification, attn_implementation=attention)
+    assert rm.config._attn_implementation == attention
     _walk(CachedCausalScorer(rm), tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
 
 
-def test_a_sliding_window_rm_is_scored_on_the_text_path(tokenizer):
+def test_cached_scorer_with_eager_gpt2_equals_from_scratch(tokenizer):
+    rm = make_rm(tokenizer, attn_implementation="eager")
+    assert rm.config._attn_implementation == "eager"
+    _walk(CachedCausalScorer(rm), tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def _windowed_mistral(tokenizer):
+    return _decoder_rm(tokenizer, MistralConfig, MistralForSequenceClassification, sliding_window=4)
+
+
+def _windowed_gpt_neo(tokenizer):
+    """GPT-Neo's local layers keep their window in the attention module, not in the cache layer types."""
+    torch.manual_seed(3)
+    config = GPTNeoConfig(vocab_size=len(tokenizer), hidden_size=32, num_layers=2, num_heads=4,
+                          attention_types=[[["global", "local"], 1]], window_size=4, max_position_embeddings=96,
+                          num_labels=1, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    return GPTNeoForSequenceClassification(config).eval()
+
+
+@pytest.mark.parametrize("build", [_windowed_mistral, _windowed_gpt_neo], ids=["mistral", "gpt-neo"])
+def test_a_windowed_rm_is_scored_on_the_text_path(tokenizer, build):
     """The cached scorer's candidate mask sees the whole prefix, so a windowed RM must not get it."""
-    rm = _decoder_rm(tokenizer, MistralConfig, MistralForSequenceClassification, sliding_window=4)
-    with pytest.raises(ConfigError, match="sliding-window"):
+    rm = build(tokenizer)
+    with pytest.raises(ConfigError, match="cannot use the cached scorer: it has .*(sliding-window|local)"):
         CachedCausalScorer(rm)
-    spec = RewardSpec(model=ModelSpec(path="in-memory"))
-    with pytest.raises(ConfigError, match="full-attention"):
+    with pytest.raises(ConfigError, match="cannot use the cached scorer"):
         build_scorer(RewardSpec(model=ModelSpec(path="in-memory"), mode="cached"), rm, tokenizer, tokenizer)
-    scorer = build_scorer(spec, rm, tokenizer, tokenizer)  # auto: falls back to the text path, which is exact
-    assert isinstance(scorer, TextScorer)
+    scorer = build_scorer(RewardSpec(model=ModelSpec(path="in-memory")), rm, tokenizer, tokenizer)
+    assert isinstance(scorer, TextScorer)  # auto mode falls back to the text path, which is exact
     _walk(scorer, tokenizer, lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+
+
+def test_attention_that_ignores_custom_masks_is_refused(rm):
+    config = copy.deepcopy(rm.config)
+    config._attn_implementation = "flash_attention_2"
+    assert "ignores custom 4D masks" in why_no_candidate_chunks(config)
+    assert why_no_candidate_chunks(rm.config) is None
 
 
 def test_text_scorer_with_a_reward_model_equals_from_scratch(rm, tokenizer):

@@ -1,7 +1,8 @@
 """The slotted cache layer holds exactly what Hugging Face's concatenating DynamicLayer holds."""
 
 import torch
-from transformers.cache_utils import DynamicLayer
+from transformers import Qwen2Config
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from pargs.decoding.stream import SlottedLayer, new_cache
 
@@ -15,7 +16,7 @@ def test_slotted_layer_matches_dynamic_layer_through_growth_crop_and_row_changes
     ours, reference = SlottedLayer(), DynamicLayer()
     # a prompt, then chunks that outgrow the buffer several times, with crops and row changes between
     script = [("add", 5), ("add", 1), ("add", 70), ("crop", -3), ("add", 40), ("select", [2, 0]), ("add", 1),
-              ("repeat", 2), ("add", 130), ("crop", -129), ("add", 3)]
+              ("repeat", 2), ("add", 130), ("crop", -129), ("reorder", [3, 0, 2, 1]), ("add", 3)]
     batch, longest = 3, 0
     for op, arg in script:
         if op == "add":
@@ -29,6 +30,8 @@ def test_slotted_layer_matches_dynamic_layer_through_growth_crop_and_row_changes
             rows = torch.tensor(arg)
             ours.batch_select_indices(rows), reference.batch_select_indices(rows)
             batch = len(arg)
+        elif op == "reorder":
+            ours.reorder_cache(torch.tensor(arg)), reference.reorder_cache(torch.tensor(arg))
         else:
             ours.batch_repeat_interleave(arg), reference.batch_repeat_interleave(arg)
             batch *= arg
@@ -38,6 +41,10 @@ def test_slotted_layer_matches_dynamic_layer_through_growth_crop_and_row_changes
         longest = max(longest, ours.length)
     # spare room is bounded: at most an eighth of the longest length, or 64 slots (keys and values, float32)
     assert ours.allocated_bytes() <= 2 * batch * 2 * (longest + max(64, longest / 8)) * 4 * 4
+    ours.reset()
+    assert ours.get_seq_length() == 0 and ours.allocated_bytes() == 0
+    k, v = _states(g, 2, 3)
+    torch.testing.assert_close(ours.update(k, v), (k, v), rtol=0, atol=0)  # a reset layer starts afresh
 
 
 def test_writing_through_the_views_changes_the_cache():
@@ -52,3 +59,11 @@ def test_writing_through_the_views_changes_the_cache():
 def test_new_cache_uses_slotted_layers_for_full_attention(lm):
     cache = new_cache(lm.config)
     assert cache.layers and all(type(layer) is SlottedLayer for layer in cache.layers)
+
+
+def test_new_cache_keeps_windowed_layers_as_they_are():
+    """Only plain full-attention layers are slotted; a sliding-window layer keeps its own eviction."""
+    config = Qwen2Config(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, use_sliding_window=True, sliding_window=4,
+                         max_window_layers=1)
+    assert [type(layer) for layer in new_cache(config).layers] == [SlottedLayer, DynamicSlidingWindowLayer]
