@@ -14,6 +14,9 @@ the best run, so the short runs are not favoured over the single long ones.
 - ``official-style``: written here, in the style of the reference implementations: one prompt at a
   time, and at each step the k candidate sequences are scored by the reward model from scratch.
 
+A breakdown times the parts of a decoding step (policy forward, RM chunk forward, candidate move,
+the rest) next to the RM chunk's matrix products alone, a floor for its forward.
+
 Memory per extra candidate is measured from the reward model's KV cache while decoding 256 tokens with
 k = 1, 10 and 20 (slope per candidate), next to the analytic size of one candidate's keys and values.
 
@@ -36,6 +39,7 @@ from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts, generate
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
+from pargs.decoding.stream import CausalStream
 from pargs.decoding.text_reward import ModelReward
 from pargs.decoding.text_scorer import TextScorer
 from pargs.models.reward_model import sequence_rewards
@@ -151,6 +155,79 @@ def peak_cache_mb(k: int, n: int) -> tuple[float, float]:
     return filled / 2**20, allocated / 2**20
 
 
+#: the CausalStream methods timed by step_breakdown, and what they are in a decode
+PARTS = {"append": "policy forward", "try_candidates": "RM chunk forward", "keep_candidate": "keep candidate"}
+
+
+def step_breakdown(n: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Milliseconds per step in each part of a top-k and a cached PARGS decode of n tokens.
+
+    CausalStream's methods get timers for this measurement only. "rest" is everything else: the
+    prefills, log-softmax and top-k over the vocabulary, sampling, stopping checks. The two methods
+    take turns after a warm-up round; each reports the run with the median total.
+    """
+    tokenizer, policy, rm, prompts = build()
+    seeds = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
+    methods = {"top-k": (DecodeMethod("top-k", top_k=K), lambda: None),
+               "pargs-cached": (DecodeMethod("pargs", kind="guided", k=K, weight=1.5, scorer="rm"),
+                                lambda: CachedCausalScorer(rm))}
+    spent: dict[str, float] = {}
+    originals = {name: getattr(CausalStream, name) for name in PARTS}
+
+    def timer(name, fn):
+        def call(*args, **kwargs):
+            start = time.perf_counter()
+            out = fn(*args, **kwargs)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+            return out
+        return call
+
+    runs: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    try:
+        for name, fn in originals.items():
+            setattr(CausalStream, name, timer(name, fn))
+        for round_ in range(repeats + 1):
+            for m, (method, scorer) in methods.items():
+                spent.clear()
+                start = time.perf_counter()
+                generate(policy, tokenizer, prompts, method, seeds, scorer=scorer(), max_new_tokens=n,
+                         min_new_tokens=n)
+                if round_:
+                    runs[m].append({**spent, "total": time.perf_counter() - start})
+    finally:
+        for name, fn in originals.items():
+            setattr(CausalStream, name, fn)
+    result = {}
+    for m, timings in runs.items():
+        run = sorted(timings, key=lambda r: r["total"])[len(timings) // 2]
+        parts = {label: run.get(name, 0.0) for name, label in PARTS.items()}
+        parts["rest"] = run["total"] - sum(parts.values())
+        parts["total"] = run["total"]
+        result[m] = {label: seconds / n * 1e3 for label, seconds in parts.items()}
+    return result
+
+
+def rm_matmul_floor(repeats: int = 200) -> tuple[float, float]:
+    """(ms, GFLOP/s) of the RM chunk's matrix products alone: each block's four Conv1D products on B*k rows.
+
+    Nothing else runs and the weights stay hot in cache, so this is a floor for the chunk forward.
+    """
+    _, _, rm, _ = build()
+    x, h = torch.randn(BATCH * K, D_MODEL), torch.randn(BATCH * K, 4 * D_MODEL)
+    convs = [(conv, h if conv is block.mlp.c_proj else x)
+             for block in rm.transformer.h for conv in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc,
+                                                        block.mlp.c_proj)]
+    flops = sum(2 * inp.shape[0] * conv.weight.numel() for conv, inp in convs)
+    with torch.no_grad():
+        for _ in range(2):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                for conv, inp in convs:
+                    torch.addmm(conv.bias, inp, conv.weight)
+            seconds = (time.perf_counter() - start) / repeats
+    return seconds * 1e3, flops / seconds / 1e9
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -190,6 +267,23 @@ def main() -> None:
             f"{tps['official-style']:.1f} | {tps['pargs-cached'] / tps['official-style']:.1f}x | "
             f"{tps['top-k'] / tps['pargs-cached']:.2f}x |"
         )
+    n_split = 128 if 128 in ns.lengths else max(ns.lengths)
+    split = step_breakdown(n_split, ns.repeats)
+    floor_ms, floor_gflops = rm_matmul_floor()
+    columns = [*PARTS.values(), "rest", "total"]
+    lines += [
+        "", f"## Where a step's time goes ({n_split} new tokens)", "",
+        "Milliseconds per decoding step (one token for each of the batch's rows), from timers around the stream's "
+        "policy forward, reward-model chunk forward and candidate move; rest = prefills, log-softmax and top-k over "
+        "the vocabulary, sampling, stopping checks.", "",
+        "| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns),
+        *(f"| {m} | " + " | ".join(f"{parts[c]:.2f}" for c in columns) + " |" for m, parts in split.items()),
+        "",
+        f"The RM chunk's matrix products alone ({4 * LAYERS} Conv1D products on {BATCH * K} rows, nothing else "
+        f"running, weights hot in cache) take {floor_ms:.2f} ms ({floor_gflops:.0f} GFLOP/s); the chunk forward "
+        f"takes {split['pargs-cached']['RM chunk forward'] / floor_ms:.2f}x that. The difference is attention, the "
+        "GELU, layer norms and per-operation framework overhead.",
+    ]
     n_mem = max(ns.lengths)
     peak = {k: peak_cache_mb(k, n_mem) for k in (1, 10, 20)}
     slope = (peak[20][0] - peak[1][0]) / 19
