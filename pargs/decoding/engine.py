@@ -6,7 +6,7 @@ leave the batch (their KV-cache rows are dropped), so a batch costs what its liv
 
 This is its own loop rather than Hugging Face ``generate`` with a ``LogitsProcessor``: a processor
 cannot keep the reward model's KV cache in step with the chosen token, and a stateful one measured
-about 5x the cost of plain sampling (DESIGN.md) against 2.5-2.6x here (``benchmarks/decoding.py``).
+about 5x the cost of plain sampling (DESIGN.md) against 2.5-2.9x here (``benchmarks/decoding.py``).
 """
 
 from __future__ import annotations
