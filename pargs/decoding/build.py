@@ -75,11 +75,11 @@ def build_scorer(
             "scorer mode 'cached' needs a causal reward model that shares the policy's tokenizer and the 'concat' "
             "input format; use mode 'text' (or 'auto') for this reward"
         )
-    reason = why_no_candidate_chunks(model.config) if cached_ok else None
-    if cached_ok and spec.mode == "auto" and reason:
+    if cached_ok and spec.mode == "auto" and (reason := why_no_candidate_chunks(model.config)):
         log.warning("reward model %s: the cached scorer does not fit (%s); scoring on the slower text path",
                     type(model).__name__, reason)
-    elif cached_ok and spec.mode != "text":
-        return CachedCausalScorer(model)  # in mode 'cached', an unfit model fails here with the reason
+        cached_ok = False
+    if cached_ok and spec.mode != "text":
+        return CachedCausalScorer(model)  # in mode 'cached', an unfit model fails here, naming the reason
     return TextScorer(text_reward(spec, model, tokenizer), policy_tokenizer)
 
