@@ -46,6 +46,9 @@ from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 VOCAB, LAYERS, D_MODEL, BATCH, K, PROMPT_LEN = 8000, 4, 256, 8, 10, 16
+TOP_K = DecodeMethod("top-k", top_k=K)
+PARGS = DecodeMethod("pargs", kind="guided", k=K, weight=1.5, scorer="rm")
+SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
 
 
 def build(seed: int = 0):
@@ -102,13 +105,10 @@ def timed(fns: dict, repeats: int, warm_up: bool = True) -> dict[str, tuple[floa
 
 def run_methods(lengths, repeats, general_max):
     tokenizer, policy, rm, prompts = build()
-    seeds = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
-    top_k = DecodeMethod("top-k", top_k=K)
-    pargs = DecodeMethod("pargs", kind="guided", k=K, weight=1.5, scorer="rm")
 
     def engine(method, scorer_factory, n):
         def fn():
-            g = generate(policy, tokenizer, prompts, method, seeds, scorer=scorer_factory(), max_new_tokens=n,
+            g = generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer_factory(), max_new_tokens=n,
                          min_new_tokens=n)
             return sum(g.num_tokens)
         return fn
@@ -116,10 +116,10 @@ def run_methods(lengths, repeats, general_max):
     rows = []
     for n in lengths:
         row = {"tokens": n}
-        row.update(timed({"top-k": engine(top_k, lambda: None, n),
-                          "pargs-cached": engine(pargs, lambda: CachedCausalScorer(rm), n)}, repeats))
+        row.update(timed({"top-k": engine(TOP_K, lambda: None, n),
+                          "pargs-cached": engine(PARGS, lambda: CachedCausalScorer(rm), n)}, repeats))
         if n <= general_max:  # the long runs: one each, no warm-up (one-time costs vanish in 30 s or more)
-            row.update(timed({"pargs-general": engine(pargs, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer),
+            row.update(timed({"pargs-general": engine(PARGS, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer),
                                                       n)}, 1, warm_up=False))
         row.update(timed({"official-style": lambda n=n: official_style(policy, rm, tokenizer, prompts, n, K)}, 1,
                          warm_up=False))
@@ -167,10 +167,7 @@ def step_breakdown(n: int, repeats: int) -> dict[str, dict[str, float]]:
     take turns after a warm-up round; each reports the run with the median total.
     """
     tokenizer, policy, rm, prompts = build()
-    seeds = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
-    methods = {"top-k": (DecodeMethod("top-k", top_k=K), lambda: None),
-               "pargs-cached": (DecodeMethod("pargs", kind="guided", k=K, weight=1.5, scorer="rm"),
-                                lambda: CachedCausalScorer(rm))}
+    methods = {"top-k": (TOP_K, lambda: None), "pargs-cached": (PARGS, lambda: CachedCausalScorer(rm))}
     spent: dict[str, float] = {}
     originals = {name: getattr(CausalStream, name) for name in PARTS}
 
@@ -190,7 +187,7 @@ def step_breakdown(n: int, repeats: int) -> dict[str, dict[str, float]]:
             for m, (method, scorer) in methods.items():
                 spent.clear()
                 start = time.perf_counter()
-                generate(policy, tokenizer, prompts, method, seeds, scorer=scorer(), max_new_tokens=n,
+                generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer(), max_new_tokens=n,
                          min_new_tokens=n)
                 if round_:
                     runs[m].append({**spent, "total": time.perf_counter() - start})

@@ -172,7 +172,7 @@ def main(argv: Sequence[str]) -> int:
         template = load_template(ns.template) if ns.template else DEFAULT_TEMPLATE
         spec = ModelSpec(path=ns.model)
         tokenizer = load_tokenizer(spec)
-        answer_token_ids(tokenizer)
+        answer_token_ids(tokenizer)  # a tokenizer unfit to judge fails before the model loads
         judge = LocalLMJudge(load_causal_lm(spec, tokenizer).eval(), tokenizer, template, ns.tie_margin)
     results = run_judge(pairs, judge, ns.method)
     table = judge_table(results, ns.method)

@@ -89,6 +89,5 @@ def check_fits_context(model: PreTrainedModel, datamodule) -> None:
     if n > context:
         raise ConfigError(
             f"{where} makes a sequence (prompt + response) of {n} tokens but the model has only {context} "
-            f"positions: set "
-            f"data.init_args.max_length to at most {context} so longer sequences are truncated"
+            f"positions: set data.init_args.max_length to at most {context} so longer sequences are truncated"
         )
