@@ -10,7 +10,8 @@ the oracle's expected final reward when pi_ref finishes the response. pi_ref is 
 every decoding method of the paper samples around, so this is how good the prefix is for what
 decoding will most plausibly do with it. It is estimated from ``m`` completions per prefix, drawn by
 plain ancestral sampling from pi_ref (temperature 1, no top-k / top-p): any other rule estimates the
-value of another policy. The rule is a parameter for that experiment, but pi_ref is the default.
+value of another policy. The rule is a parameter for that experiment, but pi_ref is the default. As
+in all decoding, padding and unknown tokens are never drawn (pi_ref renormalised without them).
 
 Completions come from the decoding engine (:func:`pargs.decoding.engine.generate`) with one
 counter-based seed per completion, keyed by (seed, pair id, side, prefix length, completion index),
