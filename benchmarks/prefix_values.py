@@ -20,6 +20,7 @@ Usage: python benchmarks/prefix_values.py [--pairs 100] [--m 16] [--sft-steps 30
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import time
@@ -106,6 +107,7 @@ def main() -> None:
     ns = parser.parse_args()
     if ns.threads:
         torch.set_num_threads(ns.threads)
+    load_before = os.getloadavg()[0]
     tokenizer = build_word_tokenizer(vocabulary())
     pairs = heldout_pairs(ns.pairs)
     nominal = ns.pairs * 4 * 2 * ns.m
@@ -129,7 +131,9 @@ def main() -> None:
     for name, r in results.items():
         se = " / ".join(f"{r['se'][f]:.3f}" for f in (0.25, 0.5, 0.75))
         lines.append(f"| {name} | {r['drawn']} | {r['seconds']:.1f} | {r['per_s']:.0f} | {r['truncated']:.1%} | {se} |")
-    lines += ["", f"The short fine-tuning took {sft_seconds:.0f} s and is not in the times above."]
+    load_after = os.getloadavg()[0]
+    lines += ["", f"The short fine-tuning took {sft_seconds:.0f} s and is not in the times above. Load average "
+              f"(1 min) {load_before:.1f} before the run, {load_after:.1f} after it, on {os.cpu_count()} cores."]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(ns.out).write_text(text)
