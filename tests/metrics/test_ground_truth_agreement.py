@@ -32,7 +32,7 @@ PAIRS = [
 
 def test_end_to_end_against_scoring_each_prefix_from_scratch(tokenizer):
     lm, rm = make_lm(tokenizer), make_rm(tokenizer)
-    gt = prefix_values(lm, tokenizer, PAIRS, m=4, seed=3, max_new_tokens=40)
+    gt = prefix_values(lm, tokenizer, PAIRS, m=2, seed=3, max_new_tokens=20)
     got = rm_agreement(rm, tokenizer, PAIRS, gt, batch_size=3, contrast=but_contrast)
     truth = {(c.pair_id, c.fraction): c for c in gt.comparisons}
     assert [(o.pair_id, o.fraction) for o in got if o.pair_id == "a"] == [("a", f) for f in (0.25, 0.5, 0.75, 1.0)]

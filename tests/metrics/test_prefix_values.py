@@ -66,7 +66,7 @@ def exact_moments(prompt_ids: list[int], prefix: list[int], budget: int, uniform
 
 
 def test_mean_and_se_match_the_exact_expectation():
-    prompt, prefix, m = [A, B], [B], 4000
+    prompt, prefix, m = [A, B], [B], 2000
     mean, var = exact_moments(prompt, prefix, budget=3)
     sd = math.sqrt(var / m)
     # the test can tell pi_ref from another sampling rule: uniform sampling has a far-off expectation
@@ -75,7 +75,7 @@ def test_mean_and_se_match_the_exact_expectation():
                                   seed=1, max_new_tokens=1 + 3)
     assert value.n == m
     assert abs(value.mean - mean) < 4 * sd
-    assert value.se == pytest.approx(sd, rel=0.1)
+    assert value.se == pytest.approx(sd, rel=0.15)  # the SE estimate itself varies by about 3 % at m = 2000
     assert 0 < value.truncated < m  # some completions run into the budget, and are scored as unfinished
 
 
@@ -98,7 +98,7 @@ def test_estimates_depend_on_the_seed_only():
 def test_prefix_values_of_a_pair_against_exact_expectations():
     # chosen "b a" -> [b, a, eos] (3 tokens), rejected "b b a" -> [b, b, a, eos] (4): L = 4 (rule "longest")
     pair = {"id": "p0", "prompt": "a b", "chosen": "b a", "rejected": "b b a"}
-    m, budget = 3000, 5
+    m, budget = 1000, 5
     gt = prefix_values(LM, TOK, [pair], m=m, seed=2, reward=text_reward, max_new_tokens=budget)
     by_fraction = {c.fraction: c for c in gt.comparisons}
     assert [(c.length_w, c.length_l) for c in gt.comparisons] == [(1, 1), (2, 2), (3, 3), (3, 4)]
