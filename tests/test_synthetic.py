@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from pargs.records import load_preferences, load_prompts, load_sft
-from pargs.tasks.synthetic import Prompt, WriterConfig, oracle_reward, split_prompts, write_response
+from pargs.tasks.synthetic import Prompt, WriterConfig, but_contrast, oracle_reward, split_prompts, write_response
 from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
 
 P = "write a short review of the hotel about the staff :"
@@ -79,3 +79,28 @@ def test_saved_tokenizer_loads_with_autotokenizer_and_round_trips(tmp_path):
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert tok.unk_token_id not in ids and tok.decode(ids) == text
     assert tok.pad_token_id == 0 and tok.eos_token_id == 2
+
+
+@pytest.mark.parametrize("response,expected", [
+    # before the 'but': good = +1; whole: 0.5 * 1 - 2 = -1.5, the other sign
+    ("the room was good but the staff was awful .", True),
+    # negative turned positive: -1 before; whole: 0.5 * -1 + 2 = 1.5
+    ("the room was bad but the staff was great .", True),
+    # before: great = +2; whole: 0.5 * 2 - 1 = 0, levelled but not overturned
+    ("the room was great but the staff was bad .", False),
+    # two clauses before: 1 + 1 = 2; whole: 0.5 + 0.5 - 2 = -1
+    ("the room was good and the staff was nice but the pool was awful .", True),
+    # the last 'but' counts: before it, 0.5 * 1 - 1 = -0.5; whole: 0.25 - 0.5 + 2 = 1.75
+    ("the room was good but the staff was bad but the pool was great .", True),
+    # the same two clauses without a 'but' (no contrast by definition), and with the same sign on both sides
+    ("the room was good and the staff was awful .", False),
+    ("the room was good but the staff was great .", False),
+    # a malformed clause before the 'but' carries no sentiment: 0 before
+    ("the room good but the staff was bad .", False),
+    # 'not bad' is +0.5: before -1, whole -0.5 + 0.5 = 0
+    ("the room was bad but the staff was not bad .", False),
+    # an unfinished response is judged on the words it has
+    ("it was good but it was bad", True),
+])
+def test_but_contrast_hand_cases(response, expected):
+    assert but_contrast(response) is expected

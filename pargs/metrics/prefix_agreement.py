@@ -39,6 +39,20 @@ def pair_prefix_scores(
     return [(s[:b], s[b:]) for s in prefix_rewards(model, input_ids, attention_mask, cuts)]
 
 
+def encode_pairs(
+    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict], max_length: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """``(ids, mask, prompt_len, len_w, len_l)`` of ``pairs`` as :func:`pair_prefix_scores` reads them.
+
+    ``ids`` / ``mask`` hold the B chosen sequences, then the B rejected ones, right-padded;
+    the lengths are ``[B]`` (each response counts its EOS).
+    """
+    enc = [encode_pair(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length) for r in pairs]
+    ids, mask = pad_batch([p + c for p, c, _, _ in enc] + [p + r for p, _, r, _ in enc], tokenizer.pad_token_id)
+    lengths = [torch.tensor([len(x[k]) for x in enc]) for k in range(3)]
+    return ids, mask, *lengths
+
+
 @torch.no_grad()
 def prefix_agreement(
     model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict],
@@ -50,13 +64,8 @@ def prefix_agreement(
     device = next(model.parameters()).device
     totals = {f: 0.0 for f in fractions}
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        enc = [encode_pair(tokenizer, r["prompt"], r["chosen"], r["rejected"], max_length) for r in chunk]
-        seqs = [p + c for p, c, _, _ in enc] + [p + r for p, _, r, _ in enc]
-        ids, mask = pad_batch(seqs, tokenizer.pad_token_id)
-        pl = torch.tensor([len(p) for p, *_ in enc], device=device)
-        lw = torch.tensor([len(c) for _, c, _, _ in enc], device=device)
-        ll = torch.tensor([len(r) for _, _, r, _ in enc], device=device)
+        ids, mask, pl, lw, ll = encode_pairs(tokenizer, pairs[start:start + batch_size], max_length)
+        pl, lw, ll = pl.to(device), lw.to(device), ll.to(device)
         lengths = [prefix_fraction_lengths(lw, ll, f, pad_rule) for f in fractions]
         scores = pair_prefix_scores(model, ids.to(device), mask.to(device), pl, lw, pl, ll, lengths)
         for f, (r_w, r_l) in zip(fractions, scores):

@@ -1,12 +1,14 @@
-"""Wilcoxon signed-rank test of one method against a baseline, paired by prompt (the paper's Tables 9-10)."""
+"""Paired significance tests: Wilcoxon signed-rank on per-prompt rewards (the paper's Tables 9-10), and
+McNemar's exact test on two classifiers' right/wrong calls on the same items (e.g. two reward models
+judged against a ground truth on the same preference pairs)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import wilcoxon
+from scipy.stats import binomtest, wilcoxon
 
 Alternative = Literal["greater", "less", "two-sided"]
 
@@ -46,3 +48,61 @@ def paired_wilcoxon(
         return PairedTest(0.0, 1.0, len(common), dropped, alternative, hypothesis)
     result = wilcoxon(diffs, zero_method="wilcox", alternative=alternative)
     return PairedTest(float(result.statistic), float(result.pvalue), len(common), dropped, alternative, hypothesis)
+
+
+@dataclass(frozen=True)
+class McNemarTest:
+    """The result of :func:`mcnemar` or :func:`pooled_mcnemar`."""
+
+    a_only: int  #: items A gets right and B gets wrong (discordant)
+    b_only: int  #: items B gets right and A gets wrong (discordant)
+    n_items: int  #: items both were judged on (concordant ones included)
+    p_value: float  #: exact binomial p-value of ``a_only`` out of ``a_only + b_only`` under H0: p = 1/2
+    alternative: str  #: "greater", "less" or "two-sided"
+    hypothesis: str  #: the alternative hypothesis in words
+
+
+def _mcnemar(a_only: int, b_only: int, n_items: int, alternative: Alternative, a_name: str, b_name: str) -> McNemarTest:
+    relation = {"greater": ">", "less": "<", "two-sided": "!="}[alternative]
+    hypothesis = f"H1: P(correct | {a_name}) {relation} P(correct | {b_name})"
+    n = a_only + b_only
+    p = 1.0 if n == 0 else float(binomtest(a_only, n, 0.5, alternative=alternative).pvalue)
+    return McNemarTest(a_only, b_only, n_items, p, alternative, hypothesis)
+
+
+def mcnemar(
+    a_correct: Sequence[bool], b_correct: Sequence[bool], alternative: Alternative = "two-sided",
+    a_name: str = "A", b_name: str = "B",
+) -> McNemarTest:
+    """McNemar's exact test: are A and B right equally often on the same items?
+
+    ``a_correct[i]`` / ``b_correct[i]`` say whether A / B got item i right. Only the discordant items
+    count: under H0 (equal accuracy) each is A's win with probability 1/2, so the number of A-only
+    items is Binomial(a_only + b_only, 1/2) and the p-value is scipy's exact ``binomtest`` on it
+    (``alternative="greater"``: A is right more often). With no discordant item the p-value is 1.0.
+    """
+    if len(a_correct) != len(b_correct):
+        raise ValueError(f"{a_name} and {b_name} must be judged on the same items: {len(a_correct)} vs "
+                         f"{len(b_correct)} outcomes")
+    a_only = sum(bool(a) and not bool(b) for a, b in zip(a_correct, b_correct))
+    b_only = sum(bool(b) and not bool(a) for a, b in zip(a_correct, b_correct))
+    return _mcnemar(a_only, b_only, len(a_correct), alternative, a_name, b_name)
+
+
+def pooled_mcnemar(
+    tests: Sequence[McNemarTest], alternative: Alternative = "two-sided", a_name: str = "A", b_name: str = "B",
+) -> McNemarTest:
+    """One McNemar test across seeds: the discordant counts of the per-seed tests are added, then tested.
+
+    Why pooling rather than combining per-seed p-values (Fisher, Stouffer): each seed's A-only count
+    is Binomial(n_s, 1/2) under H0, and the seeds are independent, so the sum is exactly
+    Binomial(sum n_s, 1/2): the pooled test stays exact, while Fisher's and Stouffer's rules assume
+    continuous p-values and are off for the few, discrete discordant counts one seed gives. Pooling
+    weighs each seed by its discordant items, which is the information it holds.
+
+    What it tests: H0 "in every seed, the two trained models are equally accurate on held-out
+    pairs". It does not model how much retraining moves the models; report the per-seed tests next
+    to it, so a result driven by one seed is visible.
+    """
+    return _mcnemar(sum(t.a_only for t in tests), sum(t.b_only for t in tests), sum(t.n_items for t in tests),
+                    alternative, a_name, b_name)

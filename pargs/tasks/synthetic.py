@@ -152,12 +152,8 @@ def _parse_clause(words: list[str]) -> Clause | None:
     return Clause(aspect, factor * ADJECTIVES[rest[0]])
 
 
-def oracle_reward(prompt: str | Prompt, response: str) -> float:
-    """The hidden reward of a complete ``response`` to ``prompt`` (see the module docstring)."""
-    request = prompt if isinstance(prompt, Prompt) else Prompt.parse(prompt)
-    words = response.split()
-    complete = bool(words) and words[-1] == END
-    # split into segments at connectives; remember how many 'but's follow each segment
+def _segments(words: list[str]) -> list[tuple[list[str], int]]:
+    """The non-empty segments between connectives, each with the number of 'but's that follow it."""
     segments: list[list[str]] = [[]]
     buts_after: list[int] = [0]
     for w in words:
@@ -168,7 +164,40 @@ def oracle_reward(prompt: str | Prompt, response: str) -> float:
             buts_after.append(0)
         else:
             segments[-1].append(w)
-    pairs = [(seg, b) for seg, b in zip(segments, buts_after) if seg]
+    return [(seg, b) for seg, b in zip(segments, buts_after) if seg]
+
+
+def _sentiment(words: list[str]) -> float:
+    """The oracle's weighted sentiment of ``words`` (malformed clauses count 0), before the sqrt(n) scaling."""
+    total = 0.0
+    for seg, buts in _segments(words):
+        clause = _parse_clause(seg)
+        if clause is not None:
+            total += clause.value * 0.5**buts
+    return total
+
+
+def but_contrast(response: str) -> bool:
+    """Whether a later 'but' overturns the earlier clauses of ``response`` (a "but"-contrast case).
+
+    True when the sentiment of the words before the response's last ``but`` and the sentiment of the
+    whole response, both weighted as the oracle weighs them, have strictly opposite signs: a prefix
+    cut before that ``but`` leans the other way than the finished response. A response without
+    ``but``, or whose final sentiment is 0, is not a contrast case.
+    """
+    words = response.split()
+    if "but" not in words:
+        return False
+    last = len(words) - 1 - words[::-1].index("but")
+    return _sentiment(words[:last]) * _sentiment(words) < 0
+
+
+def oracle_reward(prompt: str | Prompt, response: str) -> float:
+    """The hidden reward of a complete ``response`` to ``prompt`` (see the module docstring)."""
+    request = prompt if isinstance(prompt, Prompt) else Prompt.parse(prompt)
+    words = response.split()
+    complete = bool(words) and words[-1] == END
+    pairs = _segments(words)  # segments between connectives, with how many 'but's follow each
     if not pairs:
         return -4.0 if not complete else -2.0
     sentiment, malformed, off_topic, repeated, mentioned = 0.0, 0, 0, 0, False
