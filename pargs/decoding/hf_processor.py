@@ -12,8 +12,11 @@ steps, :class:`~pargs.decoding.text_scorer.TextScorer` scores texts with any rew
 How the processor follows ``generate`` (it only ever sees ``input_ids`` and the scores):
 
 - **A new batch** starts when ``input_ids`` is not the previous call's ``input_ids`` plus one column
-  (a new ``generate`` call has the prompts' width, never one more than the last sequences), or after
-  :meth:`~GuidedLogitsProcessor.prepare`. One processor can thus serve many ``generate`` calls.
+  (a new ``generate`` call starts from its prompts, which differ from the last sequences in width or
+  contents), or after :meth:`~GuidedLogitsProcessor.prepare`. One processor can thus serve many
+  ``generate`` calls, one at a time. (Prompts that are exactly the last sequences plus one token would
+  continue the old batch: the same rewards for a causal RM, whose input is prompt + response as one
+  sequence; ``prepare`` makes the start explicit.)
 - **The prompt mask** is the one given to :meth:`~GuidedLogitsProcessor.prepare` (the robust way: the same
   ``attention_mask`` that ``generate`` gets). Without it, leading pad tokens are taken as left padding,
   which is only unambiguous when the pad token is neither EOS nor BOS; otherwise the processor refuses.
@@ -28,13 +31,18 @@ How the processor follows ``generate`` (it only ever sees ``input_ids`` and the 
   on every step pays the extra one-token forward above.
 - **Suppressed tokens**: like the engine (``Stopping.for_models`` in :mod:`pargs.decoding.engine`), the
   tokenizer's padding and unknown tokens (unless they are EOS) never become candidates.
+- **The scores it gets** are the policy's float32 logits after the processors ``generate`` builds from
+  its config (``min_new_tokens``, repetition penalty, bad words ...), which run before any processor
+  passed in ``logits_processor`` and so shape ``pi_ref`` here as in plain decoding; the rule takes their
+  log-softmax, so raw or shifted logits give the same result. The sampling warpers run after it.
 
-Greedy rules (``greedy=True``) give the engine's tokens exactly. Sampling draws with ``generate``'s
-``torch.multinomial`` on the global RNG, not the engine's counter-based per-row noise, so the tokens
-differ while the distribution over the ``k`` candidates is the same. ``generate``'s own warpers
-would reshape it (``top_k`` keeps the 50 best by default, which cuts candidates when ``k > 50``;
-``temperature`` and ``top_p`` rescale or cut them): :meth:`~GuidedLogitsProcessor.generate_kwargs`
-switches them off, and the method's ``temperature`` is applied here instead.
+Greedy rules (``greedy=True``) give the engine's tokens exactly (tested in float32 on CPU). Sampling
+draws with ``generate``'s ``torch.multinomial`` on the global RNG, not the engine's counter-based
+per-row noise, so the tokens differ while the distribution over the ``k`` candidates is the same.
+``generate``'s own warpers would reshape it (``top_k`` keeps the 50 best by default, which cuts
+candidates when ``k > 50``; ``temperature`` and ``top_p`` rescale or cut them):
+:meth:`~GuidedLogitsProcessor.generate_kwargs` switches them off, and the method's ``temperature`` is
+applied here instead.
 
 Not supported: beam search and assisted (speculative) decoding, whose calls do not follow one
 sequence per row and step (beam reordering would look like a new batch at every step: correct
@@ -43,7 +51,6 @@ rewards, at the price of a full re-scoring each step).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 
@@ -53,8 +60,6 @@ from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 from pargs.decoding.scorer import Scorer
 from pargs.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 def _as_ids(value) -> set[int]:
