@@ -19,6 +19,7 @@ Usage: python -m benchmarks.hf_processor [--lengths 32 128] [--repeats 5] [--thr
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -119,6 +120,7 @@ def main() -> None:
     if ns.threads:
         torch.set_num_threads(ns.threads)
 
+    load_before = os.getloadavg()[0]
     rows = []
     for n in ns.lengths:
         median, runs, outputs = timed(methods(n), ns.repeats)
@@ -128,14 +130,15 @@ def main() -> None:
         rows.append((n, median, statistics.median(ratios), min(ratios), max(ratios)))
         print(n, {m: round(BATCH * n / s) for m, s in median.items()}, round(statistics.median(ratios), 2), flush=True)
 
+    load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     lines = [
         "# PARGS-G inside Hugging Face generate vs the engine", "",
-        f"Machine: {machine()}; a 2-core CPU shared with other jobs while this ran, so absolute speeds are noisy: "
-        "read the ratios, taken between runs that followed each other. Policy and RM: GPT-2 style, "
-        f"{LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; batch {BATCH}, k = {K}, prompts of {PROMPT_LEN} "
-        f"tokens, exactly N new tokens, cached scorer on both sides. One warm-up run each, then {ns.repeats} "
-        "interleaved runs each; tokens/s of the median run. The guided runs gave identical tokens. Written by "
-        "`python -m benchmarks.hf_processor`.", "",
+        f"Machine: {machine()}; a 2-core CPU shared with other jobs while this ran (1-minute load average {load}), "
+        "so absolute speeds are noisy: read the ratios, taken between runs that followed each other. Policy and RM: "
+        f"GPT-2 style, {LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; batch {BATCH}, k = {K}, prompts of "
+        f"{PROMPT_LEN} tokens, exactly N new tokens, cached scorer on both sides. One warm-up run each, then "
+        f"{ns.repeats} interleaved runs each; tokens/s of the median run. The guided runs gave identical "
+        "tokens. Written by `python -m benchmarks.hf_processor`.", "",
         "| N new tokens | engine greedy tok/s | HF greedy tok/s | engine PARGS-G tok/s | HF + processor tok/s "
         "| HF + processor time / engine time (median of rounds; min-max) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
