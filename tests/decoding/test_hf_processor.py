@@ -180,7 +180,7 @@ def test_one_processor_serves_successive_generate_calls(lm, rm, tokenizer):
             mask = torch.cat([torch.zeros(len(prompts), extra, dtype=torch.long), mask], dim=1)
         got = _hf_generate(lm, proc, ids, mask, n, do_sample=False)[:, ids.shape[1]:].tolist()
         last_width = ids.shape[1] + n - 1
-        engine = generate(lm, tokenizer, prompts, preset("pargs-g", scorer="rm", k=K, weight=BETA),
+        engine = generate(lm, tokenizer, prompts, preset("pargs-g", scorer="rm", k=K),
                           torch.zeros(len(prompts)).long(), scorer=CachedCausalScorer(rm), max_new_tokens=n)
         assert got == engine.token_ids
 
@@ -235,8 +235,8 @@ def test_prompt_masks(tokenizer):
 
 
 def test_from_method_and_generate_kwargs(lm, tokenizer):
-    proc = GuidedLogitsProcessor.from_method(preset("pargs-g", scorer="rm", k=7, weight=2.0), None, tokenizer)
-    assert (proc.k, proc.beta, proc.greedy) == (7, 2.0, True)
+    proc = GuidedLogitsProcessor.from_method(preset("pargs-g", scorer="rm", k=7), None, tokenizer)
+    assert (proc.k, proc.beta, proc.greedy) == (7, 1.5, True)  # the preset's beta (field weight or beta)
     assert proc.generate_kwargs() == {"do_sample": False}
     renamed = SimpleNamespace(name="p", kind="guided", k=3, beta=0.5, greedy=False, temperature=0.9)  # after `weight`
     proc = GuidedLogitsProcessor.from_method(renamed, None, tokenizer)
