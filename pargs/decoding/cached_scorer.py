@@ -53,6 +53,12 @@ class CachedCausalScorer(Scorer):
     def advance(self, chosen: Tensor, tokens: Tensor) -> None:
         self.stream.keep_candidate(chosen, self._k)
 
+    @torch.no_grad()
+    def advance_outside(self, tokens: Tensor) -> None:
+        # the candidates' slots go; the tokens are appended by one more forward of one token per row
+        self.stream.drop_candidates(self._k)
+        self.stream.append(tokens)
+
     def keep_rows(self, rows: Tensor) -> None:
         self.stream.keep_rows(rows)
 

@@ -43,6 +43,15 @@ class Scorer(ABC):
     def advance(self, chosen: Tensor, tokens: Tensor) -> None:
         """Row b continues with candidate ``chosen[b]`` (token id ``tokens[b]``) of the last scoring."""
 
+    def advance_outside(self, tokens: Tensor) -> None:
+        """Row b continues with token ``tokens[b]``, which need not be among the candidates of the last scoring.
+
+        For callers that do not choose the token themselves (a Hugging Face ``generate`` loop pads finished
+        rows, or a later logits processor overrides the choice). A scorer that cannot take in an arbitrary
+        token leaves this unimplemented.
+        """
+        raise NotImplementedError(f"{type(self).__name__} only continues with one of its scored candidates")
+
     @abstractmethod
     def keep_rows(self, rows: Tensor) -> None:
         """Only ``rows`` (indices into the current batch) continue."""

@@ -199,6 +199,10 @@ class CausalStream:
         self._grow_mask()
         self.next_pos = self.next_pos + 1
 
+    def drop_candidates(self, k: int) -> None:
+        """Forget all ``k`` candidates of the last :meth:`try_candidates` (instead of :meth:`keep_candidate`)."""
+        self.cache.crop(-k)
+
     def keep_rows(self, rows: Tensor) -> None:
         """Drop every row not listed in ``rows`` (finished sequences leave the batch)."""
         self.cache.batch_select_indices(rows)

@@ -47,6 +47,9 @@ class TextScorer(Scorer):
         for prefix, token in zip(self.generated, tokens.tolist()):
             prefix.append(token)
 
+    def advance_outside(self, tokens: Tensor) -> None:
+        self.advance(None, tokens)  # the texts only need the token, not which candidate it was
+
     def keep_rows(self, rows: Tensor) -> None:
         idx = rows.tolist()
         self.prompts = [self.prompts[i] for i in idx]
