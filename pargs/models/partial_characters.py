@@ -18,7 +18,8 @@ How the tail is found:
     like one is told apart by decoding it: literal text decodes to itself);
   - in a byte-level tokenizer each character of a token stands for one byte, through the fixed
     GPT-2 alphabet (checked once per tokenizer by decoding a probe spelled in that alphabet);
-  - special tokens stand for nothing (decoding skips them); any other token is finished text.
+  - special tokens stand for nothing (decoding skips them); any other token is finished text (so a
+    tokenizer of neither kind keeps its decoded text as it is).
 
   Python's incremental UTF-8 decoder then says how many trailing bytes begin a character that more
   bytes could still finish (at most 3; bytes that can never become a character stay U+FFFD, as in
@@ -61,37 +62,40 @@ _ALPHABET = _byte_level_alphabet()
 
 
 class _TokenBytes:
-    """The bytes a tokenizer's tokens stand for: ``b""`` for special tokens, None for finished text."""
+    """The bytes a tokenizer's tokens stand for: ``b""`` for special tokens, None for finished text.
+
+    It keeps what it learnt about the tokenizer, not the tokenizer (the cache below is keyed on it weakly).
+    """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        self.tokenizer = tokenizer
         self.special = set(tokenizer.all_special_ids)
-        self.byte_level = self._decodes(_alphabet_spelling(_PROBE), _PROBE)
+        self.byte_level = _decodes_to(tokenizer, _alphabet_spelling(_PROBE), _PROBE)
         self._known: dict[int, bytes | None] = {}
 
-    def _decodes(self, token: str, text: str) -> bool:
-        try:
-            return self.tokenizer.convert_tokens_to_string([token]) == text
-        except Exception:  # noqa: BLE001 - a tokenizer that cannot decode the probe is not of that kind
-            return False
-
-    def __call__(self, token_id: int) -> bytes | None:
+    def __call__(self, tokenizer: PreTrainedTokenizerBase, token_id: int) -> bytes | None:
         if token_id not in self._known:
-            self._known[token_id] = self._bytes(token_id)
+            self._known[token_id] = self._bytes(tokenizer, token_id)
         return self._known[token_id]
 
-    def _bytes(self, token_id: int) -> bytes | None:
+    def _bytes(self, tokenizer: PreTrainedTokenizerBase, token_id: int) -> bytes | None:
         if token_id in self.special:
             return b""
-        token = self.tokenizer.convert_ids_to_tokens(token_id)
+        token = tokenizer.convert_ids_to_tokens(token_id)
         if not isinstance(token, str):
             return None
         if self.byte_level:  # an added token may hold characters outside the alphabet: those are its own text
             return b"".join(bytes([_ALPHABET[c]]) if c in _ALPHABET else c.encode() for c in token)
         match = _BYTE_TOKEN.fullmatch(token)
-        if match and not self._decodes(token, token):
+        if match and not _decodes_to(tokenizer, token, token):
             return bytes([int(match.group(1), 16)])
         return None
+
+
+def _decodes_to(tokenizer: PreTrainedTokenizerBase, token: str, text: str) -> bool:
+    try:
+        return tokenizer.convert_tokens_to_string([token]) == text
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot decode the probe is not of that kind
+        return False
 
 
 def _alphabet_spelling(text: str) -> str:
@@ -103,12 +107,13 @@ def _alphabet_spelling(text: str) -> str:
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def token_bytes(tokenizer: PreTrainedTokenizerBase) -> _TokenBytes:
-    """The (cached) token -> bytes function of ``tokenizer``; see the module docstring."""
+def token_bytes(tokenizer: PreTrainedTokenizerBase, token_id: int) -> bytes | None:
+    """The bytes ``token_id`` stands for: ``b""`` for a special token, None for a token of finished text
+    (see the module docstring); what is learnt about a tokenizer is kept while the tokenizer lives."""
     table = _TABLES.get(tokenizer)
     if table is None:
         table = _TABLES[tokenizer] = _TokenBytes(tokenizer)
-    return table
+    return table(tokenizer, token_id)
 
 
 def unfinished_bytes(data: bytes) -> int:
@@ -128,10 +133,9 @@ def finished_text(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], text: 
         text = tokenizer.decode(ids, skip_special_tokens=True)
     if not text.endswith(REPLACEMENT):
         return text
-    bytes_of = token_bytes(tokenizer)
     tail: list[bytes] = []  # the bytes of the last tokens, last token first
     for token_id in reversed(ids):
-        piece = bytes_of(token_id)
+        piece = token_bytes(tokenizer, token_id)
         if piece is None:  # finished text ends on a character boundary
             break
         tail.append(piece)
