@@ -14,6 +14,7 @@ from pargs.decoding.stream import why_no_candidate_chunks
 from pargs.decoding.text_reward import InputFormat, ModelReward, OracleReward, TextReward
 from pargs.decoding.text_scorer import TextScorer
 from pargs.errors import ConfigError
+from pargs.models.encoding import same_vocabulary
 from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
 from pargs.models.reward_model import is_causal_reward_model
 
@@ -54,18 +55,17 @@ def text_reward(spec: RewardSpec, model: PreTrainedModel | None,
     return ModelReward(model, tokenizer, spec.input_format, spec.template, spec.batch_size, spec.max_length)
 
 
-def same_vocabulary(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> bool:
-    """Whether two tokenizers map every token to the same id (then token ids can be shared)."""
-    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
-
-
 def build_scorer(
     spec: RewardSpec,
     model: PreTrainedModel | None,
     tokenizer: PreTrainedTokenizerBase | None,
     policy_tokenizer: PreTrainedTokenizerBase,
 ) -> Scorer:
-    """The fastest scorer the reward allows (``mode="auto"``), or the one ``mode`` asks for."""
+    """The fastest scorer the reward allows (``mode="auto"``), or the one ``mode`` asks for.
+
+    Everything but the cached scorer is a :class:`TextScorer`; a reward model in the "concat" format that
+    shares the policy's vocabulary reads token ids there, never a re-encoding of their text.
+    """
     cached_ok = (
         model is not None and is_causal_reward_model(model) and same_vocabulary(tokenizer, policy_tokenizer)
         and spec.input_format == "concat"

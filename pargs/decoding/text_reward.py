@@ -14,7 +14,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.errors import ConfigError
-from pargs.models.encoding import encode_prompt, encode_response, pad_batch, truncate
+from pargs.models.encoding import encode_prompt, encode_response, pad_batch, same_vocabulary, truncate
 from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.synthetic import oracle_reward
 
@@ -68,9 +68,7 @@ class ModelReward:
     def _encode(self, prompt: str, response: str, complete: bool) -> list[int]:
         tok = self.tokenizer
         if self.input_format == "concat":
-            p, r = truncate(encode_prompt(tok, prompt), encode_response(tok, response, add_eos=complete),
-                            self.max_length)
-            return p + r
+            return self._concat(encode_prompt(tok, prompt), encode_response(tok, response, add_eos=False), complete)
         if self.input_format == "pair":
             enc = tok(prompt, response, truncation="only_first" if self.max_length else False,
                       max_length=self.max_length)
@@ -78,18 +76,42 @@ class ModelReward:
         text = self.template.format(prompt=prompt, response=response)
         return list(tok(text, truncation=self.max_length is not None, max_length=self.max_length)["input_ids"])
 
+    def _concat(self, prompt_ids: list[int], response_ids: Sequence[int], complete: bool) -> list[int]:
+        """The "concat" layout: prompt ids + response ids + EOS when complete, fitted into ``max_length``."""
+        response = list(response_ids) + ([self.tokenizer.eos_token_id] if complete else [])
+        p, r = truncate(list(prompt_ids), response, self.max_length)
+        return p + r
+
+    def reads_ids_of(self, tokenizer: PreTrainedTokenizerBase) -> bool:
+        """Whether response ids of ``tokenizer`` can be scored as they are (:meth:`score_ids`).
+
+        They can in the "concat" format when ``tokenizer`` has this RM's vocabulary: the RM then reads the
+        ids that were generated, where decoding them to text and encoding that again could give other
+        ids (a byte-level BPE token holding part of a character decodes to U+FFFD).
+        """
+        return self.input_format == "concat" and same_vocabulary(self.tokenizer, tokenizer)
+
+    def score_ids(self, prompt_ids: Sequence[list[int]], response_ids: Sequence[Sequence[int]],
+                  complete: Sequence[bool]) -> Tensor:
+        """Rewards of (prompt, response) pairs given as ids of this RM's vocabulary, in the "concat" layout.
+
+        The rows are those :meth:`__call__` builds from text (prompt ids + response ids + EOS when
+        complete, truncated alike), so where text round-trips through the tokenizer both give the same
+        rewards. ``prompt_ids`` come from :func:`~pargs.models.encoding.encode_prompt` with this RM's
+        tokenizer; ``response_ids`` hold no special tokens (decoding would have skipped them).
+        """
+        return self._score_rows([self._concat(p, r, c) for p, r, c in zip(prompt_ids, response_ids, complete)])
+
     @torch.no_grad()
+    def _score_rows(self, rows: Sequence[list[int]]) -> Tensor:
+        device = next(self.model.parameters()).device
+        out = []
+        for start in range(0, len(rows), self.batch_size):
+            ids, mask = pad_batch(rows[start:start + self.batch_size], self.tokenizer.pad_token_id, side="right")
+            out.append(sequence_rewards(self.model, ids.to(device), mask.to(device)).cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
     def __call__(self, prompts: Sequence[str], responses: Sequence[str],
                  complete: Sequence[bool] | None = None) -> Tensor:
         complete = [True] * len(prompts) if complete is None else complete
-        device = next(self.model.parameters()).device
-        out = []
-        for start in range(0, len(prompts), self.batch_size):
-            rows = [
-                self._encode(p, r, c)
-                for p, r, c in zip(prompts[start:start + self.batch_size], responses[start:start + self.batch_size],
-                                   complete[start:start + self.batch_size])
-            ]
-            ids, mask = pad_batch(rows, self.tokenizer.pad_token_id, side="right")
-            out.append(sequence_rewards(self.model, ids.to(device), mask.to(device)).cpu())
-        return torch.cat(out) if out else torch.zeros(0)
+        return self._score_rows([self._encode(p, r, c) for p, r, c in zip(prompts, responses, complete)])

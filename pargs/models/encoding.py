@@ -15,6 +15,7 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from pargs.errors import ConfigError
+from pargs.models.partial_characters import finished_text
 
 
 def encode_prompt(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
@@ -31,8 +32,19 @@ def encode_response(tokenizer: PreTrainedTokenizerBase, text: str, add_eos: bool
 
 
 def decode_response(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
-    """Text of generated response ids (special tokens such as EOS and padding dropped)."""
-    return tokenizer.decode(list(ids), skip_special_tokens=True)
+    """Text of generated response ids (special tokens such as EOS and padding dropped).
+
+    A response that stops inside a multibyte character (the token budget ran out after the first bytes
+    of an emoji, say) ends at the last finished character (:func:`~pargs.models.partial_characters.finished_text`):
+    the text a reward reads is then a prefix of the text any continuation would give, never a U+FFFD
+    that the next token would have replaced.
+    """
+    return finished_text(tokenizer, ids)
+
+
+def same_vocabulary(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> bool:
+    """Whether two tokenizers map every token to the same id (then token ids can be shared)."""
+    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
 
 
 def truncate(prompt: list[int], response: list[int], max_length: int | None,
