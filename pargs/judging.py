@@ -18,12 +18,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from pargs.errors import ConfigError
-from pargs.metrics.judge import DEFAULT_TEMPLATE, Judge, WinTie, win_tie_rate
-from pargs.report import default_report_dir, load_predictions, run_inputs
+
+if TYPE_CHECKING:
+    from pargs.metrics.judge import Judge, WinTie
 
 TEMPLATE_FIELDS = ("{prompt}", "{first}", "{second}")
 
@@ -123,6 +125,8 @@ def pair_methods(records: list[dict], method: str, against: Sequence[str] | None
 
 def run_judge(pairs: dict[str, Pairs], judge: Judge, method: str) -> dict[str, WinTie]:
     """Win / tie / lose of ``method`` against each opponent; an error names the prompt id and the methods."""
+    from pargs.metrics.judge import win_tie_rate
+
     bar = tqdm(total=2 * sum(len(p.ids) for p in pairs.values()), desc=f"judging {method}", unit="verdict")
     results = {}
     with bar:
@@ -158,6 +162,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--sample", type=int, default=0, help="which sample of each method to judge")
     parser.add_argument("--out", help="Markdown output (default: <first run>/report/judge_<method>.md)")
     ns = parser.parse_args(list(argv))
+    # imported after parsing: pargs.metrics and pargs.report import torch, which `pargs judge --help` need not wait for
+    from pargs.metrics.judge import DEFAULT_TEMPLATE
+    from pargs.report import default_report_dir, load_predictions, run_inputs
 
     records, _ = load_predictions(run_inputs(ns.inputs))  # the cheap checks first, then the judge model
     pairs = pair_methods(records, ns.method, ns.against, ns.sample)

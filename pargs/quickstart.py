@@ -24,16 +24,16 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from pargs.cli import lightning_cli
+from pargs.commands.lightning_runner import lightning_cli
+from pargs.commands.prefix_agreement import agreement_of_models
 from pargs.errors import ConfigError
-from pargs.metrics.prefix_agreement import agreement_table, prefix_agreement
-from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
-from pargs.records import load_preferences
-from pargs.report import build_report, format_markdown
-from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
+
+if TYPE_CHECKING:
+    from pargs.tasks.synthetic_prepare import SyntheticSizes
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ def run_quickstart(
         extended: also train DPO, CD-FUDGE and PPO and decode with every method (``--all``).
         overrides: per-step config overrides, ``{step: {"dotted.key": value}}``, for smoke tests.
     """
+    # imported here, not above: `pargs quickstart --help` should not wait for torch
+    from pargs.report import build_report, format_markdown
+    from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
+
     run_dir = Path(run_dir)
     sizes = sizes or SyntheticSizes(seed=seed)
     epochs = epochs or {}
@@ -131,13 +135,8 @@ def run_quickstart(
 
 def _prefix_agreement(run_dir: Path) -> str:
     """Table 12 view for the two reward models on the held-out pairs, saved under ``report/``."""
-    pairs, _ = load_preferences(run_dir / "data" / "pairs_val.jsonl")
-    results = {}
-    for name in ("rm_partial", "rm_full"):
-        spec = ModelSpec(path=str(run_dir / "models" / name))
-        tokenizer = load_tokenizer(spec)
-        results[name] = prefix_agreement(load_reward_model(spec, tokenizer).eval(), tokenizer, pairs)
-    table = agreement_table(results, len(pairs))
+    models = [run_dir / "models" / name for name in ("rm_partial", "rm_full")]
+    table = agreement_of_models(run_dir / "data" / "pairs_val.jsonl", models)
     (run_dir / "report" / "prefix_agreement.md").write_text(table + "\n")
     return table
 
@@ -158,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     kwargs = {}
     if ns.smoke:
+        from pargs.tasks.synthetic_prepare import SyntheticSizes
+
         kwargs = {
             "sizes": SyntheticSizes(seed=ns.seed, n_sft=400, n_sft_val=40, n_pairs=200, n_pairs_val=40, n_test=8),
             "epochs": {"sft": 1, "reward_partial": 1, "reward_full": 1, "dpo": 1, "value": 1, "ppo": 1},

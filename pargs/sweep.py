@@ -15,12 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from pargs.cli import lightning_cli
+from pargs.commands.lightning_runner import lightning_cli
 from pargs.errors import ConfigError
-from pargs.metrics.diversity import diversity
-from pargs.metrics.reward_stats import per_prompt_means, reward_summary
-from pargs.metrics.runtime import time_per_token
-from pargs.report import load_predictions
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +51,11 @@ def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int
 
 def tabulate(records: list[dict], method: str, betas, ks) -> dict[tuple[float, int], dict]:
     """``{(beta, k): {"reward", "reward_se", "diversity", "diversity_se", "ms_per_token"}}``."""
+    # imported here, not above: importing pargs.metrics imports torch, and `pargs sweep --help` should not wait
+    from pargs.metrics.diversity import diversity
+    from pargs.metrics.reward_stats import per_prompt_means, reward_summary
+    from pargs.metrics.runtime import time_per_token
+
     by_name = defaultdict(list)
     for r in records:
         by_name[r["method"]].append(r)
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     derived.write_text(f"# pargs predict -c {derived}\n# written by pargs sweep from {ns.config}\n"
                        + yaml.safe_dump(config, sort_keys=False))
     lightning_cli(["predict", "-c", str(derived)])
+    from pargs.report import load_predictions
+
     records, _ = load_predictions([out / "predictions"])
     cells = tabulate(records, ns.method, ns.betas, ns.ks)
     paths = write_sweep(cells, ns.method, ns.betas, ns.ks, out, out / "tensorboard")

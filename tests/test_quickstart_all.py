@@ -1,12 +1,12 @@
 """`pargs quickstart --all`: the baselines train after the reward models and every method lands in one
-prediction run, at a tiny size. The report is stubbed: its own tests cover it; here only the steps count."""
+prediction run, at a tiny size. The report step is stubbed (its own tests cover it, test_quickstart.py runs
+it whole); here only the steps count, and that the report is asked for the run's predictions."""
 
 from __future__ import annotations
 
 import json
-import sys
-import types
 
+from pargs import quickstart
 from pargs.quickstart import run_quickstart
 from pargs.tasks.synthetic import oracle_reward
 from pargs.tasks.synthetic_prepare import SyntheticSizes
@@ -16,10 +16,12 @@ METHODS = {"top-k": 10, "best-of-10": 10, "args": 1, "cd-fudge": 10, "dpo": 10, 
 
 
 def test_extended_quickstart_trains_every_baseline_and_decodes_every_method(tmp_path, monkeypatch):
-    report = types.ModuleType("pargs.report")
-    report.build_report = lambda *args, **kwargs: {}
-    report.format_markdown = lambda *args, **kwargs: ""
-    monkeypatch.setitem(sys.modules, "pargs.report", report)
+    reports, agreements = [], []
+    # where run_quickstart looks them up when it runs; a copy bound at import time would escape the stubs and
+    # fail the assertions on `reports` and `agreements` below
+    monkeypatch.setattr("pargs.report.build_report", lambda inputs, out, **kw: reports.append((inputs, out)) or {})
+    monkeypatch.setattr("pargs.report.format_markdown", lambda report: "")
+    monkeypatch.setattr(quickstart, "_prefix_agreement", lambda run_dir: agreements.append(run_dir) or "")
     run = tmp_path / "run"
     sizes = SyntheticSizes(seed=1, n_sft=100, n_sft_val=10, n_pairs=32, n_pairs_val=8, n_test=2)
     steps = ("sft", "reward_partial", "reward_full", "dpo", "value", "ppo")
@@ -42,6 +44,8 @@ def test_extended_quickstart_trains_every_baseline_and_decodes_every_method(tmp_
         assert abs(r["reward"] - oracle_reward(r["prompt"], r["response"])) < 1e-6
     assert counts == {m: 2 * n for m, n in METHODS.items()}
     assert {r["policy"] for r in lines if r["method"] in ("dpo", "ppo")} == {"dpo", "ppo"}
+    assert reports == [([run / "predictions"], run / "report")] and agreements == [run]
+    assert not (run / "report").exists()  # nothing of the real report ran
     saved = json.loads((run / "quickstart.json").read_text())
     assert set(saved["seconds"]) == {"prepare", *steps, "value_rollouts", "predict_all", "report"}
     assert summary["seconds"] == saved["seconds"]

@@ -14,7 +14,8 @@ Options given on the command line win over the mapping file's.
 from __future__ import annotations
 
 from pargs.adapters import generic
-from pargs.adapters.conversion import ConvertReport, load_options, run_cli, source_parser
+from pargs.adapters.conversion import ConvertReport
+from pargs.adapters.prepare_script import load_options, run_cli, source_parser
 
 
 def main(argv: list[str] | None = None) -> ConvertReport:

@@ -15,7 +15,8 @@ In --template and --article-template, the two characters \\n stand for a newline
 from __future__ import annotations
 
 from pargs.adapters import tldr
-from pargs.adapters.conversion import ConvertReport, load_options, run_cli, source_parser
+from pargs.adapters.conversion import ConvertReport
+from pargs.adapters.prepare_script import load_options, run_cli, source_parser
 
 
 def main(argv: list[str] | None = None) -> ConvertReport:

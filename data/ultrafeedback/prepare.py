@@ -12,7 +12,8 @@ Run from the repository root (with pargs installed, or PYTHONPATH=.):
 from __future__ import annotations
 
 from pargs.adapters import ultrafeedback
-from pargs.adapters.conversion import ConvertReport, load_options, run_cli, source_parser
+from pargs.adapters.conversion import ConvertReport
+from pargs.adapters.prepare_script import load_options, run_cli, source_parser
 
 
 def main(argv: list[str] | None = None) -> ConvertReport:

@@ -1,7 +1,9 @@
 """Dataset adapters: public preference releases -> the project's JSONL schema.
 
 Every adapter is a function ``convert(source, split, out_path, *, ..., load=None) -> ConvertReport``
-(see :mod:`pargs.adapters.conversion` for what they share). A config names one by its registry key::
+(they share :mod:`pargs.adapters.fields` to read a row's fields, :mod:`pargs.adapters.sources` to open a
+release and :mod:`pargs.adapters.conversion` to count and write; ``data/<name>/prepare.py`` scripts use
+:mod:`pargs.adapters.prepare_script`). A config names one by its registry key::
 
     from pargs.adapters import get_adapter
     report = get_adapter("hh_rlhf").convert("Anthropic/hh-rlhf", "train", "data/hh_rlhf/train.jsonl")
@@ -16,7 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pargs.adapters import generic, hh_rlhf, mt_post_edits, tldr, ultrafeedback
-from pargs.adapters.conversion import ConvertReport, LoadOptions, SourceError
+from pargs.adapters.conversion import ConvertReport
+from pargs.adapters.fields import SourceError
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 
 __all__ = ["ADAPTERS", "Adapter", "ConvertReport", "LoadOptions", "SourceError", "get_adapter"]
 
@@ -50,6 +55,6 @@ def get_adapter(name: str) -> Adapter:
     try:
         return ADAPTERS[name]
     except KeyError:
-        raise KeyError(
+        raise ConfigError(
             f"unknown dataset adapter {name!r}: choose one of {', '.join(sorted(ADAPTERS))}"
         ) from None

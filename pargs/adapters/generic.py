@@ -16,7 +16,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pargs.adapters.conversion import Converted, ConvertReport, LoadOptions, Location, convert_source, get
+from pargs.adapters.conversion import Converted, ConvertReport, convert_source
+from pargs.adapters.fields import Location, get
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 
 __all__ = ["DEFAULT_COLUMNS", "FIELDS", "NAME", "convert", "load_mapping", "make_row_converter", "resolve_columns"]
 
@@ -56,11 +59,11 @@ def resolve_columns(columns: Mapping[str, str] | None) -> dict[str, str]:
     """The full field -> column mapping: ``columns`` over :data:`DEFAULT_COLUMNS`, checked."""
     unknown = sorted(set(columns or {}) - set(FIELDS))
     if unknown:
-        raise ValueError(f"columns maps unknown record fields {unknown}: it may map only {list(FIELDS)}")
+        raise ConfigError(f"columns maps unknown record fields {unknown}: it may map only {list(FIELDS)}")
     mapping = {**DEFAULT_COLUMNS, **(columns or {})}
     bad = [f for f, c in mapping.items() if not isinstance(c, str) or not c]
     if bad:
-        raise ValueError(f"columns must map {bad} to non-empty column names")
+        raise ConfigError(f"columns must map {bad} to non-empty column names")
     return mapping
 
 
@@ -101,7 +104,7 @@ def convert(
         load: reading options (``cache_dir``, ``data_dir``, ``config``, ``revision``, ``split_field``).
     """
     if not name or not isinstance(name, str):
-        raise ValueError("name must be a non-empty string: it starts every default id")
+        raise ConfigError("name must be a non-empty string: it starts every default id")
     mapping = resolve_columns(columns)
     return convert_source(
         name,

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import os
 
-from pargs.adapters.conversion import Converted, ConvertReport, LoadOptions, Location, convert_source, get
+from pargs.adapters.conversion import Converted, ConvertReport, convert_source
+from pargs.adapters.fields import Location, get
+from pargs.adapters.sources import LoadOptions
 
 __all__ = ["HUB_NAME", "NAME", "split_transcript", "convert_row", "convert"]
 

@@ -19,17 +19,10 @@ from __future__ import annotations
 
 import os
 
-from pargs.adapters.conversion import (
-    EMPTY_PROMPT,
-    Converted,
-    ConvertReport,
-    LoadOptions,
-    Location,
-    as_continuation,
-    convert_source,
-    get,
-    template_fields,
-)
+from pargs.adapters.conversion import EMPTY_PROMPT, Converted, ConvertReport, convert_source
+from pargs.adapters.fields import Location, as_continuation, get, template_fields
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 
 __all__ = ["DEFAULT_TEMPLATE", "NAME", "convert", "make_row_converter"]
 
@@ -46,7 +39,7 @@ def make_row_converter(
 ):
     """The row function for this template and these column names (the template is checked here)."""
     if not template_fields(template, ("src",), "template"):
-        raise ValueError(f"template {template!r} must contain {{src}}, where the source sentence goes")
+        raise ConfigError(f"template {template!r} must contain {{src}}, where the source sentence goes")
 
     def convert_row(row: dict, at: Location) -> Converted:
         """One row -> a pair (or the reason it is unusable) and its evaluation prompt."""

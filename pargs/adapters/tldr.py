@@ -29,19 +29,9 @@ from __future__ import annotations
 
 import os
 
-from pargs.adapters.conversion import (
-    EMPTY_PROMPT,
-    Converted,
-    ConvertReport,
-    LoadOptions,
-    Location,
-    SourceError,
-    as_continuation,
-    convert_source,
-    get,
-    get_list,
-    template_fields,
-)
+from pargs.adapters.conversion import EMPTY_PROMPT, Converted, ConvertReport, convert_source
+from pargs.adapters.fields import Location, SourceError, as_continuation, get, get_list, template_fields
+from pargs.adapters.sources import LoadOptions
 
 __all__ = [
     "ARTICLE_TEMPLATE",

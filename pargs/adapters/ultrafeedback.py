@@ -28,18 +28,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pargs.adapters.conversion import (
-    EMPTY_PROMPT,
-    Converted,
-    ConvertReport,
-    LoadOptions,
-    Location,
-    SourceError,
-    as_continuation,
-    convert_source,
-    get,
-    get_list,
-)
+from pargs.adapters.conversion import EMPTY_PROMPT, Converted, ConvertReport, convert_source
+from pargs.adapters.fields import Location, SourceError, as_continuation, get, get_list
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 
 __all__ = ["HUB_NAME", "NAME", "ROLE_LABELS", "convert", "make_row_converter", "render_plain"]
 
@@ -80,11 +72,15 @@ def _load_tokenizer(tokenizer: Any):
     if isinstance(tokenizer, (str, os.PathLike)):
         from transformers import AutoTokenizer
 
-        loaded = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=False)
+        try:
+            loaded = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=False)
+        except (OSError, ValueError) as err:  # no such folder or hub name, no tokenizer files in it
+            raise ConfigError(f"tokenizer {str(tokenizer)!r} could not be loaded ({err}): give a tokenizer "
+                              "folder or hub name, or leave tokenizer unset to use the plain-text template") from None
     else:
         loaded = tokenizer
     if not getattr(loaded, "chat_template", None):
-        raise ValueError(
+        raise ConfigError(
             f"tokenizer {tokenizer!r} has no chat template: give one that has (e.g. an instruct model's) "
             "or leave tokenizer unset to use the plain-text template"
         )
@@ -98,7 +94,7 @@ def make_row_converter(
     chat = None if tokenizer is None else _load_tokenizer(tokenizer)
     labels = None if chat is not None else dict(role_labels or ROLE_LABELS)
     if labels is not None and "assistant" not in labels:
-        raise ValueError("role_labels must give a label for 'assistant' (it ends every prompt)")
+        raise ConfigError("role_labels must give a label for 'assistant' (it ends every prompt)")
 
     def convert_row(row: dict, at: Location) -> Converted:
         """One row -> a pair, or the reason it is unusable."""
@@ -121,7 +117,12 @@ def make_row_converter(
             prompt = render_plain(context, labels)
             responses = [as_continuation(chosen[-1]["content"]), as_continuation(rejected[-1]["content"])]
         else:
-            prompt = chat.apply_chat_template(context, tokenize=False, add_generation_prompt=True)
+            from jinja2 import TemplateError  # what a chat template's raise_exception(...) raises
+
+            try:
+                prompt = chat.apply_chat_template(context, tokenize=False, add_generation_prompt=True)
+            except TemplateError as err:
+                raise SourceError(at, "chosen", f"the tokenizer's chat template rejects it: {err}") from None
             responses = [chosen[-1]["content"], rejected[-1]["content"]]
         pair = {
             "prompt": prompt,

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from pargs.adapters import ADAPTERS, get_adapter, hh_rlhf, tldr
-from pargs.adapters.conversion import LoadOptions, SourceError, template_fields
+from pargs.adapters.fields import SourceError, template_fields
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError, SourceUnavailableError
 from pargs.records import RecordError, load_preferences
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +40,7 @@ def test_registry():
     assert sorted(ADAPTERS) == ["generic", "hh_rlhf", "mt_post_edits", "tldr", "ultrafeedback"]
     assert get_adapter("hh_rlhf").convert is hh_rlhf.convert
     assert get_adapter("tldr").hub_name == "openai/summarize_from_feedback"
-    with pytest.raises(KeyError, match="unknown dataset adapter 'hh'.*generic, hh_rlhf"):
+    with pytest.raises(ConfigError, match="unknown dataset adapter 'hh'.*generic, hh_rlhf"):
         get_adapter("hh")
 
 
@@ -147,7 +149,7 @@ def test_hub_errors_say_what_to_do(tmp_path, monkeypatch):
         raise ConnectionError("no network")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(RuntimeError, match="pass its local path as the source") as err:
+    with pytest.raises(SourceUnavailableError, match="pass its local path as the source") as err:
         hh_rlhf.convert("Anthropic/hh-rlhf", "train", tmp_path / "out.jsonl")
     assert isinstance(err.value.__cause__, ConnectionError)
 
@@ -161,14 +163,24 @@ def test_source_errors(tmp_path, load):
     write_lines(tmp_path / "rel" / "test.jsonl", [GOOD])
     with pytest.raises(RecordError, match=r"has no file for split 'train' .* it holds: test\.jsonl"):
         hh_rlhf.convert(tmp_path / "rel", "train", tmp_path / "o.jsonl", load=load)
-    with pytest.raises(ValueError, match="config and revision apply to hub datasets"):
+    with pytest.raises(ConfigError, match="config and revision apply to hub datasets"):
         hh_rlhf.convert(tmp_path / "rel", "test", tmp_path / "o.jsonl", load=LoadOptions(revision="main"))
-    with pytest.raises(ValueError, match="would overwrite the source file"):
+    with pytest.raises(ConfigError, match="split_field selects rows of a local copy"):
+        hh_rlhf.convert("Anthropic/hh-rlhf", "train", tmp_path / "o.jsonl", load=LoadOptions(split_field="split"))
+    with pytest.raises(ConfigError, match="would overwrite the source file"):
         hh_rlhf.convert(tmp_path / "rel" / "test.jsonl", "test", tmp_path / "rel" / "test.jsonl", load=load)
     with pytest.raises(RecordError, match="field 'chosen' is not a column of this source"):
         hh_rlhf.convert(
             write_lines(tmp_path / "x.jsonl", [{"text": "a"}]), "x", tmp_path / "o.jsonl", load=load
         )
+
+
+def test_a_csv_header_that_is_not_utf8_names_the_file(tmp_path, load):
+    bad = tmp_path / "pe.csv"
+    bad.write_bytes(b"src,mt,p\xe9\nHello,Hallo,Hallo\n")
+    with pytest.raises(RecordError) as err:
+        get_adapter("mt_post_edits").convert(bad, "test", tmp_path / "o.jsonl", load=load)
+    assert str(err.value).startswith(f"{bad}, line 1: cannot read its header line as UTF-8 text (")
 
 
 def test_split_folders_and_shards(tmp_path, load):
@@ -185,9 +197,9 @@ def test_split_folders_and_shards(tmp_path, load):
 def test_template_fields():
     assert template_fields("{a} and {b}, {a}", ("a", "b"), "t") == ["a", "b", "a"]
     assert template_fields("literal {{braces}} {a}", ("a",), "t") == ["a"]
-    with pytest.raises(ValueError, match=r"uses \{a:>5\}"):
+    with pytest.raises(ConfigError, match=r"uses \{a:>5\}"):
         template_fields("{a:>5}", ("a",), "t")
-    with pytest.raises(ValueError, match=r"uses \{\}"):
+    with pytest.raises(ConfigError, match=r"uses \{\}"):
         template_fields("{}", ("a",), "t")
 
 
@@ -243,6 +255,32 @@ def test_generic_mapping_file_equals_the_flags_and_names_bad_keys(tmp_path, monk
     with pytest.raises(RecordError, match=rf"{bad}: field 'response' is not a mapping key"):
         script.main([*source, "--mapping", str(bad), "--out", str(tmp_path / "bad.jsonl")])
     assert not (tmp_path / "bad.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "script, args, message",
+    [  # each was a ValueError / RuntimeError before it was a ConfigError
+        ("mt_post_edits", "--source data/mt_post_edits/sample/test.csv --template 'EN: x'",
+         "template 'EN: x' must contain {src}, where the source sentence goes"),
+        ("tldr", "--source data/tldr/sample --split-field split --template '{author}'",
+         "template '{author}' uses {author}; it may only use plain fields among {subreddit}, {title}, {post} "
+         "(write {{ and }} for literal braces)"),
+        ("hh_rlhf", "--source data/hh_rlhf/sample --revision main",
+         "config and revision apply to hub datasets, but data/hh_rlhf/sample is a local path: drop them"),
+        ("hh_rlhf", "--source Anthropic/hh-rlhf", "could not load 'Anthropic/hh-rlhf' (config None, split 'train') "
+         "from the Hugging Face Hub: "),
+    ],
+)
+def test_prepare_script_errors_are_one_line(tmp_path, script, args, message):
+    command = [sys.executable, f"data/{script}/prepare.py", *shlex.split(args), "--out", str(tmp_path / "o.jsonl"),
+               "--cache-dir", str(tmp_path / "hf-cache")]
+    # offline: the hub source fails at once, as it does without a network
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "HF_HOME": str(tmp_path / "hf-home")}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_prepare_script_prints_the_report(tmp_path):

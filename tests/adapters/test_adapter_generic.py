@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pargs.adapters import generic
-from pargs.adapters.conversion import LoadOptions
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 from pargs.records import RecordError, load_preferences
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "generic" / "sample" / "train.jsonl"
@@ -75,7 +76,11 @@ def test_parquet_nested_column_and_row_numbers(tmp_path, load):
 
 
 def test_mapping_errors(tmp_path, load):
-    with pytest.raises(ValueError, match=r"unknown record fields \['answer'\]"):
+    with pytest.raises(ConfigError, match=r"unknown record fields \['answer'\]"):
         generic.convert(SAMPLE, "train", tmp_path / "x.jsonl", columns={"answer": "good"})
+    with pytest.raises(ConfigError, match=r"columns must map \['chosen'\] to non-empty column names"):
+        generic.convert(SAMPLE, "train", tmp_path / "x.jsonl", columns={"chosen": ""})
+    with pytest.raises(ConfigError, match="name must be a non-empty string"):
+        generic.convert(SAMPLE, "train", tmp_path / "x.jsonl", name="")
     with pytest.raises(RecordError, match=r"field 'prompt' is not a column of this source"):
         generic.convert(SAMPLE, "train", tmp_path / "x.jsonl", load=load)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pargs.adapters import hh_rlhf
-from pargs.adapters.conversion import LoadOptions
+from pargs.adapters.sources import LoadOptions
 from pargs.records import RecordError, load_preferences
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "hh_rlhf" / "sample"

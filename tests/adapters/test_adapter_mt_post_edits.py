@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from pargs.adapters import mt_post_edits
-from pargs.adapters.conversion import LoadOptions
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 from pargs.records import RecordError, load_preferences, load_prompts
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "mt_post_edits" / "sample" / "test.csv"
@@ -96,7 +97,7 @@ def test_column_names_id_and_template(tmp_path, load):
 
 
 def test_template_must_hold_src(tmp_path):
-    with pytest.raises(ValueError, match=r"must contain \{src\}"):
+    with pytest.raises(ConfigError, match=r"must contain \{src\}"):
         mt_post_edits.convert(SAMPLE, "test", tmp_path / "x.jsonl", template="Translate:\nGerman:")
 
 

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pargs.adapters import tldr
-from pargs.adapters.conversion import LoadOptions
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 from pargs.records import RecordError, load_preferences, load_prompts
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "tldr" / "sample"
@@ -148,7 +149,7 @@ def test_blank_post_is_an_empty_prompt(tmp_path):
 
 
 def test_bad_template_is_refused_before_reading(tmp_path):
-    with pytest.raises(ValueError, match=r"uses \{author\}; it may only use plain fields among"):
+    with pytest.raises(ConfigError, match=r"uses \{author\}; it may only use plain fields among"):
         tldr.convert(SAMPLE, "train", tmp_path / "x.jsonl", template="{author}: {post}\nTL;DR:")
 
 

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from pargs.adapters import ultrafeedback
-from pargs.adapters.conversion import LoadOptions
+from pargs.adapters.sources import LoadOptions
+from pargs.errors import ConfigError
 from pargs.records import RecordError, iter_jsonl, load_preferences
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "ultrafeedback" / "sample"
@@ -98,8 +99,29 @@ def test_chat_template_tokenizer(tmp_path, load):
     assert second["chosen"] == "  3 is also prime.  "
 
     tokenizer.chat_template = None
-    with pytest.raises(ValueError, match="has no chat template"):
+    with pytest.raises(ConfigError, match="has no chat template"):
         ultrafeedback.convert(SAMPLE, "test_prefs", out, tokenizer=tokenizer, load=load)
+    with pytest.raises(ConfigError, match=f"tokenizer '{tmp_path / 'none'}' could not be loaded"):
+        ultrafeedback.convert(SAMPLE, "test_prefs", out, tokenizer=str(tmp_path / "none"), load=load)
+    with pytest.raises(ConfigError, match="role_labels must give a label for 'assistant'"):
+        ultrafeedback.convert(SAMPLE, "test_prefs", out, role_labels={"user": "Q"}, load=load)
+
+
+def test_a_chat_template_that_rejects_a_conversation_names_the_row(tmp_path, load):
+    from pargs.tasks.word_tokenizer import build_word_tokenizer
+
+    tokenizer = build_word_tokenizer(["hello"])
+    tokenizer.chat_template = (  # a template that refuses system turns, as some instruct models' do
+        "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system turns') }}{% endif %}"
+        "<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    first_system = next(line for line, row in iter_jsonl(SAMPLE / "data" / "test_prefs.jsonl")
+                        if any(m["role"] == "system" for m in row["chosen"]))
+    with pytest.raises(RecordError) as err:
+        ultrafeedback.convert(SAMPLE, "test_prefs", tmp_path / "uf.jsonl", tokenizer=tokenizer, load=load)
+    path = SAMPLE / "data" / "test_prefs.jsonl"
+    assert str(err.value) == (f"{path}, line {first_system}: field 'chosen' the tokenizer's chat template rejects it: "
+                              "no system turns")
 
 
 def _row(**changes):
