@@ -39,19 +39,27 @@ def _rollouts(synthetic_dir, path):
     return path
 
 
-def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward"):
+def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward", checkpoint=None,
+                validate=False, max_epochs=None):
+    """A fit of 11 steps (or ``max_epochs``) checkpointing every step (or as ``checkpoint`` says) into
+    ``tmp_path/ckpt``; ``validate``: validation on the held-out pairs at every epoch's end."""
+    every = {"every_n_train_steps": 1} if checkpoint is None else checkpoint
     callbacks = [
         {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-         "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 1}},
+         "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, **every}},
         {"class_path": "tests.helpers.RecordLosses", "init_args": {"path": str(losses)}},
     ]
+    if validate:
+        callbacks.append({"class_path": "tests.helpers.RecordValidation",
+                          "init_args": {"path": str(losses.with_name("validation.jsonl"))}})
     if stop_at:
         callbacks.append({"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": stop_at}})
+    length = {"max_steps": 11} if max_epochs is None else {"max_epochs": max_epochs}
     cfg = {
         "seed_everything": 0,
-        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 11, "logger": False, "callbacks": callbacks,
+        "trainer": {"accelerator": "cpu", "devices": 1, **length, "logger": False, "callbacks": callbacks,
                     "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
-                    "limit_val_batches": 0, "default_root_dir": str(tmp_path)},
+                    "limit_val_batches": None if validate else 0, "default_root_dir": str(tmp_path)},
         "model": {"class_path": MODULES[module]["class_path"], "init_args": {
             **MODULES[module]["init_args"], "model": {"path": str(model_dirs["reference"])},
             "export_dir": str(tmp_path / "export")}},
@@ -59,6 +67,8 @@ def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, modul
             "train_file": str(synthetic_dir / "pairs_train.jsonl"), "tokenizer": str(model_dirs["reference"]),
             "batch_size": 8}},
     }
+    if validate:
+        cfg["data"]["init_args"]["val_file"] = str(synthetic_dir / "pairs_val.jsonl")
     tmp_path.mkdir(exist_ok=True)
     if module == "ppo":
         cfg["data"] = {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
@@ -92,6 +102,49 @@ def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_pat
     assert sorted(uninterrupted) == list(range(1, 12)) and sorted(resumed) == list(range(1, 12))
     assert resumed == uninterrupted  # dropout is on: equal losses need the same RNG stream too
     a, b = load_file(whole / "export" / "model.safetensors"), load_file(cut / "export" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# 64 pairs / 8 = 8 batches per epoch; the run is stopped in epoch 1, after the checkpoint of step 8
+EPOCH_BOUNDARY_CHECKPOINTS = {
+    # a step checkpoint on the epoch's last batch (on_train_batch_end, before that epoch's validation)
+    "every-8-steps": {"every_n_train_steps": 8},
+    # Lightning's own end-of-epoch checkpoint (on_train_epoch_end, after the validation)
+    "epoch-end": {},
+}
+
+
+def _validations(run):
+    return {(r["epoch"], r["step"], r["val/loss"]) for r in map(json.loads,
+                                                              (run / "validation.jsonl").read_text().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory, synthetic_dir, model_dirs):
+    """Two uninterrupted epochs with validation (how often it checkpoints does not change the training)."""
+    out = tmp_path_factory.mktemp("two_epochs")
+    lightning_cli(["fit", "-c", str(_fit_config(out, synthetic_dir, model_dirs, out / "losses.jsonl",
+                                                validate=True, max_epochs=2))])
+    return out
+
+
+@pytest.mark.parametrize("checkpoint", list(EPOCH_BOUNDARY_CHECKPOINTS))
+def test_fit_resumed_from_an_epoch_boundary_trains_and_validates_the_next_epoch(tmp_path, synthetic_dir, model_dirs,
+                                                                                two_epochs, checkpoint):
+    def config(stop_at=None):
+        return str(_fit_config(tmp_path, synthetic_dir, model_dirs, tmp_path / "losses.jsonl", stop_at=stop_at,
+                               checkpoint=EPOCH_BOUNDARY_CHECKPOINTS[checkpoint], validate=True, max_epochs=2))
+
+    with pytest.raises(Interrupted):
+        lightning_cli(["fit", "-c", config(stop_at=12)])
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == 8
+    lightning_cli(["fit", "-c", config(), "--ckpt_path", "last"])
+    uninterrupted, resumed = _losses(two_epochs / "losses.jsonl"), _losses(tmp_path / "losses.jsonl")
+    assert sorted(uninterrupted) == list(range(1, 17))
+    assert resumed == uninterrupted  # steps 9-12 twice: the resumed run repeats them exactly
+    assert {(e, s) for e, s, _ in _validations(two_epochs)} == {(0, 8), (1, 16)}
+    assert _validations(tmp_path) == _validations(two_epochs)
+    a, b = (load_file(run / "export" / "model.safetensors") for run in (two_epochs, tmp_path))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
