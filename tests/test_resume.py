@@ -40,9 +40,9 @@ def _rollouts(synthetic_dir, path):
 
 
 def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward", checkpoint=None,
-                validate=False, max_epochs=None):
+                validate=0.0, max_epochs=None):
     """A fit of 11 steps (or ``max_epochs``) checkpointing every step (or as ``checkpoint`` says) into
-    ``tmp_path/ckpt``; ``validate``: validation on the held-out pairs at every epoch's end."""
+    ``tmp_path/ckpt``; ``validate``: Lightning's ``val_check_interval`` on the held-out pairs (0: none)."""
     every = {"every_n_train_steps": 1} if checkpoint is None else checkpoint
     callbacks = [
         {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
@@ -59,7 +59,8 @@ def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, modul
         "seed_everything": 0,
         "trainer": {"accelerator": "cpu", "devices": 1, **length, "logger": False, "callbacks": callbacks,
                     "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
-                    "limit_val_batches": None if validate else 0, "default_root_dir": str(tmp_path)},
+                    "limit_val_batches": 1.0 if validate else 0, "val_check_interval": validate or 1.0,
+                    "default_root_dir": str(tmp_path)},
         "model": {"class_path": MODULES[module]["class_path"], "init_args": {
             **MODULES[module]["init_args"], "model": {"path": str(model_dirs["reference"])},
             "export_dir": str(tmp_path / "export")}},
@@ -105,45 +106,53 @@ def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_pat
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-# 64 pairs / 8 = 8 batches per epoch; the run is stopped in epoch 1, after the checkpoint of step 8
-EPOCH_BOUNDARY_CHECKPOINTS = {
+# 64 pairs / 8 = 8 batches per epoch, 2 epochs. Each case: (checkpoint callback's arguments, val_check_interval,
+# the step the run is stopped at, the step of its last checkpoint)
+RESUME_POINTS = {
     # a step checkpoint on the epoch's last batch (on_train_batch_end, before that epoch's validation)
-    "every-8-steps": {"every_n_train_steps": 8},
+    "every-8-steps": ({"every_n_train_steps": 8}, 1.0, 12, 8),
     # Lightning's own end-of-epoch checkpoint (on_train_epoch_end, after the validation)
-    "epoch-end": {},
+    "epoch-end": ({}, 1.0, 12, 8),
+    # a checkpoint taken when a mid-epoch validation ends (the trainer is validating, not training)
+    "mid-epoch-validation": ({}, 0.5, 6, 4),
 }
 
 
 def _validations(run):
-    return {(r["epoch"], r["step"], r["val/loss"]) for r in map(json.loads,
-                                                              (run / "validation.jsonl").read_text().splitlines())}
+    return {(r["epoch"], r["step"]): r["val/loss"] for r in map(json.loads,
+                                                               (run / "validation.jsonl").read_text().splitlines())}
 
 
 @pytest.fixture(scope="module")
 def two_epochs(tmp_path_factory, synthetic_dir, model_dirs):
-    """Two uninterrupted epochs with validation (how often it checkpoints does not change the training)."""
+    """Two uninterrupted epochs validated twice per epoch (how often it checkpoints or validates does not change
+    the training: validation draws no random numbers)."""
     out = tmp_path_factory.mktemp("two_epochs")
     lightning_cli(["fit", "-c", str(_fit_config(out, synthetic_dir, model_dirs, out / "losses.jsonl",
-                                                validate=True, max_epochs=2))])
+                                                validate=0.5, max_epochs=2))])
     return out
 
 
-@pytest.mark.parametrize("checkpoint", list(EPOCH_BOUNDARY_CHECKPOINTS))
-def test_fit_resumed_from_an_epoch_boundary_trains_and_validates_the_next_epoch(tmp_path, synthetic_dir, model_dirs,
-                                                                                two_epochs, checkpoint):
+@pytest.mark.parametrize("case", list(RESUME_POINTS))
+def test_fit_resumed_at_an_epoch_boundary_or_a_validation_trains_and_validates_every_epoch(
+        tmp_path, synthetic_dir, model_dirs, two_epochs, case):
+    checkpoint, validate, stop_at, saved_at = RESUME_POINTS[case]
+
     def config(stop_at=None):
         return str(_fit_config(tmp_path, synthetic_dir, model_dirs, tmp_path / "losses.jsonl", stop_at=stop_at,
-                               checkpoint=EPOCH_BOUNDARY_CHECKPOINTS[checkpoint], validate=True, max_epochs=2))
+                               checkpoint=checkpoint, validate=validate, max_epochs=2))
 
     with pytest.raises(Interrupted):
-        lightning_cli(["fit", "-c", config(stop_at=12)])
-    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == 8
+        lightning_cli(["fit", "-c", config(stop_at=stop_at)])
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == saved_at
     lightning_cli(["fit", "-c", config(), "--ckpt_path", "last"])
     uninterrupted, resumed = _losses(two_epochs / "losses.jsonl"), _losses(tmp_path / "losses.jsonl")
     assert sorted(uninterrupted) == list(range(1, 17))
-    assert resumed == uninterrupted  # steps 9-12 twice: the resumed run repeats them exactly
-    assert {(e, s) for e, s, _ in _validations(two_epochs)} == {(0, 8), (1, 16)}
-    assert _validations(tmp_path) == _validations(two_epochs)
+    assert resumed == uninterrupted  # the steps after the checkpoint ran twice: the resumed run repeats them exactly
+    whole = _validations(two_epochs)
+    assert sorted(whole) == [(0, 4), (0, 8), (1, 12), (1, 16)]
+    expected = {k: v for k, v in whole.items() if validate == 0.5 or k[1] % 8 == 0}
+    assert _validations(tmp_path) == expected  # every epoch validated, with the uninterrupted run's losses
     a, b = (load_file(run / "export" / "model.safetensors") for run in (two_epochs, tmp_path))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
