@@ -4,6 +4,7 @@ neither loses nor repeats a line, and prediction split over two processes equals
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 
 from pargs.cli import lightning_cli
 from tests.helpers import Interrupted
-from tests.subprocesses import run_pargs
+from tests.subprocesses import ROOT, run_pargs
 
 MODULES = {
     "reward": {"class_path": "pargs.lit.RewardModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
@@ -155,6 +156,34 @@ def test_fit_resumed_at_an_epoch_boundary_or_a_validation_trains_and_validates_e
     assert _validations(tmp_path) == expected  # every epoch validated, with the uninterrupted run's losses
     a, b = (load_file(run / "export" / "model.safetensors") for run in (two_epochs, tmp_path))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_shipped_fit_config_resumes_with_ckpt_path_last(tmp_path, synthetic_dir):
+    """lightning_configs/quickstart/sft.yaml, run for one epoch of 2 steps, then again for two epochs with
+    ``--ckpt_path last``: the second run restores last.ckpt and trains only the second epoch."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    shutil.copytree(synthetic_dir, tmp_path / "data")
+    config = tmp_path / "sft.yaml"
+    config.write_text((ROOT / "lightning_configs" / "quickstart" / "sft.yaml").read_text()
+                      .replace("runs/quickstart", str(tmp_path)))
+    tiny = ["--trainer.accelerator=cpu", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
+            "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false"]
+    first = run_pargs("fit", "-c", str(config), *tiny, "--trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = tmp_path / "checkpoints" / "sft" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+    second = run_pargs("fit", "-c", str(config), *tiny, "--trainer.max_epochs=2", "--ckpt_path", "last")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"Restored all states from the checkpoint at {last}" in second.stderr
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+
+    def logged_steps(version):
+        events = EventAccumulator(str(tmp_path / "tensorboard" / "sft" / version))
+        events.Reload()
+        return [e.step for e in events.Scalars("train/loss")]
+
+    assert logged_steps("version_1") == [s + 2 for s in logged_steps("version_0")]  # continued, not restarted
 
 
 def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kill_after=None):
