@@ -45,12 +45,6 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
         """The batch collator."""
         raise NotImplementedError
 
-    def prepare_data(self) -> None:
-        # Lightning calls this before the logger makes its run directory and config.yaml is written: a missing
-        # or malformed data file then leaves nothing behind (setup keeps what is read here)
-        if self.trainer is not None:
-            self.setup(self.trainer.state.fn)
-
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
             self.datasets["train"] = self.load(self.hparams.train_file)

@@ -53,11 +53,6 @@ class PromptDataModule(ResumableData, L.LightningDataModule):
             rec["_file"] = path
         return records[: self.hparams.limit] if self.hparams.limit else records
 
-    def prepare_data(self) -> None:
-        # before the logger's run directory and config.yaml are made (see JsonlDataModule.prepare_data)
-        if self.trainer is not None:
-            self.setup(self.trainer.state.fn)
-
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "predict") and self.records is None:
             self.records = self._load("predict_file", "predict")

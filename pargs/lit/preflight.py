@@ -16,8 +16,11 @@
   those that differ from the checkpoint's are listed in one warning line. ``export_dir`` (where
   outputs go) and the data loader's ``num_workers`` (no effect on what is trained) are not compared.
 
-The data files are checked before any directory is made too, by the datamodules' ``prepare_data``
-(``pargs/datamodules/base.py``).
+The data files are read (and so checked) before anything is written too: a pargs datamodule's
+``setup`` runs once the classes are built, in every process, before Lightning makes the logger's run
+directory, so a bad file leaves no empty ``version_0`` behind (``setup`` keeps what it read). It is
+not Lightning's ``prepare_data``: that runs on rank 0 only, and the other ranks would die in a barrier
+with a traceback instead of the one line.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class PreflightCLI(LightningCLI):
             options["ckpt_path"] = path  # what was checked is what Lightning loads
         if self._checkpoint is not None:
             warn_differences(self._checkpoint, self.model, self.datamodule, str(options["ckpt_path"]))
+        read_data_files(self.datamodule, sub)
 
 
 def _local_path(ckpt_path) -> str | None:
@@ -241,3 +245,10 @@ def warn_differences(checkpoint: dict, model, datamodule, path: str) -> None:
     if differences and getattr(rank_zero_only, "rank", 0) == 0:
         log.warning("the config differs from checkpoint %s (the config's values are used): %s", path,
                     "; ".join(differences))
+
+
+def read_data_files(datamodule, stage: str) -> None:
+    """Run a pargs datamodule's ``setup`` for ``stage`` now: it reads and checks its files (once; Lightning's
+    later call keeps them). Datamodules from elsewhere are left to Lightning, which may not expect it."""
+    if datamodule is not None and type(datamodule).__module__.startswith("pargs."):
+        datamodule.setup(stage)
