@@ -3,8 +3,9 @@
 :class:`PreflightCLI` is LightningCLI with these checks (``pargs fit/validate/test/predict`` use it):
 
 - a checkpoint path that does not exist, or a file that does not load (truncated, corrupt) is one
-  error naming the file and the other checkpoints of its directory, before any model, logger
-  directory or ``config.yaml`` is made;
+  error naming the file and the other checkpoints of its directory. A path is checked before any
+  class is built; ``last`` once they are built (it depends on the callbacks and the logger), still
+  before Lightning writes anything (no logger run directory, no ``config.yaml``);
 - a checkpoint of another module class than the config's (a ``RewardModule`` checkpoint given to a
   ``DecodeModule`` config) is refused, naming both classes;
 - ``--ckpt_path last`` looks where Lightning does (the ``last*.ckpt`` of every checkpoint callback's
@@ -124,8 +125,9 @@ def read_checkpoint(path: str, weights_only: bool = True) -> dict:
     if file.is_dir():
         return {}
     if not file.exists():
-        where = f"; the checkpoints in {file.parent}: {', '.join(sorted(p.name for p in file.parent.glob('*.ckpt')))}" \
-            if file.parent.is_dir() and any(file.parent.glob("*.ckpt")) else ""
+        there = sorted(p.name for p in file.parent.glob("*.ckpt")) if file.parent.is_dir() else []
+        names = ", ".join(there[:6]) + (f" and {len(there) - 6} more" if len(there) > 6 else "")
+        where = f"; the checkpoints in {file.parent}: {names}" if there else ""
         raise ConfigError(f"checkpoint {path} (--ckpt_path) does not exist{where}")
     try:
         try:
