@@ -4,10 +4,12 @@ changed since the checkpoint, a data file that does not parse (pargs/lit/preflig
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 
 import pytest
+import torch
 import yaml
 
 from pargs.cli import lightning_cli, main
@@ -99,6 +101,15 @@ def test_a_truncated_checkpoint_names_the_file_and_the_earlier_ones(tmp_path, sy
            f"checkpoint {last} cannot be read", "truncated or corrupt",
            f"resume from an earlier checkpoint: --ckpt_path {tmp_path / 'ckpt' / 'epoch=0-step=2.ckpt'}")
     assert _files(tmp_path) == before
+
+
+def test_a_checkpoint_holding_pickled_objects_says_how_to_load_it_if_trusted(tmp_path, synthetic_dir, model_dirs,
+                                                                             capsys):
+    pickled = tmp_path / "pickled.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"when": datetime.date(2024, 1, 1)}}, pickled)
+    config = _config(tmp_path, synthetic_dir, model_dirs)
+    _error(["fit", "-c", str(config), "--ckpt_path", str(pickled)], capsys,
+           f"checkpoint {pickled} holds objects other than plain data", "add --weights_only false")
 
 
 @pytest.mark.parametrize("command", ["predict", "fit-dpo"])
