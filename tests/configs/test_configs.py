@@ -73,3 +73,28 @@ def test_config_header_and_build(path, run_dir, tmp_path):
     cli = build([command, "-c", str(local), *overrides])
     assert cli.ran == command
     assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
+
+
+def _command(path: Path) -> str:
+    words = path.read_text().splitlines()[0].split()
+    return words[2] if words[1] in ("pargs", "lightning") else words[1]
+
+
+FIT_CONFIGS = [p for p in CONFIGS if _command(p) == "fit"]
+
+
+@pytest.mark.parametrize("path", FIT_CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "lightning_configs")))
+def test_fit_configs_save_a_last_checkpoint_that_the_next_run_finds(path):
+    """``--ckpt_path last`` resumes only if the run saves last.ckpt where the restarted run looks: a fixed
+    dirpath, not the logger's version folder (a new one per run)."""
+    trainer = yaml.safe_load(path.read_text())["trainer"]
+    (checkpoint,) = [c for c in trainer.get("callbacks") or [] if c["class_path"].endswith(".ModelCheckpoint")]
+    args = checkpoint["init_args"]
+    assert args.get("save_last") is True
+    dirpath, root = args.get("dirpath"), trainer["default_root_dir"]
+    assert dirpath and dirpath.startswith(root + "/checkpoints/"), dirpath
+    logger = trainer.get("logger") or {}
+    assert not dirpath.startswith(logger.get("init_args", {}).get("save_dir", "//")), "under the logger's versions"
+    # the quickstart's tiny models checkpoint at epoch ends; the large ones every few hundred steps, never each step
+    every = args.get("every_n_train_steps")
+    assert (not every) if root == "runs/quickstart" else every >= 100
