@@ -1,7 +1,7 @@
-"""What a decoding method is: one small config that the engine interprets.
+"""What a decoding method is: one small config whose ``kind`` names the rule that decodes it.
 
 =========  =====================================================================================
-kind       rule at each step
+kind       rule at each step (one module each under ``pargs/decoding/rules/``)
 =========  =====================================================================================
 sample     sample from the reference LM (``temperature``, ``top_k``, ``top_p``); ``greedy`` = argmax
 best_of_n  ``n`` samples as above, the ``scorer`` picks the one with the highest complete-response
@@ -10,6 +10,8 @@ guided     take the ``k`` most likely tokens v of the reference LM and score eac
            ``log pi_ref(v | x, y) + weight * r(x, y + v)`` from the ``scorer``; sample from the
            softmax of the scores (divided by ``temperature``) or take the argmax (``greedy``)
 =========  =====================================================================================
+
+Other kinds can be registered (``pargs/decoding/registry.py`` says how).
 
 The paper's methods are presets of these (see :data:`PRESETS`): ARGS is ``guided`` with a
 full-sequence RM, PARGS / PARGS-G with a partial-sequence RM, CD-FUDGE with a prefix value model.
@@ -25,12 +27,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
+from pargs.decoding.registry import kinds, rule_for
 from pargs.errors import ConfigError
-
-Kind = Literal["sample", "best_of_n", "guided"]
-KINDS = ("sample", "best_of_n", "guided")
 
 
 @dataclass
@@ -38,7 +37,7 @@ class DecodeMethod:
     """One decoding method and its parameters (a row of the results table)."""
 
     name: str  #: label in outputs and tables, e.g. "pargs"
-    kind: Kind = "sample"  #: sample | best_of_n | guided (module docstring)
+    kind: str = "sample"  #: the rule: sample | best_of_n | guided (module docstring) or a registered one
     greedy: bool = False  #: argmax instead of sampling
     top_k: int = 0  #: sample: keep the k most likely tokens (0 = all)
     top_p: float = 1.0  #: sample: nucleus mass to keep (1 = all)
@@ -53,11 +52,21 @@ class DecodeMethod:
     def __post_init__(self) -> None:
         self.validate()
 
+    @property
+    def rule(self):
+        """The rule that decodes this method (:mod:`pargs.decoding.registry`)."""
+        return rule_for(self.kind)
+
+    @property
+    def uses_scorer(self) -> bool:
+        """Whether decoding reads ``scorer`` (guided and Best-of-N do; sampling does not)."""
+        return self.rule.uses_scorer
+
     def validate(self, vocab_size: int | None = None) -> None:
-        """Raise a ValueError naming the field when a parameter is out of range."""
+        """Raise a :class:`ConfigError` naming the field when a parameter is out of range."""
         where = f"decoding method {self.name!r}:"
-        if self.kind not in KINDS:
-            raise ConfigError(f"{where} kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind not in kinds():
+            raise ConfigError(f"{where} kind must be one of {kinds()}, got {self.kind!r}")
         if not math.isfinite(self.weight) or self.weight < 0:
             raise ConfigError(f"{where} weight (beta) must be a finite number >= 0, got {self.weight}")
         if not math.isfinite(self.temperature) or self.temperature <= 0:
@@ -70,13 +79,11 @@ class DecodeMethod:
             raise ConfigError(f"{where} k must be >= 1, got {self.k}")
         if self.n < 1 or self.samples < 1:
             raise ConfigError(f"{where} n and samples must be >= 1, got n={self.n}, samples={self.samples}")
-        if self.kind in ("guided", "best_of_n") and not self.scorer:
+        if self.uses_scorer and not self.scorer:
             raise ConfigError(f"{where} kind {self.kind!r} needs a `scorer`")
-        if vocab_size is not None:
-            if self.kind == "guided" and self.k > vocab_size:
-                raise ConfigError(f"{where} k={self.k} is larger than the vocabulary ({vocab_size} tokens)")
-            if self.top_k > vocab_size:
-                raise ConfigError(f"{where} top_k={self.top_k} is larger than the vocabulary ({vocab_size} tokens)")
+        if vocab_size is not None and self.top_k > vocab_size:
+            raise ConfigError(f"{where} top_k={self.top_k} is larger than the vocabulary ({vocab_size} tokens)")
+        self.rule.check(self, vocab_size)
 
     @property
     def samples_stochastic(self) -> bool:

@@ -6,7 +6,6 @@ from pargs.metrics.flops import (
     GPT2_LARGE,
     LLAMA2_7B,
     Shape,
-    decode_flops,
     flops_per_token,
     overhead_ratio,
     shape_of,
@@ -20,7 +19,7 @@ from pargs.metrics.text_overlap import corpus_bleu, rouge_l, sentence_bleu
 
 __all__ = [
     "DEBERTA_V3_LARGE", "GPT2_LARGE", "LLAMA2_7B", "LocalLMJudge", "PairedTest", "Shape", "WinTie", "agreement",
-    "corpus_bleu", "decode_flops", "diversity", "flops_per_token", "mean_se", "overhead_ratio", "pair_prefix_scores",
+    "corpus_bleu", "diversity", "flops_per_token", "mean_se", "overhead_ratio", "pair_prefix_scores",
     "paired_wilcoxon", "pairwise_rouge_l", "per_prompt_means", "prefix_agreement", "reward_summary", "rouge_l",
     "sentence_bleu", "shape_of", "time_per_token", "win_tie_rate",
 ]
