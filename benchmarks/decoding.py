@@ -47,7 +47,7 @@ from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 VOCAB, LAYERS, D_MODEL, BATCH, K, PROMPT_LEN = 8000, 4, 256, 8, 10, 16
 TOP_K = DecodeMethod("top-k", top_k=K)
-PARGS = DecodeMethod("pargs", kind="guided", k=K, weight=1.5, scorer="rm")
+PARGS = DecodeMethod("pargs", kind="guided", k=K, beta=1.5, scorer="rm")
 SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
 
 
@@ -65,7 +65,7 @@ def build(seed: int = 0):
 
 
 @torch.no_grad()
-def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, weight: float = 1.5) -> int:
+def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, beta: float = 1.5) -> int:
     """One prompt at a time; each step scores the k candidate sequences with the RM from scratch."""
     produced = 0
     for prompt in prompts:
@@ -77,7 +77,7 @@ def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, weight: f
             lp, cand = torch.log_softmax(logits.float(), -1).topk(k)
             candidates = torch.cat([seq.expand(k, -1), cand.view(k, 1)], dim=1)
             r = sequence_rewards(rm, candidates, torch.ones_like(candidates))
-            token = cand[0, int((lp[0] + weight * r).argmax())].view(1, 1)
+            token = cand[0, int((lp[0] + beta * r).argmax())].view(1, 1)
             seq = torch.cat([seq, token], dim=1)
             out = policy(input_ids=token, cache=cache, use_cache=True)
             cache, logits = out.cache, out.logits[:, -1]

@@ -42,7 +42,7 @@ def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int
     if template.get("kind") != "guided":
         raise ConfigError(f"method {method!r} is {template.get('kind', 'sample')!r}; a beta x k sweep needs a "
                           "guided one")
-    init["methods"] = [dict(template, name=grid_name(method, b, k), weight=b, k=k) for b in betas for k in ks]
+    init["methods"] = [dict(template, name=grid_name(method, b, k), beta=b, k=k) for b in betas for k in ks]
     callbacks = [c for c in config["trainer"].get("callbacks") or []
                  if not c["class_path"].endswith("PredictionWriter")]
     callbacks.append({"class_path": "pargs.lit.JsonlPredictionWriter",

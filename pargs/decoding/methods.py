@@ -7,7 +7,7 @@ sample     sample from the reference LM (``temperature``, ``top_k``, ``top_p``);
 best_of_n  ``n`` samples as above, the ``scorer`` picks the one with the highest complete-response
            reward
 guided     take the ``k`` most likely tokens v of the reference LM and score each with
-           ``log pi_ref(v | x, y) + weight * r(x, y + v)`` from the ``scorer``; sample from the
+           ``log pi_ref(v | x, y) + beta * r(x, y + v)`` from the ``scorer``; sample from the
            softmax of the scores (divided by ``temperature``) or take the argmax (``greedy``)
 =========  =====================================================================================
 
@@ -15,7 +15,7 @@ Other kinds can be registered (``pargs/decoding/registry.py`` says how).
 
 The paper's methods are presets of these (see :data:`PRESETS`): ARGS is ``guided`` with a
 full-sequence RM, PARGS / PARGS-G with a partial-sequence RM, CD-FUDGE with a prefix value model.
-ARGS's reference code adds ``weight * r`` to the raw logits rather than to log-probabilities; the two
+ARGS's reference code adds ``beta * r`` to the raw logits rather than to log-probabilities; the two
 differ by a constant per row (the log normaliser), so they pick the same token and sample the same
 distribution over the k candidates.
 
@@ -26,7 +26,7 @@ prediction module's ``policies`` at its checkpoint.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 
 from pargs.decoding.registry import kinds, rule_for
 from pargs.errors import ConfigError
@@ -43,13 +43,16 @@ class DecodeMethod:
     top_p: float = 1.0  #: sample: nucleus mass to keep (1 = all)
     temperature: float = 1.0  #: divides the logits (sample) or the guided scores (guided)
     k: int = 10  #: guided: number of candidate tokens scored per step
-    weight: float = 1.5  #: guided: reward weight (the paper's beta, ARGS's w)
+    beta: float = 1.5  #: guided: reward weight (the paper's beta, ARGS's w)
     n: int = 10  #: best_of_n: responses drawn per sample
     scorer: str | None = None  #: name of the reward scorer (guided, best_of_n)
     policy: str = "reference"  #: name of the policy model to decode from
     samples: int = 1  #: responses per prompt (10 for the diversity metric)
+    weight: InitVar[float | None] = None  #: the old name of ``beta``; giving it is an error that says so
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, weight: float | None) -> None:
+        if weight is not None:
+            raise ConfigError(f"decoding method {self.name!r}: `weight` was renamed to `beta`; write beta: {weight}")
         self.validate()
 
     @property
@@ -67,8 +70,8 @@ class DecodeMethod:
         where = f"decoding method {self.name!r}:"
         if self.kind not in kinds():
             raise ConfigError(f"{where} kind must be one of {kinds()}, got {self.kind!r}")
-        if not math.isfinite(self.weight) or self.weight < 0:
-            raise ConfigError(f"{where} weight (beta) must be a finite number >= 0, got {self.weight}")
+        if not math.isfinite(self.beta) or self.beta < 0:
+            raise ConfigError(f"{where} beta must be a finite number >= 0, got {self.beta}")
         if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise ConfigError(f"{where} temperature must be a finite number > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
@@ -106,8 +109,8 @@ PRESETS: dict[str, dict] = {
     "greedy": {"kind": "sample", "greedy": True},
     "top-k": {"kind": "sample", "top_k": 10},
     "best-of-n": {"kind": "best_of_n", "top_k": 10, "n": 10, "scorer": "full"},
-    "args": {"kind": "guided", "k": 10, "weight": 1.5, "greedy": True, "scorer": "full"},
-    "pargs": {"kind": "guided", "k": 10, "weight": 1.5, "scorer": "partial"},
-    "pargs-g": {"kind": "guided", "k": 10, "weight": 1.5, "greedy": True, "scorer": "partial"},
-    "cd-fudge": {"kind": "guided", "k": 10, "weight": 1.5, "scorer": "value"},
+    "args": {"kind": "guided", "k": 10, "beta": 1.5, "greedy": True, "scorer": "full"},
+    "pargs": {"kind": "guided", "k": 10, "beta": 1.5, "scorer": "partial"},
+    "pargs-g": {"kind": "guided", "k": 10, "beta": 1.5, "greedy": True, "scorer": "partial"},
+    "cd-fudge": {"kind": "guided", "k": 10, "beta": 1.5, "scorer": "value"},
 }

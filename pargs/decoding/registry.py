@@ -19,7 +19,7 @@ How to add a decoding rule
 3. Use it: one line in a predict config's ``methods``, ``{name: mine, kind: my_rule, ...}``, or
    ``DecodeMethod("mine", kind="my_rule")`` with ``generate``.
 
-A rule reads its parameters from the method's fields (``k``, ``temperature``, ...). A rule
+A rule reads its parameters from the method's fields (``k``, ``beta``, ``temperature``, ...). A rule
 that needs a parameter no method has yet adds a field to ``DecodeMethod``: a method's fields decide
 what it decodes. ``tests/decoding/runner_up_rule.py`` is a complete rule in one file.
 

@@ -48,6 +48,8 @@ def test_uses_scorer_comes_from_the_rule():
 
 
 def test_bad_method_configs_say_what_to_change():
+    with pytest.raises(ConfigError, match=r"decoding method 'pargs': `weight` was renamed to `beta`"):
+        DecodeMethod("pargs", kind="guided", scorer="rm", weight=2.0)
     with pytest.raises(ConfigError, match=r"kind must be one of \[.*'guided'.*\], got 'nope'"):
         DecodeMethod("x", kind="nope")
     with pytest.raises(ConfigError, match="already registered"):
@@ -77,7 +79,7 @@ def test_new_rule_as_a_row_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_d
             "max_new_tokens": 6,
             "methods": [{"name": "runner-up", "kind": "runner_up"},
                         {"name": "greedy", "kind": "sample", "greedy": True},
-                        {"name": "args-sampled", "kind": "guided", "k": 10, "weight": 1.5, "scorer": "full",
+                        {"name": "args-sampled", "kind": "guided", "k": 10, "beta": 1.5, "scorer": "full",
                          "samples": 2}]}},
         "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
             "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "limit": 3}},
@@ -91,7 +93,7 @@ def test_new_rule_as_a_row_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_d
     lm_shape = Shape(2, 32)  # conftest's tiny models: 2 layers, d_model 32 (policy and RM alike)
     for r in records:
         if r["method"] == "args-sampled":
-            ids = reference_guided_decode(lm, rm, tokenizer, r["prompt"], r["seed"], k=10, weight=1.5, greedy=False,
+            ids = reference_guided_decode(lm, rm, tokenizer, r["prompt"], r["seed"], k=10, beta=1.5, greedy=False,
                                           max_new_tokens=6)
         else:
             ids = slow_decode(lm, tokenizer, r["prompt"], 6, rank=1 if r["method"] == "runner-up" else 0)

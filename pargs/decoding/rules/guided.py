@@ -1,4 +1,4 @@
-"""``guided``: score the policy's ``k`` most likely tokens with ``log pi_ref + weight * r`` and pick among them.
+"""``guided``: score the policy's ``k`` most likely tokens with ``log pi_ref + beta * r`` and pick among them.
 
 ARGS, PARGS, PARGS-G and CD-FUDGE are this rule with different rewards and greedy or sampled picks
 (``PRESETS`` in ``pargs/decoding/methods.py``).
@@ -31,7 +31,7 @@ class Guided(TokenRule):
     def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int, scorer: Scorer | None) -> Tensor:
         lp, cand = logp.topk(method.k, dim=-1)
         rewards = scorer.score_candidates(cand)
-        scores = lp + method.weight * rewards.to(lp.dtype)
+        scores = lp + method.beta * rewards.to(lp.dtype)
         if method.greedy:
             j = scores.argmax(dim=-1)
         else:
