@@ -37,7 +37,7 @@ from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadMo
 
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts, generate
-from pargs.decoding.methods import DecodeMethod
+from pargs.decoding.methods import preset
 from pargs.decoding.noise import stable_seed
 from pargs.decoding.stream import CausalStream
 from pargs.decoding.text_reward import ModelReward
@@ -46,8 +46,8 @@ from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 VOCAB, LAYERS, D_MODEL, BATCH, K, PROMPT_LEN = 8000, 4, 256, 8, 10, 16
-TOP_K = DecodeMethod("top-k", top_k=K)
-PARGS = DecodeMethod("pargs", kind="guided", k=K, beta=1.5, scorer="rm")
+TOP_K = preset("top-k", top_k=K)
+PARGS = preset("pargs", k=K, scorer="rm")
 SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
 
 
@@ -150,7 +150,7 @@ def peak_cache_mb(k: int, n: int) -> tuple[float, float]:
         return out
 
     scorer.stream.try_candidates = measured
-    method = DecodeMethod("p", kind="guided", k=k, scorer="rm")
+    method = preset("pargs", k=k, scorer="rm")
     generate(policy, tokenizer, prompts, method, torch.arange(BATCH), scorer=scorer, max_new_tokens=n, min_new_tokens=n)
     return filled / 2**20, allocated / 2**20
 

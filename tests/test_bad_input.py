@@ -102,7 +102,8 @@ def test_beta_negative_or_not_finite(tmp_path, model_dirs, capsys, synthetic_dir
            "decoding method 'pargs': beta must be a finite number >= 0")
 
 
-@pytest.mark.parametrize("method", [{"name": "pargs", "kind": "guided", "k": 3, "weight": 2.0, "scorer": "rm"}])
+@pytest.mark.parametrize("method", [{"name": "pargs", "kind": "guided", "k": 3, "weight": 2.0, "scorer": "rm"},
+                                    {"preset": "pargs", "scorer": "rm", "weight": 2.0}])
 def test_the_old_name_weight_says_it_is_now_beta(tmp_path, model_dirs, capsys, synthetic_dir, method):
     _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", [method]), capsys,
            "decoding method 'pargs': `weight` was renamed to `beta`; write beta: 2.0")

@@ -17,7 +17,8 @@ How to add a decoding rule
 2. Make sure the module is imported before a method names the kind: a built-in rule is one import line
    in ``pargs/decoding/rules/__init__.py``; a rule outside pargs registers when its module is imported.
 3. Use it: one line in a predict config's ``methods``, ``{name: mine, kind: my_rule, ...}``, or
-   ``DecodeMethod("mine", kind="my_rule")`` with ``generate``.
+   ``DecodeMethod("mine", kind="my_rule")`` with ``generate``; a preset for it is one more entry of
+   ``PRESETS`` in ``pargs/decoding/methods.py``.
 
 A rule reads its parameters from the method's fields (``k``, ``beta``, ``temperature``, ...). A rule
 that needs a parameter no method has yet adds a field to ``DecodeMethod``: a method's fields decide

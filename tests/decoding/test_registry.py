@@ -1,4 +1,4 @@
-"""Decoding rules by kind: a new rule from one file, each rule's FLOPs estimate.
+"""Decoding rules by kind: presets with overrides, a new rule from one file, each rule's FLOPs estimate.
 
 Decoded tokens are checked against slow decoders written here (no cache, the whole sequence re-run
 every step), and FLOPs against hand-worked values.
@@ -7,6 +7,7 @@ every step), and FLOPs against hand-worked values.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ import yaml
 
 from pargs.cli import main
 from pargs.decoding.engine import generate
-from pargs.decoding.methods import DecodeMethod, preset
+from pargs.decoding.methods import PRESETS, DecodeMethod, preset
 from pargs.decoding.noise import stable_seed
 from pargs.decoding.registry import register, rule_for
 from pargs.decoding.rules.base import TokenRule
@@ -41,6 +42,20 @@ def slow_decode(lm, tokenizer, prompt: str, max_new_tokens: int, rank: int) -> l
     return out
 
 
+def test_a_preset_with_overrides_is_the_method_spelled_out():
+    method = DecodeMethod(preset="pargs", scorer="partial", beta=2.0, samples=10, name="pargs-b2")
+    assert method == DecodeMethod(name="pargs-b2", kind="guided", k=10, beta=2.0, greedy=False, scorer="partial",
+                                  samples=10, top_k=0, top_p=1.0, temperature=1.0, n=10, policy="reference")
+    assert DecodeMethod(preset="args").name == "args" and DecodeMethod(preset="args").scorer == "full"
+    # an override back to the plain default still wins over the preset
+    assert DecodeMethod(preset="pargs-g", greedy=False).greedy is False
+    assert DecodeMethod(preset="top-k", top_k=0).top_k == 0
+    # a built method carries no preset: replacing a field changes only that field
+    assert replace(preset("args"), scorer="other").greedy is True
+    assert preset("args-sampled") == DecodeMethod("args-sampled", kind="guided", k=10, beta=1.5, scorer="full")
+    assert set(PRESETS) >= {"greedy", "top-k", "best-of-n", "args", "args-sampled", "pargs", "pargs-g", "cd-fudge"}
+
+
 def test_uses_scorer_comes_from_the_rule():
     assert [preset(p).uses_scorer for p in ("greedy", "top-k", "best-of-n", "args", "pargs")] == [
         False, False, True, True, True]
@@ -49,7 +64,11 @@ def test_uses_scorer_comes_from_the_rule():
 
 def test_bad_method_configs_say_what_to_change():
     with pytest.raises(ConfigError, match=r"decoding method 'pargs': `weight` was renamed to `beta`"):
-        DecodeMethod("pargs", kind="guided", scorer="rm", weight=2.0)
+        DecodeMethod(preset="pargs", weight=2.0)
+    with pytest.raises(ConfigError, match=r"unknown preset 'parg'; known: \['args'"):
+        DecodeMethod(preset="parg")
+    with pytest.raises(ConfigError, match="needs a `name`"):
+        DecodeMethod(kind="sample")
     with pytest.raises(ConfigError, match=r"kind must be one of \[.*'guided'.*\], got 'nope'"):
         DecodeMethod("x", kind="nope")
     with pytest.raises(ConfigError, match="already registered"):
@@ -65,8 +84,8 @@ def test_a_rule_from_one_file_decodes_through_generate(lm, tokenizer):
     assert gen.token_ids == [slow_decode(lm, tokenizer, p, 8, rank=1) for p in PROMPTS]
 
 
-def test_new_rule_as_a_row_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_dirs, synthetic_dir):
-    """The toy rule is one config line of a real ``pargs predict``, next to a built-in rule."""
+def test_new_rule_and_presets_as_rows_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_dirs, synthetic_dir):
+    """The toy rule is one config line of a real ``pargs predict``; ``greedy`` and ``args-sampled`` are rows too."""
     cfg = {
         "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False,
                     "default_root_dir": str(tmp_path),
@@ -77,10 +96,8 @@ def test_new_rule_as_a_row_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_d
             "policies": {"reference": {"path": str(model_dirs["reference"])}},
             "scorers": {"full": {"model": {"path": str(model_dirs["rm"])}}},
             "max_new_tokens": 6,
-            "methods": [{"name": "runner-up", "kind": "runner_up"},
-                        {"name": "greedy", "kind": "sample", "greedy": True},
-                        {"name": "args-sampled", "kind": "guided", "k": 10, "beta": 1.5, "scorer": "full",
-                         "samples": 2}]}},
+            "methods": [{"name": "runner-up", "kind": "runner_up"}, {"preset": "greedy"},
+                        {"preset": "args-sampled", "samples": 2}]}},
         "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
             "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "limit": 3}},
     }
