@@ -36,7 +36,7 @@ class DecodeModule(L.LightningModule):
         scorers: named rewards that guide decoding (guided methods) or pick among samples (Best-of-N).
         eval_reward: the separate reward that scores every final response (an evaluation RM, or the
             synthetic oracle); None records no reward.
-        methods: the decoding methods, one results-table row each.
+        methods: the decoding methods, one results-table row each (e.g. ``{preset: pargs, samples: 10}``).
         max_new_tokens: the most tokens per response.
         stop_strings: a response also ends when its text contains one of these.
         max_prompt_length: fail on prompts with more tokens than this (None: the policy's context minus
