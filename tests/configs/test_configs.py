@@ -98,3 +98,26 @@ def test_fit_configs_save_a_last_checkpoint_that_the_next_run_finds(path):
     # the quickstart's tiny models checkpoint at epoch ends; the large ones every few hundred steps, never each step
     every = args.get("every_n_train_steps")
     assert (not every) if root == "runs/quickstart" else every >= 100
+
+
+def test_predict_methods_by_preset_parse_through_the_cli(run_dir, tmp_path):
+    """``{preset: ..., <overrides>}`` rows build the same methods as the fields written out."""
+    config = yaml.safe_load((ROOT / "lightning_configs" / "quickstart" / "predict.yaml").read_text()
+                            .replace("runs/quickstart", str(run_dir)))
+    config["model"]["init_args"]["methods"] = [
+        {"preset": "pargs", "scorer": "partial"},
+        {"preset": "pargs", "scorer": "partial", "beta": 2.0, "samples": 10, "name": "pargs-b2"},
+        {"preset": "args-sampled"}, {"preset": "greedy"},
+        {"name": "written-out", "kind": "guided", "k": 10, "beta": 1.5, "greedy": True, "scorer": "full"},
+    ]
+    local = tmp_path / "predict.yaml"
+    local.write_text(yaml.safe_dump(config))
+    methods = build(["predict", "-c", str(local), "--trainer.logger=false"]).model.methods
+    fields = [(m.name, m.kind, m.k, m.beta, m.greedy, m.scorer, m.samples, m.top_k) for m in methods]
+    assert fields == [
+        ("pargs", "guided", 10, 1.5, False, "partial", 1, 0),
+        ("pargs-b2", "guided", 10, 2.0, False, "partial", 10, 0),
+        ("args-sampled", "guided", 10, 1.5, False, "full", 1, 0),
+        ("greedy", "sample", 10, 1.5, True, None, 1, 0),
+        ("written-out", "guided", 10, 1.5, True, "full", 1, 0),
+    ]
