@@ -26,8 +26,6 @@ gradient synchronisation wired into every minibatch step; it fails early instead
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 
@@ -43,6 +41,7 @@ from pargs.losses import masked_mean, ppo_policy_loss, ppo_value_loss, token_log
 from pargs.models.dropout import disable_dropout
 from pargs.models.encoding import pad_batch
 from pargs.models.loading import ModelSpec, load_causal_lm, load_reward_model
+from pargs.models.reference import frozen_reference
 from pargs.models.reward_model import position_ids_from_mask, require_causal_reward_model, token_rewards
 
 
@@ -133,11 +132,7 @@ class PPOModule(PretrainedModule):
         if self.model is not None:
             return
         super().configure_model()
-        if self.reference_spec is not None:
-            reference = load_causal_lm(self.reference_spec, self.tokenizer)
-        else:
-            reference = copy.deepcopy(self.model)  # the initial policy
-        self.reference = disable_dropout(reference).eval().requires_grad_(False)
+        self.reference = frozen_reference(self.reference_spec, self.tokenizer, self.model)  # None: the initial policy
         value = load_reward_model(self.value_spec or self.spec, self.tokenizer)
         self.value_model = disable_dropout(require_causal_reward_model(value, "PPO's value network"))
         reward_model, reward_tokenizer = self.reward_spec.load()
