@@ -46,7 +46,7 @@ from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import dpo_loss, response_logprobs
 from pargs.models.dropout import disable_dropout
 from pargs.models.loading import ModelSpec, load_causal_lm
-from pargs.models.lora import LoraSpec, add_lora
+from pargs.models.lora import LoraSpec
 from pargs.models.reference import frozen_reference
 
 log = logging.getLogger(__name__)
@@ -114,15 +114,8 @@ class DPOModule(PretrainedModule):
 
     # ------------------------------------------------------------------------------- models
     def build_model(self):
-        hp = self.hparams
-        model = load_causal_lm(self.spec, self.tokenizer)
-        if hp.disable_dropout:
-            disable_dropout(model)
-        if self.lora_spec is not None:
-            if hp.gradient_checkpointing:
-                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still get grads
-            model = add_lora(model, self.lora_spec)
-        return model
+        model = load_causal_lm(self.spec, self.tokenizer)  # LoRA adapters: added by configure_model
+        return disable_dropout(model) if self.hparams.disable_dropout else model
 
     def configure_model(self) -> None:
         if self.model is not None:
