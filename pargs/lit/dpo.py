@@ -41,7 +41,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from pargs.errors import ConfigError
-from pargs.lit.export import export_pretrained
 from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import dpo_loss, response_logprobs
 from pargs.models.dropout import disable_dropout
@@ -259,6 +258,3 @@ class DPOModule(PretrainedModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
-
-    def on_fit_end(self) -> None:
-        export_pretrained(self, self.hparams.export_dir)  # LoRA adapters merged in
