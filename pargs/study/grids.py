@@ -1,0 +1,38 @@
+"""The declared grids of ``pargs study``: what is tuned, over which values, and how the choice is made.
+
+Every guided method's beta, DPO's (beta, learning rate) and PPO's KL coefficient are chosen per seed from
+these grids on the validation prompts (held-out prompt combinations that are neither test nor training
+prompts). **Selection criterion:** the highest mean validation oracle reward (mean over the validation
+prompts of the per-prompt mean over samples); a tie goes to the first grid value in the order below.
+The report records the grids, every grid value's validation reward and the choice.
+
+DPO and PPO are also compared with their initial policy (the SFT model, top-k sampled like them) on the
+validation prompts; the report says per seed whether the chosen setting beats it.
+"""
+
+from __future__ import annotations
+
+#: the guided methods whose beta is tuned (presets of pargs/decoding/methods.py)
+GUIDED = ("pargs", "pargs-g", "args", "args-sampled", "cd-fudge")
+#: beta values tried for each guided method: the paper's range 0.5-2.5 (its Table 13) and 4, since the partial RM,
+#: the full RM and the value model give rewards on different scales
+BETAS = (0.5, 1.0, 1.5, 2.5, 4.0)
+#: the paper's fixed beta (its main experiments): these rows are reported next to the tuned ones
+FIXED_BETA = 1.5
+#: DPO (beta, learning rate), LoRA r = alpha = 16 as in the shipped config (lightning_configs/baselines/dpo.yaml);
+#: see pargs/study/__init__.py for why these values
+DPO_GRID = ((0.1, 5.0e-4), (0.1, 2.0e-3), (0.5, 5.0e-4), (0.5, 2.0e-3))
+#: PPO KL coefficients (the shipped config uses 0.05)
+PPO_KL = (0.02, 0.05, 0.2)
+#: the materialised-prefix RM's prefix_rows ratios of the data-size ablation (the paper's Table 15)
+ABLATION_RATIOS = (1.0, 1.5, 2.0, 3.0)
+
+
+def beta_name(method: str, beta: float) -> str:
+    """The name of a guided method decoded at one beta, e.g. ``pargs@b1.5``."""
+    return f"{method}@b{beta:g}"
+
+
+def ratio_name(ratio: float) -> str:
+    """The step that trains the ablation's RM at one prefix_rows ratio, e.g. ``ablation-1.5x``."""
+    return f"ablation-{ratio:g}x"
