@@ -107,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = run_study(ns.out, seeds, SMOKE if ns.smoke else FULL, ablation=not ns.no_ablation,
                         ablation_seeds=ns.ablation_seeds, reuse=ns.reuse, redo=ns.redo)
     print("\n" + summary["claims_table"])
+    print("\nWall time per step (s), as recorded when each step ran:")
+    for seed, steps in summary["steps"].items():
+        print(f"  seed {seed}: " + ", ".join(f"{k} {v['seconds']:.1f}" + ("" if v["status"] == "ran" else " (before)")
+                                           for k, v in steps.items()))
     sec = summary["seconds"]
     print(f"\nstudy directory: {summary['out']}  (this run {sec['this_run']} s; all steps as recorded "
           f"{sec['all_steps_recorded']} s; report {sec['report']} s)")

@@ -240,7 +240,9 @@ def tuning_section(ev: Evidence, plan) -> list[str]:
 def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
     s0 = ev.seeds[0]
     recs = ev.records[s0]
-    sizes = {"n_pairs": 3000, **plan.sizes}
+    seed_dir = Path(out) / f"seed-{s0}"
+    with open(seed_dir / "data" / "pairs_train.jsonl") as fh:
+        sizes = {"n_pairs": sum(1 for _ in fh)}
 
     def epochs(step: str) -> int:
         return recs[step]["config"]["trainer"]["max_epochs"]
@@ -248,7 +250,10 @@ def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
     def batch(step: str) -> int:
         return recs[step]["config"]["data"]["init_args"]["batch_size"]
 
-    rollouts = sum(1 for p in (Path(out) / f"seed-{s0}" / "rollouts").glob("*.jsonl") for _ in open(p))
+    rollouts = 0
+    for path in (seed_dir / "rollouts").glob("*.jsonl"):
+        with open(path) as fh:
+            rollouts += sum(1 for _ in fh)
     rm_steps = math.ceil(sizes["n_pairs"] / batch("reward_full")) * epochs("reward_full")
     value_steps = math.ceil(rollouts * 0.9 / batch("value")) * epochs("value")
     samples = recs["value_rollouts"]["config"]["model"]["init_args"]["methods"][0]["samples"]
