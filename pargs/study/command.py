@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Test every claim of the paper across seeds on the embedded synthetic task: the whole pipeline "
         "per seed (fair baselines, tuned beta, DPO/PPO grids, Monte Carlo ground truth, data-size ablation), then "
         "one report with a verdict per claim. Resumes per seed and step.",
+        epilog="Resume: each completed step of a seed leaves <out>/seed-<s>/steps/<step>.json (its config and its "
+        "inputs' fingerprints). Running again skips a step whose record matches what would run now, runs a step "
+        "without a record from its start (an interrupted one too), and refuses a step whose record differs, naming "
+        "the fields: give --redo STEP to run it (and the steps reading it) again, or another --out.",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, help="study directory (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..S-1 (default 5; --smoke: 2)")

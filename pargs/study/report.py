@@ -237,6 +237,26 @@ def tuning_section(ev: Evidence, plan) -> list[str]:
     return lines
 
 
+def sizes_section(ev: Evidence, plan, ablation_seeds: list[int]) -> list[str]:
+    """The plan's sizes (pargs/study/plan.py) in words."""
+    test = ev.prompts.get("top-k", 0)
+    return [
+        f"- seeds: {len(ev.seeds)} ({ev.seeds}); data per seed: {_sizes_text(plan.sizes)}",
+        f"- validation (tuning): {plan.sizes.get('n_val_prompts')} prompts × {plan.val_samples} samples (greedy "
+        f"methods: 1); test: {test} prompts × {plan.test_samples} samples; Best-of-N: N = {plan.best_of_n}",
+        f"- grids: {len(plan.betas)} β values × {len(GUIDED)} guided methods, {len(plan.dpo_grid)} DPO and "
+        f"{len(plan.ppo_kl)} PPO settings (each trained per seed)",
+        f"- ground truth: {plan.gt_pairs} held-out pairs × 4 fractions × 2 sides × m = {plan.gt_m} completions",
+        f"- ablation: prefix_rows {list(plan.ablation_ratios)} on seeds {ablation_seeds}, PARGS on "
+        f"{plan.ablation_prompts or 'all'} test prompts × {plan.ablation_samples} samples",
+    ]
+
+
+def _sizes_text(sizes: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in sizes.items()) + " (other sizes: the quickstart's, "\
+        "pargs/tasks/synthetic_prepare.py SyntheticSizes)"
+
+
 def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
     s0 = ev.seeds[0]
     recs = ev.records[s0]
@@ -496,6 +516,7 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
           f"Seeds {seeds}; each redraws the synthetic data, the model initialisations and the decoding noise. "
           f"{REWARD_NOTE}. Per-seed tables with every metric: seed-<s>/report/results.md.", "",
           "## Paper claims vs what the embedded study shows", "", *table, "",
+          "## Sizes", "", *sizes_section(ev, plan, ablation_seeds), "",
           "## Methods", "", *methods_table(ev), "", "![rewards](rewards.png)", "",
           "## Claims, seed by seed", "", *claim_details(claims, alpha),
           "## Theorem 1: the RMs on prefixes against a Monte Carlo ground truth", "", *theorem1_section(ev, t1), "",
