@@ -119,8 +119,22 @@ def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
     lines.append(f"| Partial vs full RM on prefixes | {THEOREM1} | agreement with the Monte Carlo ground truth, "
                  f"partial vs full RM, pooled over {s} seeds:<br>" + "<br>".join(parts) + f" | {t1.verdict} "
                  "(25–75 %) |")
-    lines += ["", _rule_text(s, alpha)]
+    lines += ["", _rule_text(s, alpha), "", wall_time_line(ev)]
     return lines
+
+
+def wall_time_line(ev: Evidence) -> str:
+    """One line: the study's wall time in total and per step family, with the machine's load."""
+    fam = timing_rows(ev)
+    total = sum(v for per in fam.values() for v in per.values())
+    loads = [x for recs in ev.records.values() for r in recs.values() for x in (r.get("load_average") or {}).values()
+             if x is not None]
+    load = f", 1-minute load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
+    parts = ", ".join(f"{name} {sum(per.values()) / 60:.1f}" for name, per in fam.items())
+    ablation = sum(v for name, per in fam.items() if name.startswith("ablation") for v in per.values())
+    return (f"Measured wall time of the study: {total / 60:.1f} min for {len(ev.records)} seeds on {_cores()} CPU "
+            f"cores{load}: {(total - ablation) / 60:.1f} min for the pipeline, {ablation / 60:.1f} min for the "
+            f"ablation (minutes per step, all seeds: {parts}); report/study.md has it per seed.")
 
 
 def _claim_note(ev: Evidence, b: str) -> str:
