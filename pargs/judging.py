@@ -174,9 +174,10 @@ def main(argv: Sequence[str]) -> int:
         judge = import_judge(ns.judge)
     else:
         from pargs.metrics.judge import LocalLMJudge, answer_token_ids
-        from pargs.models.loading import ModelSpec, load_causal_lm, load_tokenizer
+        from pargs.models.loading import ModelSpec, check_model_source, load_causal_lm, load_tokenizer
 
         template = load_template(ns.template) if ns.template else DEFAULT_TEMPLATE
+        check_model_source(ns.model, "--model")
         spec = ModelSpec(path=ns.model)
         tokenizer = load_tokenizer(spec)
         answer_token_ids(tokenizer)  # a tokenizer unfit to judge fails before the model loads

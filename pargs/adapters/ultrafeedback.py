@@ -72,6 +72,9 @@ def _load_tokenizer(tokenizer: Any):
     if isinstance(tokenizer, (str, os.PathLike)):
         from transformers import AutoTokenizer
 
+        from pargs.models.loading import check_model_source
+
+        check_model_source(str(tokenizer), "--tokenizer")  # a missing folder fails here, without the network
         try:
             loaded = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=False)
         except (OSError, ValueError) as err:  # no such folder or hub name, no tokenizer files in it

@@ -8,7 +8,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from pargs.datamodules.resumable import ResumableData
-from pargs.models.loading import ModelSpec, load_tokenizer
+from pargs.models.loading import ModelSpec, check_model_source, load_tokenizer
 
 
 class JsonlDataModule(ResumableData, L.LightningDataModule):
@@ -29,6 +29,7 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
+            check_model_source(self.hparams.tokenizer, "data.init_args.tokenizer")
             self._tokenizer = load_tokenizer(
                 ModelSpec(path=self.hparams.tokenizer, trust_remote_code=self.hparams.trust_remote_code)
             )
