@@ -28,7 +28,7 @@ from pargs.records import RecordError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadOptions", "Part", "check_columns", "open_parts"]
+__all__ = ["LoadOptions", "Part", "check_columns", "column_names", "open_parts"]
 
 # Local file formats: suffix -> (datasets builder, extra builder arguments).
 _FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -257,12 +257,16 @@ def open_parts(source: str | os.PathLike, split: str, load: LoadOptions, default
     return [_load_local_file(f, load.cache_dir) for f in files]
 
 
+def column_names(part: Part) -> list[str]:
+    """The columns of a part (rows read with the json module: the keys of any row)."""
+    names = getattr(part.rows, "column_names", None)
+    return list(names) if names is not None else list(dict.fromkeys(key for row in part.rows for key in row))
+
+
 def check_columns(parts: list[Part], columns: Sequence[str]) -> None:
     """Fail early, naming the file, when a column the adapter needs is absent from a whole file."""
     for part in parts:
-        names = getattr(part.rows, "column_names", None)
-        if names is None:  # rows read with the json module: the keys of any row
-            names = list(dict.fromkeys(key for row in part.rows for key in row))
+        names = column_names(part)
         for col in columns:
             if col not in names and col.split(".")[0] not in names:
                 raise RecordError(
