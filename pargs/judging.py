@@ -33,7 +33,7 @@ TEMPLATE_FIELDS = ("{prompt}", "{first}", "{second}")
 def load_template(path: str | Path) -> str:
     """A judge prompt template from a text file; it must use ``{prompt}``, ``{first}`` and ``{second}``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the judge template ({err})") from None
     missing = [f for f in TEMPLATE_FIELDS if f not in text]
