@@ -37,7 +37,7 @@ from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadMo
 
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts, generate
-from pargs.decoding.methods import DecodeMethod
+from pargs.decoding.methods import preset
 from pargs.decoding.noise import stable_seed
 from pargs.decoding.stream import CausalStream
 from pargs.decoding.text_reward import ModelReward
@@ -46,8 +46,8 @@ from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 VOCAB, LAYERS, D_MODEL, BATCH, K, PROMPT_LEN = 8000, 4, 256, 8, 10, 16
-TOP_K = DecodeMethod("top-k", top_k=K)
-PARGS = DecodeMethod("pargs", kind="guided", k=K, weight=1.5, scorer="rm")
+TOP_K = preset("top-k", top_k=K)
+PARGS = preset("pargs", k=K, scorer="rm")
 SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
 
 
@@ -65,7 +65,7 @@ def build(seed: int = 0):
 
 
 @torch.no_grad()
-def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, weight: float = 1.5) -> int:
+def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, beta: float = 1.5) -> int:
     """One prompt at a time; each step scores the k candidate sequences with the RM from scratch."""
     produced = 0
     for prompt in prompts:
@@ -77,7 +77,7 @@ def official_style(policy, rm, tokenizer, prompts, n_new: int, k: int, weight: f
             lp, cand = torch.log_softmax(logits.float(), -1).topk(k)
             candidates = torch.cat([seq.expand(k, -1), cand.view(k, 1)], dim=1)
             r = sequence_rewards(rm, candidates, torch.ones_like(candidates))
-            token = cand[0, int((lp[0] + weight * r).argmax())].view(1, 1)
+            token = cand[0, int((lp[0] + beta * r).argmax())].view(1, 1)
             seq = torch.cat([seq, token], dim=1)
             out = policy(input_ids=token, cache=cache, use_cache=True)
             cache, logits = out.cache, out.logits[:, -1]
@@ -150,7 +150,7 @@ def peak_cache_mb(k: int, n: int) -> tuple[float, float]:
         return out
 
     scorer.stream.try_candidates = measured
-    method = DecodeMethod("p", kind="guided", k=k, scorer="rm")
+    method = preset("pargs", k=k, scorer="rm")
     generate(policy, tokenizer, prompts, method, torch.arange(BATCH), scorer=scorer, max_new_tokens=n, min_new_tokens=n)
     return filled / 2**20, allocated / 2**20
 

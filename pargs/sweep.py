@@ -32,13 +32,16 @@ def grid_name(method: str, beta: float, k: int) -> str:
 def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int | None) -> dict:
     """A predict config whose methods are the (beta, k) grid of ``method`` and whose predictions go to ``out_dir``."""
     init = config["model"]["init_args"]
-    template = next((m for m in init["methods"] if m["name"] == method), None)
-    if template is None:
-        raise ConfigError(f"method {method!r} is not in the config's methods {[m['name'] for m in init['methods']]}")
-    if template.get("kind") != "guided":
-        raise ConfigError(f"method {method!r} is {template.get('kind', 'sample')!r}; a beta x k sweep needs a "
-                          "guided one")
-    init["methods"] = [dict(template, name=grid_name(method, b, k), weight=b, k=k) for b in betas for k in ks]
+    names = [m.get("name", m.get("preset")) for m in init["methods"]]  # a preset's name is the default
+    if method not in names:
+        raise ConfigError(f"method {method!r} is not in the config's methods {names}")
+    from pargs.decoding.methods import DecodeMethod  # imports torch: not at module level (fast --help)
+
+    template = init["methods"][names.index(method)]
+    kind = DecodeMethod(**template).kind
+    if kind != "guided":
+        raise ConfigError(f"method {method!r} is {kind!r}; a beta x k sweep needs a guided one")
+    init["methods"] = [dict(template, name=grid_name(method, b, k), beta=b, k=k) for b in betas for k in ks]
     callbacks = [c for c in config["trainer"].get("callbacks") or []
                  if not c["class_path"].endswith("PredictionWriter")]
     callbacks.append({"class_path": "pargs.lit.JsonlPredictionWriter",

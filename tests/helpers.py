@@ -56,3 +56,19 @@ class RecordLosses(L.Callback):
             has_loss = isinstance(outputs, dict) and "loss" in outputs
             loss = outputs["loss"] if has_loss else trainer.callback_metrics["train/reward"]
             fh.write(json.dumps({"step": trainer.global_step, "loss": float(loss)}) + "\n")
+
+
+class RecordValidation(L.Callback):
+    """Append ``{"epoch", "step", "val/loss"}`` of every validation run (not the sanity check) to a JSONL file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        import json
+
+        if trainer.sanity_checking:
+            return
+        with open(self.path, "a") as fh:
+            loss = float(trainer.callback_metrics["val/loss"])
+            fh.write(json.dumps({"epoch": trainer.current_epoch, "step": trainer.global_step, "val/loss": loss}) + "\n")

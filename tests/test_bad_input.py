@@ -95,11 +95,18 @@ def test_unknown_config_key(tmp_path, model_dirs, capsys, synthetic_dir):
     _fails(args, capsys, "invalid configuration", "max_new_tokenz", code=2)
 
 
-@pytest.mark.parametrize("weight", [-1.0, math.inf, math.nan])
-def test_beta_negative_or_not_finite(tmp_path, model_dirs, capsys, synthetic_dir, weight):
-    methods = [{"name": "pargs", "kind": "guided", "k": 3, "weight": weight, "scorer": "rm"}]
+@pytest.mark.parametrize("beta", [-1.0, math.inf, math.nan])
+def test_beta_negative_or_not_finite(tmp_path, model_dirs, capsys, synthetic_dir, beta):
+    methods = [{"name": "pargs", "kind": "guided", "k": 3, "beta": beta, "scorer": "rm"}]
     _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods), capsys,
-           "decoding method 'pargs': weight (beta) must be a finite number >= 0")
+           "decoding method 'pargs': beta must be a finite number >= 0")
+
+
+@pytest.mark.parametrize("method", [{"name": "pargs", "kind": "guided", "k": 3, "weight": 2.0, "scorer": "rm"},
+                                    {"preset": "pargs", "scorer": "rm", "weight": 2.0}])
+def test_the_old_name_weight_says_it_is_now_beta(tmp_path, model_dirs, capsys, synthetic_dir, method):
+    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", [method]), capsys,
+           "decoding method 'pargs': `weight` was renamed to `beta`; write beta: 2.0")
 
 
 def test_k_larger_than_the_vocabulary(tmp_path, model_dirs, capsys, synthetic_dir):

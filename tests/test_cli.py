@@ -87,7 +87,7 @@ def test_fit_then_predict_write_what_they_say(tmp_path, synthetic_dir, model_dir
             "eval_reward": {"oracle": True},
             "max_new_tokens": 6,
             "methods": [{"name": "top-k", "kind": "sample", "top_k": 10, "samples": 2},
-                        {"name": "pargs", "kind": "guided", "k": 4, "weight": 1.5, "scorer": "partial"}]}},
+                        {"name": "pargs", "kind": "guided", "k": 4, "beta": 1.5, "scorer": "partial"}]}},
         "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
             "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 4}},
     })

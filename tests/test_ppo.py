@@ -13,7 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from pargs.advantages import gae, kl_penalized_rewards, whiten
 from pargs.datamodules import PromptDataModule, SFTDataModule
 from pargs.decoding.build import RewardSpec
-from pargs.decoding.engine import generate
+from pargs.decoding.engine import Stopping, generate
 from pargs.decoding.methods import preset
 from pargs.decoding.noise import stable_seed
 from pargs.lit.causal_lm import CausalLMModule
@@ -108,6 +108,55 @@ def test_rollout_tensors_match_token_by_token_forward_passes(model_dirs):
         text = tok.decode(response, skip_special_tokens=True)
         assert seq["scores"][b].item() == pytest.approx(oracle_reward(prompt, text), abs=1e-6)
     torch.testing.assert_close(seq["ref_logp"], seq["old_logp"])  # the reference is the initial policy
+
+
+def _rollout_with_extra_eos(model_dirs, tmp_path):
+    """A PPO rollout of a policy whose generation config adds the unknown token to the EOS ids."""
+    lm = AutoModelForCausalLM.from_pretrained(model_dirs["reference"])
+    tok = AutoTokenizer.from_pretrained(model_dirs["reference"])
+    lm.generation_config.eos_token_id = [tok.eos_token_id, tok.unk_token_id]  # unk ends a response: never masked
+    lm.save_pretrained(tmp_path / "policy")
+    tok.save_pretrained(tmp_path / "policy")
+    module = PPOModule(ModelSpec(path=str(tmp_path / "policy")), RewardSpec(oracle=True), max_new_tokens=6,
+                       minibatch_size=2)
+    module.configure_model()
+    prompts = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
+               "write a detailed review of the movie about the plot :", "write a review of the book about the cover :"]
+    return module, prompts, module.rollout(prompts, torch.tensor([stable_seed(1, i) for i in range(len(prompts))]))
+
+
+@pytest.mark.parametrize("engine_rule", ["shipped", "changed"])
+def test_rollout_logprobs_are_those_of_the_distribution_the_engine_sampled_from(model_dirs, tmp_path, monkeypatch,
+                                                                                engine_rule):
+    """PPO's log pi_old of each response token is its log-probability under the engine's masked distribution at
+    that step (the engine's ``Stopping`` applied to a token-by-token forward pass), whatever the engine's rule is:
+    "changed" alters the rule inside the engine only (EOS barred for two steps, one more token never sampled)."""
+    _, _, shipped = _rollout_with_extra_eos(model_dirs, tmp_path / "shipped")
+    banned = int(shipped["response_ids"][0, 0])  # a token the shipped rule samples with these seeds
+    if engine_rule == "changed":
+        for_models = Stopping.for_models
+
+        def changed_rule(cls, *args, **kwargs):
+            stop = for_models(*args, **kwargs)
+            stop.min_new_tokens = 2
+            stop.suppress_ids = torch.cat([stop.suppress_ids, torch.tensor([banned], device=stop.suppress_ids.device)])
+            return stop
+
+        monkeypatch.setattr(Stopping, "for_models", classmethod(changed_rule))
+    module, prompts, seq = _rollout_with_extra_eos(model_dirs, tmp_path / engine_rule)
+    tok, lm = module.tokenizer, module.model
+    stop = Stopping.for_models(lm, tok, "cpu", max_new_tokens=6)
+    assert tok.unk_token_id in stop.eos_ids.tolist() and tok.unk_token_id not in stop.suppress_ids.tolist()
+    responses = [seq["response_ids"][b][seq["response_mask"][b]].tolist() for b in range(len(prompts))]
+    if engine_rule == "changed":  # the engine did sample under the changed rule
+        assert all(banned not in r for r in responses) and all(len(r) >= 2 for r in responses)
+    for b, (prompt, response) in enumerate(zip(prompts, responses)):
+        ids = encode_prompt(tok, prompt)
+        for j, token in enumerate(response):
+            with torch.no_grad():
+                logits = lm(input_ids=torch.tensor([ids + response[:j]])).logits[:, -1]
+            expected = torch.log_softmax(stop.mask_logits(logits, j), dim=-1)[0, token].item()
+            assert seq["old_logp"][b, j].item() == pytest.approx(expected, abs=1e-5), (engine_rule, b, j)
 
 
 @pytest.fixture(scope="module")

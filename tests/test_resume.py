@@ -4,6 +4,7 @@ neither loses nor repeats a line, and prediction split over two processes equals
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 
 from pargs.cli import lightning_cli
 from tests.helpers import Interrupted
-from tests.subprocesses import run_pargs
+from tests.subprocesses import ROOT, run_pargs
 
 MODULES = {
     "reward": {"class_path": "pargs.lit.RewardModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
@@ -39,19 +40,28 @@ def _rollouts(synthetic_dir, path):
     return path
 
 
-def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward"):
+def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward", checkpoint=None,
+                validate=0.0, max_epochs=None):
+    """A fit of 11 steps (or ``max_epochs``) checkpointing every step (or as ``checkpoint`` says) into
+    ``tmp_path/ckpt``; ``validate``: Lightning's ``val_check_interval`` on the held-out pairs (0: none)."""
+    every = {"every_n_train_steps": 1} if checkpoint is None else checkpoint
     callbacks = [
         {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-         "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, "every_n_train_steps": 1}},
+         "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, **every}},
         {"class_path": "tests.helpers.RecordLosses", "init_args": {"path": str(losses)}},
     ]
+    if validate:
+        callbacks.append({"class_path": "tests.helpers.RecordValidation",
+                          "init_args": {"path": str(losses.with_name("validation.jsonl"))}})
     if stop_at:
         callbacks.append({"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": stop_at}})
+    length = {"max_steps": 11} if max_epochs is None else {"max_epochs": max_epochs}
     cfg = {
         "seed_everything": 0,
-        "trainer": {"accelerator": "cpu", "devices": 1, "max_steps": 11, "logger": False, "callbacks": callbacks,
+        "trainer": {"accelerator": "cpu", "devices": 1, **length, "logger": False, "callbacks": callbacks,
                     "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
-                    "limit_val_batches": 0, "default_root_dir": str(tmp_path)},
+                    "limit_val_batches": 1.0 if validate else 0, "val_check_interval": validate or 1.0,
+                    "default_root_dir": str(tmp_path)},
         "model": {"class_path": MODULES[module]["class_path"], "init_args": {
             **MODULES[module]["init_args"], "model": {"path": str(model_dirs["reference"])},
             "export_dir": str(tmp_path / "export")}},
@@ -59,6 +69,8 @@ def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, modul
             "train_file": str(synthetic_dir / "pairs_train.jsonl"), "tokenizer": str(model_dirs["reference"]),
             "batch_size": 8}},
     }
+    if validate:
+        cfg["data"]["init_args"]["val_file"] = str(synthetic_dir / "pairs_val.jsonl")
     tmp_path.mkdir(exist_ok=True)
     if module == "ppo":
         cfg["data"] = {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
@@ -93,6 +105,85 @@ def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_pat
     assert resumed == uninterrupted  # dropout is on: equal losses need the same RNG stream too
     a, b = load_file(whole / "export" / "model.safetensors"), load_file(cut / "export" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# 64 pairs / 8 = 8 batches per epoch, 2 epochs. Each case: (checkpoint callback's arguments, val_check_interval,
+# the step the run is stopped at, the step of its last checkpoint)
+RESUME_POINTS = {
+    # a step checkpoint on the epoch's last batch (on_train_batch_end, before that epoch's validation)
+    "every-8-steps": ({"every_n_train_steps": 8}, 1.0, 12, 8),
+    # Lightning's own end-of-epoch checkpoint (on_train_epoch_end, after the validation)
+    "epoch-end": ({}, 1.0, 12, 8),
+    # a checkpoint taken when a mid-epoch validation ends (the trainer is validating, not training)
+    "mid-epoch-validation": ({}, 0.5, 6, 4),
+}
+
+
+def _validations(run):
+    return {(r["epoch"], r["step"]): r["val/loss"] for r in map(json.loads,
+                                                               (run / "validation.jsonl").read_text().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory, synthetic_dir, model_dirs):
+    """Two uninterrupted epochs validated twice per epoch (how often it checkpoints or validates does not change
+    the training: validation draws no random numbers)."""
+    out = tmp_path_factory.mktemp("two_epochs")
+    lightning_cli(["fit", "-c", str(_fit_config(out, synthetic_dir, model_dirs, out / "losses.jsonl",
+                                                validate=0.5, max_epochs=2))])
+    return out
+
+
+@pytest.mark.parametrize("case", list(RESUME_POINTS))
+def test_fit_resumed_at_an_epoch_boundary_or_a_validation_trains_and_validates_every_epoch(
+        tmp_path, synthetic_dir, model_dirs, two_epochs, case):
+    checkpoint, validate, stop_at, saved_at = RESUME_POINTS[case]
+
+    def config(stop_at=None):
+        return str(_fit_config(tmp_path, synthetic_dir, model_dirs, tmp_path / "losses.jsonl", stop_at=stop_at,
+                               checkpoint=checkpoint, validate=validate, max_epochs=2))
+
+    with pytest.raises(Interrupted):
+        lightning_cli(["fit", "-c", config(stop_at=stop_at)])
+    assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == saved_at
+    lightning_cli(["fit", "-c", config(), "--ckpt_path", "last"])
+    uninterrupted, resumed = _losses(two_epochs / "losses.jsonl"), _losses(tmp_path / "losses.jsonl")
+    assert sorted(uninterrupted) == list(range(1, 17))
+    assert resumed == uninterrupted  # the steps after the checkpoint ran twice: the resumed run repeats them exactly
+    whole = _validations(two_epochs)
+    assert sorted(whole) == [(0, 4), (0, 8), (1, 12), (1, 16)]
+    expected = {k: v for k, v in whole.items() if validate == 0.5 or k[1] % 8 == 0}
+    assert _validations(tmp_path) == expected  # every epoch validated, with the uninterrupted run's losses
+    a, b = (load_file(run / "export" / "model.safetensors") for run in (two_epochs, tmp_path))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_shipped_fit_config_resumes_with_ckpt_path_last(tmp_path, synthetic_dir):
+    """lightning_configs/quickstart/sft.yaml, run for one epoch of 2 steps, then again for two epochs with
+    ``--ckpt_path last``: the second run restores last.ckpt and trains only the second epoch."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    shutil.copytree(synthetic_dir, tmp_path / "data")
+    config = tmp_path / "sft.yaml"
+    config.write_text((ROOT / "lightning_configs" / "quickstart" / "sft.yaml").read_text()
+                      .replace("runs/quickstart", str(tmp_path)))
+    tiny = ["--trainer.accelerator=cpu", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
+            "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false"]
+    first = run_pargs("fit", "-c", str(config), *tiny, "--trainer.max_epochs=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    last = tmp_path / "checkpoints" / "sft" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+    second = run_pargs("fit", "-c", str(config), *tiny, "--trainer.max_epochs=2", "--ckpt_path", "last")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"Restored all states from the checkpoint at {last}" in second.stderr
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+
+    def logged_steps(version):
+        events = EventAccumulator(str(tmp_path / "tensorboard" / "sft" / version))
+        events.Reload()
+        return [e.step for e in events.Scalars("train/loss")]
+
+    assert logged_steps("version_1") == [s + 2 for s in logged_steps("version_0")]  # continued, not restarted
 
 
 def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kill_after=None):

@@ -21,7 +21,7 @@ def test_sweep_grid_tables(tmp_path, model_dirs, synthetic_dir):
             "scorers": {"rm": {"model": {"path": str(model_dirs["rm"])}}},
             "eval_reward": {"oracle": True}, "max_new_tokens": 6,
             "methods": [{"name": "top-k", "kind": "sample", "top_k": 10},
-                        {"name": "pargs", "kind": "guided", "scorer": "rm", "samples": 3}]}},
+                        {"preset": "pargs", "scorer": "rm", "samples": 3}]}},  # named by its preset
         "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
             "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 2}},
     }

@@ -118,7 +118,7 @@ def test_rollouts_value_model_and_cd_fudge_decoding_through_the_lightning_module
 
     # 3. CD-FUDGE: guided decoding with the value model as the scorer named `value`
     out_dir = tmp_path / "preds"
-    method = preset("cd-fudge", k=4, weight=2.0)
+    method = preset("cd-fudge", k=4, beta=2.0)
     assert method.scorer == "value"
     decode = DecodeModule({"reference": ModelSpec(path=reference)}, [method],
                           scorers={"value": RewardSpec(model=ModelSpec(path=str(value_dir)))},

@@ -32,10 +32,10 @@ def lightning_cli(args: Sequence[str]):
     import warnings
 
     import lightning as L
-    from lightning.pytorch.cli import LightningCLI
 
     import pargs.datamodules  # noqa: F401  (registers the classes for class_path short names)
     import pargs.lit  # noqa: F401
+    from pargs.lit.preflight import PreflightCLI  # LightningCLI that checks --ckpt_path and the data first
 
     given, args = list(args), list(args)
     if args and args[0] in LIGHTNING_COMMANDS:
@@ -47,7 +47,7 @@ def lightning_cli(args: Sequence[str]):
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
         warnings.filterwarnings("ignore", message="skip_none parameter was deprecated")
         try:
-            return LightningCLI(
+            return PreflightCLI(
                 L.LightningModule,
                 L.LightningDataModule,
                 subclass_mode_model=True,

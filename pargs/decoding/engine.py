@@ -1,18 +1,24 @@
 """The decoding loop: a batch of prompts, one method, per-row stopping.
 
+:func:`generate` encodes the prompts, looks up the method's rule once (:mod:`pargs.decoding.registry`)
+and lets it decode the batch. Rules that pick one token per step (sample, guided) run
+:func:`decode_tokens`; Best-of-N runs it on n copies of each row and keeps the best response.
+
 Each row carries its own seed; all randomness is counter-based noise keyed by (seed, step, token),
 so outputs do not depend on batch size or order (see :mod:`pargs.decoding.noise`). Finished rows
 leave the batch (their KV-cache rows are dropped), so a batch costs what its live rows cost.
 
 This is its own loop rather than Hugging Face ``generate`` with a ``LogitsProcessor``: a processor
-cannot keep the reward model's KV cache in step with the chosen token, and a stateful one measured
-about 5x the cost of plain sampling (DESIGN.md) against 2.5-2.9x here (``benchmarks/decoding.py``).
+cannot keep the reward model's KV cache in step with the chosen token, so every step would re-encode
+the k candidates from scratch, as the reference implementations do (``official-style`` in
+``benchmarks/decoding.py``, 14-49x slower than the cached scorer in ``benchmarks/results/decoding.md``).
+Guided decoding here costs 2.5-2.9x plain sampling (``benchmarks/decoding.py``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -20,8 +26,8 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.decoding.methods import DecodeMethod
-from pargs.decoding.noise import child_seeds, sample_from_scores
-from pargs.decoding.scorer import Responses, Scorer
+from pargs.decoding.noise import child_seeds
+from pargs.decoding.scorer import Scorer
 from pargs.decoding.stream import CausalStream
 from pargs.errors import ConfigError
 from pargs.models.encoding import decode_response, encode_prompt, pad_batch
@@ -86,6 +92,25 @@ class Stopping:
         return logits
 
 
+@dataclass
+class Prompts:
+    """A batch of prompts as a rule decodes it, on the policy's device."""
+
+    texts: list[str]  #: prompt texts
+    ids: Tensor  #: ``[R, P]`` left-padded prompt ids
+    mask: Tensor  #: ``[R, P]`` their attention mask
+    seeds: Tensor  #: ``[R]`` int64 seed per row
+
+    def repeat(self, n: int) -> Prompts:
+        """Each row ``n`` times in a row, each copy with its own seed (:func:`pargs.decoding.noise.child_seeds`)."""
+        return Prompts([t for t in self.texts for _ in range(n)], self.ids.repeat_interleave(n, 0),
+                       self.mask.repeat_interleave(n, 0), child_seeds(self.seeds, n))
+
+
+#: ``pick(logp, seeds, step) -> tokens``: the next token of each live row from its ``[R, V]`` log-probabilities
+PickTokens = Callable[[Tensor, Tensor, int], Tensor]
+
+
 def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], max_prompt_length: int | None = None):
     """Left-padded ``(ids, mask)`` for a list of prompt texts; prompts too long fail with their index."""
     rows = [encode_prompt(tokenizer, p) for p in prompts]
@@ -108,53 +133,27 @@ def _lm_forward(model: PreTrainedModel):
     return forward
 
 
-def _sample_step(method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int) -> Tensor:
-    if method.greedy:
-        return logp.argmax(dim=-1)
-    scores = logp / method.temperature
-    if method.top_k:
-        scores, ids = scores.topk(method.top_k, dim=-1)
-    else:
-        ids = torch.arange(scores.shape[-1], device=scores.device).expand_as(scores)
-    if method.top_p < 1.0:
-        scores, order = scores.sort(dim=-1, descending=True)
-        ids = ids.gather(-1, order)
-        probs = scores.softmax(-1)
-        drop = probs.cumsum(-1) - probs >= method.top_p  # the mass before this token already reaches top_p
-        scores = scores.masked_fill(drop, float("-inf"))
-    j = sample_from_scores(scores, seeds, step, ids)
-    return ids.gather(1, j.unsqueeze(1)).squeeze(1)
-
-
-def _guided_step(method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int, scorer: Scorer) -> Tensor:
-    lp, cand = logp.topk(method.k, dim=-1)
-    rewards = scorer.score_candidates(cand)
-    scores = lp + method.weight * rewards.to(lp.dtype)
-    if method.greedy:
-        j = scores.argmax(dim=-1)
-    else:
-        j = sample_from_scores(scores / method.temperature, seeds, step, cand)
-    tokens = cand.gather(1, j.unsqueeze(1)).squeeze(1)
-    scorer.advance(j, tokens)
-    return tokens
-
-
 @torch.no_grad()
-def _decode_rows(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str], prompt_ids: Tensor,
-                 prompt_mask: Tensor, seeds: Tensor, method: DecodeMethod, scorer: Scorer | None,
-                 stop: Stopping) -> tuple[list[list[int]], list[str]]:
-    n_rows = prompt_ids.shape[0]
+def decode_tokens(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: Prompts, pick: PickTokens,
+                  scorer: Scorer | None, stop: Stopping) -> tuple[list[list[int]], list[str]]:
+    """The token loop: ``pick`` chooses every live row's next token from the policy's log-probabilities.
+
+    A ``scorer`` (None: none) is kept in step with the rows: started on the prompts, shrunk with the
+    batch as rows finish; ``pick`` advances it with the chosen token. Returns each row's token ids and
+    stop reason.
+    """
+    n_rows = batch.ids.shape[0]
     stream = CausalStream(_lm_forward(policy), policy.config)
-    logits = stream.prefill(prompt_ids, prompt_mask)[:, -1]
-    guided = method.kind == "guided"
-    if guided:
-        scorer.begin(prompts, prompt_ids, prompt_mask)
+    logits = stream.prefill(batch.ids, batch.mask)[:, -1]
+    if scorer is not None:
+        scorer.begin(batch.texts, batch.ids, batch.mask)
+    seeds = batch.seeds
     out: list[list[int]] = [[] for _ in range(n_rows)]
     reasons = ["length"] * n_rows
     live = torch.arange(n_rows)
     for step in range(stop.max_new_tokens):
         logp = torch.log_softmax(stop.mask_logits(logits, step), dim=-1)
-        tokens = _guided_step(method, logp, seeds, step, scorer) if guided else _sample_step(method, logp, seeds, step)
+        tokens = pick(logp, seeds, step)
         done = torch.isin(tokens, stop.eos_ids).cpu()
         for i, (row, tok) in enumerate(zip(live.tolist(), tokens.tolist())):
             out[row].append(tok)
@@ -167,13 +166,20 @@ def _decode_rows(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pr
         if done.any():
             keep = (~done).nonzero().squeeze(1)
             live = live[keep]
-            keep = keep.to(prompt_ids.device)
+            keep = keep.to(batch.ids.device)
             seeds, tokens = seeds[keep], tokens[keep]
             stream.keep_rows(keep)
-            if guided:
+            if scorer is not None:
                 scorer.keep_rows(keep)
         logits = stream.append(tokens)
     return out, reasons
+
+
+def finished(tokenizer: PreTrainedTokenizerBase, token_ids: list[list[int]], reasons: list[str],
+             stop: Stopping) -> Generation:
+    """A :class:`Generation` of decoded rows: their texts cut after a stop string, the tokens counted."""
+    return Generation(token_ids, _texts(tokenizer, token_ids, stop.stop_strings), reasons,
+                      tokens_generated=sum(len(t) for t in token_ids))
 
 
 def _texts(tokenizer: PreTrainedTokenizerBase, token_ids: list[list[int]], stop_strings: Sequence[str]) -> list[str]:
@@ -207,14 +213,15 @@ def generate(
         prompts: prompt texts, one per row.
         method: the decoding method.
         seeds: ``[R]`` int64 seed per row (see :func:`pargs.decoding.noise.stable_seed`).
-        scorer: the reward scorer for guided and Best-of-N methods.
+        scorer: the reward scorer, for methods whose rule uses one (guided, Best-of-N).
         max_new_tokens: the most tokens a response may have.
         stop_strings: a response also ends once its text contains one of these (cut after it).
         max_prompt_length: reject longer prompts instead of silently overflowing the context.
         min_new_tokens: EOS cannot be generated before this many tokens.
         suppress_tokens: ids never generated; None = the tokenizer's padding and unknown tokens.
     """
-    if method.kind in ("guided", "best_of_n") and scorer is None:
+    rule = method.rule
+    if rule.uses_scorer and scorer is None:
         raise ConfigError(f"method {method.name!r} ({method.kind}) needs a scorer")
     method.validate(vocab_size=policy.config.get_text_config().vocab_size)
     device = next(policy.parameters()).device
@@ -222,22 +229,7 @@ def generate(
     start = time.perf_counter()
     prompts = list(prompts)
     ids, mask = encode_prompts(tokenizer, prompts, max_prompt_length)
-    ids, mask, seeds = ids.to(device), mask.to(device), seeds.to(device)
-    if method.kind != "best_of_n":
-        token_ids, reasons = _decode_rows(policy, tokenizer, prompts, ids, mask, seeds, method, scorer, stop)
-        texts = _texts(tokenizer, token_ids, stop.stop_strings)
-        return Generation(token_ids, texts, reasons, time.perf_counter() - start,
-                          tokens_generated=sum(len(t) for t in token_ids))
-    # Best-of-N: n samples per row (seeds derived per candidate), the scorer keeps the best one
-    n = method.n
-    rows_prompts = [p for p in prompts for _ in range(n)]
-    rids, rmask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
-    token_ids, reasons = _decode_rows(policy, tokenizer, rows_prompts, rids, rmask, child_seeds(seeds, n), method,
-                                      None, stop)
-    texts = _texts(tokenizer, token_ids, stop.stop_strings)
-    complete = [r != "length" for r in reasons]
-    scores = scorer.score_responses(Responses(rows_prompts, rids, rmask, token_ids, texts, complete))
-    scores = scores.view(len(prompts), n)
-    pick = [i * n + int(b) for i, b in enumerate(scores.argmax(dim=1))]
-    return Generation([token_ids[i] for i in pick], [texts[i] for i in pick], [reasons[i] for i in pick],
-                      time.perf_counter() - start, scores.max(dim=1).values.cpu(), sum(len(t) for t in token_ids))
+    batch = Prompts(prompts, ids.to(device), mask.to(device), seeds.to(device))
+    gen = rule.decode(method, policy, tokenizer, batch, scorer, stop)
+    gen.seconds = time.perf_counter() - start
+    return gen

@@ -21,7 +21,7 @@ from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
 from pargs.lit.writer import JsonlPredictionWriter
-from pargs.metrics.flops import decode_flops, shape_or_none
+from pargs.metrics.flops import shape_or_none
 from pargs.models.encoding import encode_prompt
 from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_causal_lm, load_tokenizer
 
@@ -36,7 +36,7 @@ class DecodeModule(L.LightningModule):
         scorers: named rewards that guide decoding (guided methods) or pick among samples (Best-of-N).
         eval_reward: the separate reward that scores every final response (an evaluation RM, or the
             synthetic oracle); None records no reward.
-        methods: the decoding methods, one results-table row each.
+        methods: the decoding methods, one results-table row each (e.g. ``{preset: pargs, samples: 10}``).
         max_new_tokens: the most tokens per response.
         stop_strings: a response also ends when its text contains one of these.
         max_prompt_length: fail on prompts with more tokens than this (None: the policy's context minus
@@ -71,7 +71,7 @@ class DecodeModule(L.LightningModule):
             if m.policy not in policies:
                 raise ConfigError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies "
                                   f"{sorted(policies)}")
-            if m.scorer is not None and m.kind != "sample" and m.scorer not in scorers:
+            if m.uses_scorer and m.scorer not in scorers:
                 raise ConfigError(f"method {m.name!r} uses scorer {m.scorer!r}, not among scorers {sorted(scorers)}")
         self.policy_specs, self.scorer_specs, self.eval_spec = policies, scorers, eval_reward
         self.methods = methods
@@ -131,15 +131,14 @@ class DecodeModule(L.LightningModule):
         return lengths
 
     def _flops(self, method: DecodeMethod, scorer, prompt_lens: list[int], new_tokens: list[int]) -> list[int | None]:
-        """Estimated FLOPs of each decoded row from the models' shapes (:mod:`pargs.metrics.flops`)."""
+        """Estimated FLOPs of each decoded row from the models' shapes (the rule's ``flops``)."""
         lm = shape_or_none(self.policies[method.policy].config)
         if lm is None:
             return [None] * len(new_tokens)
-        scored = method.kind != "sample" and method.scorer in self.reward_models  # not the oracle
+        scored = method.uses_scorer and method.scorer in self.reward_models  # not the oracle
         rm = shape_or_none(self.reward_models[method.scorer].config) if scored else None
         scoring = "cached" if isinstance(scorer, CachedCausalScorer) else "from_scratch"
-        return [decode_flops(method.kind, lm, rm, p, n, k=method.k, n=method.n, scoring=scoring)
-                for p, n in zip(prompt_lens, new_tokens)]
+        return [method.rule.flops(method, lm, rm, p, n, scoring) for p, n in zip(prompt_lens, new_tokens)]
 
     def on_predict_start(self) -> None:
         writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)
@@ -156,7 +155,7 @@ class DecodeModule(L.LightningModule):
 
     def _policy_for(self, scorer: str) -> str:
         """The policy whose token ids a scorer reads: that of the first method using it (any, if unused)."""
-        users = (m.policy for m in self.methods if m.scorer == scorer and m.kind != "sample")
+        users = (m.policy for m in self.methods if m.uses_scorer and m.scorer == scorer)
         return next(users, next(iter(self.policy_specs)))
 
     @torch.no_grad()
@@ -173,7 +172,7 @@ class DecodeModule(L.LightningModule):
     def _decode(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> list[dict]:
         hp = self.hparams
         policy, tok = self.policies[method.policy], self.tokenizers[method.policy]
-        scorer = self._scorers.get(method.scorer) if method.kind != "sample" else None
+        scorer = self._scorers.get(method.scorer) if method.uses_scorer else None
         prompt_lens = self._check_prompts(method, rows)
         prompts = [rec["prompt"] for rec, _ in rows]
         seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
@@ -194,7 +193,7 @@ class DecodeModule(L.LightningModule):
                 "reference": rec.get("reference", []), "tokens": n, "stop": gen.stop_reasons[i],
                 "reward": rewards[i], "decode_seconds": gen.seconds * n / total, "flops": flops[i],
                 "seed": int(seeds[i]),
-                "policy": method.policy, "scorer": method.scorer if method.kind != "sample" else None,
+                "policy": method.policy, "scorer": method.scorer if method.uses_scorer else None,
                 **({"scorer_reward": float(gen.scores[i])} if gen.scores is not None else {}),
             })
         return records

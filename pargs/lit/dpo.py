@@ -29,7 +29,6 @@ in), which ``DecodeModule`` loads as a named policy.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 from contextlib import nullcontext
@@ -42,12 +41,12 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from pargs.errors import ConfigError
-from pargs.lit.export import export_pretrained
 from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import dpo_loss, response_logprobs
 from pargs.models.dropout import disable_dropout
 from pargs.models.loading import ModelSpec, load_causal_lm
-from pargs.models.lora import LoraSpec, add_lora
+from pargs.models.lora import LoraSpec
+from pargs.models.reference import frozen_reference
 
 log = logging.getLogger(__name__)
 
@@ -114,21 +113,8 @@ class DPOModule(PretrainedModule):
 
     # ------------------------------------------------------------------------------- models
     def build_model(self):
-        hp = self.hparams
-        model = load_causal_lm(self.spec, self.tokenizer)
-        if hp.disable_dropout:
-            disable_dropout(model)
-        if self.lora_spec is not None:
-            if hp.gradient_checkpointing:
-                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still get grads
-            model = add_lora(model, self.lora_spec)
-        return model
-
-    def _load_reference(self) -> torch.nn.Module:
-        model = load_causal_lm(self.reference_spec, self.tokenizer)
-        if self.hparams.disable_dropout:
-            disable_dropout(model)
-        return model.eval().requires_grad_(False)
+        model = load_causal_lm(self.spec, self.tokenizer)  # LoRA adapters: added by configure_model
+        return disable_dropout(model) if self.hparams.disable_dropout else model
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -136,10 +122,10 @@ class DPOModule(PretrainedModule):
         super().configure_model()
         hp = self.hparams
         if hp.reference_logprobs == "online":
-            if self.reference_spec is not None:
-                self.reference = self._load_reference()
-            elif self.lora_spec is None:  # the initial policy, kept as a frozen copy
-                self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            # another model or a frozen copy of the initial policy; with LoRA alone, the policy with adapters off
+            if self.reference_spec is not None or self.lora_spec is None:
+                self.reference = frozen_reference(self.reference_spec, self.tokenizer, self.model,
+                                                  no_dropout=hp.disable_dropout)
 
     def _reference_context(self, reference: torch.nn.Module | None = None):
         """``(model, context)`` that computes reference log-probabilities now, or None when none can."""
@@ -190,7 +176,10 @@ class DPOModule(PretrainedModule):
                 "reference_logprobs: precompute reads every pair from the datamodule before training; pass the pairs "
                 "as a datamodule (fit(model, datamodule=...), as `pargs fit` does) or use reference_logprobs: online"
             )
-        temporary = self._load_reference().to(self.device) if self.reference_spec is not None else None
+        temporary = None
+        if self.reference_spec is not None:
+            temporary = frozen_reference(self.reference_spec, self.tokenizer,
+                                         no_dropout=self.hparams.disable_dropout).to(self.device)
         # without LoRA and without `reference`, the policy itself is the reference: it has not moved yet
         model, context = self._reference_context(temporary) or (self.model, nullcontext())
         splits = {"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()}
@@ -269,6 +258,3 @@ class DPOModule(PretrainedModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
-
-    def on_fit_end(self) -> None:
-        export_pretrained(self, self.hparams.export_dir)  # LoRA adapters merged in

@@ -4,8 +4,9 @@ One training step is one PPO iteration on a batch of prompts:
 
 1. **Rollout.** Sample ``samples_per_prompt`` responses per prompt from the current policy with the
    decoding engine: plain sampling at temperature 1 over the whole vocabulary, so the samples come
-   from the very distribution whose log-probabilities are optimised (padding / unknown tokens, which
-   the engine never emits, are masked out of the log-probabilities too). Score each response with
+   from the very distribution whose log-probabilities are optimised (the tokens the engine's stopping
+   rule never emits at a step, such as padding, are masked out of the log-probabilities too, by that
+   same rule: :func:`sampling_mask`). Score each response with
    ``reward`` (a reward model or the synthetic task's oracle).
 2. **Old quantities.** One no-grad forward each of the policy, the frozen reference and the value
    network over ``prompt + response`` gives, per response token, log pi_old, log pi_ref and the
@@ -26,14 +27,12 @@ gradient synchronisation wired into every minibatch step; it fails early instead
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import Tensor
 
 from pargs.advantages import gae, kl_penalized_rewards, whiten
 from pargs.decoding.build import RewardSpec, text_reward
-from pargs.decoding.engine import encode_prompts, generate
+from pargs.decoding.engine import Stopping, encode_prompts, generate
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
@@ -43,6 +42,7 @@ from pargs.losses import masked_mean, ppo_policy_loss, ppo_value_loss, token_log
 from pargs.models.dropout import disable_dropout
 from pargs.models.encoding import pad_batch
 from pargs.models.loading import ModelSpec, load_causal_lm, load_reward_model
+from pargs.models.reference import frozen_reference
 from pargs.models.reward_model import position_ids_from_mask, require_causal_reward_model, token_rewards
 
 
@@ -133,19 +133,12 @@ class PPOModule(PretrainedModule):
         if self.model is not None:
             return
         super().configure_model()
-        if self.reference_spec is not None:
-            reference = load_causal_lm(self.reference_spec, self.tokenizer)
-        else:
-            reference = copy.deepcopy(self.model)  # the initial policy
-        self.reference = disable_dropout(reference).eval().requires_grad_(False)
+        self.reference = frozen_reference(self.reference_spec, self.tokenizer, self.model)  # None: the initial policy
         value = load_reward_model(self.value_spec or self.spec, self.tokenizer)
         self.value_model = disable_dropout(require_causal_reward_model(value, "PPO's value network"))
         reward_model, reward_tokenizer = self.reward_spec.load()
         self.reward_model = reward_model
         self._reward = text_reward(self.reward_spec, reward_model, reward_tokenizer)
-        eos = {self.tokenizer.eos_token_id} | set(_as_list(getattr(self.model.generation_config, "eos_token_id", None)))
-        never = {self.tokenizer.pad_token_id, self.tokenizer.unk_token_id} - eos - {None}
-        self.register_buffer("_never_ids", torch.tensor(sorted(never), dtype=torch.long), persistent=False)
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -170,9 +163,7 @@ class PPOModule(PretrainedModule):
         r = seq["response_ids"][rows]
         out = model(input_ids=seq["input_ids"][rows], attention_mask=seq["attention_mask"][rows],
                     position_ids=seq["position_ids"][rows])
-        logits = out.logits[:, p - 1: p - 1 + r.shape[1]]
-        if self._never_ids.numel():  # the engine never samples these: the sampled distribution excludes them
-            logits = logits.index_fill(-1, self._never_ids, float("-inf"))
+        logits = out.logits[:, p - 1: p - 1 + r.shape[1]] + seq["sampling_mask"]  # the distribution sampled from
         return token_logprobs(logits, r).masked_fill(~seq["response_mask"][rows], 0.0)
 
     def response_values(self, seq: dict, rows: Tensor | slice = slice(None)) -> Tensor:
@@ -190,8 +181,8 @@ class PPOModule(PretrainedModule):
         hp = self.hparams
         was_training = self.model.training
         self.model.eval()  # eval: KV-cache generation (gradient checkpointing turns the cache off in training)
-        gen = generate(self.model, self.tokenizer, prompts, self.rollout_method, seeds,
-                       max_new_tokens=hp.max_new_tokens, stop_strings=hp.stop_strings or ())
+        limits = {"max_new_tokens": hp.max_new_tokens, "stop_strings": hp.stop_strings or ()}
+        gen = generate(self.model, self.tokenizer, prompts, self.rollout_method, seeds, **limits)
         scores = self._reward(prompts, gen.texts, gen.complete).to(self.device, torch.float32)
         prompt_ids, prompt_mask = encode_prompts(self.tokenizer, prompts)
         response_ids, response_mask = pad_batch(gen.token_ids, self.tokenizer.pad_token_id, side="right")
@@ -203,6 +194,9 @@ class PPOModule(PretrainedModule):
             "position_ids": position_ids_from_mask(mask),
             "response_ids": response_ids.to(self.device),
             "response_mask": response_mask.bool().to(self.device),
+            # the engine's rule under these settings: the tokens each response step never samples
+            "sampling_mask": sampling_mask(Stopping.for_models(self.model, self.tokenizer, self.device, **limits),
+                                           response_ids.shape[1], self.model.config.get_text_config().vocab_size),
         }
         old_logp, ref_logp, old_values = [], [], []
         for rows in torch.arange(len(prompts), device=self.device).split(hp.minibatch_size):
@@ -269,7 +263,11 @@ class PPOModule(PretrainedModule):
             self.log(f"train/{k}", v / updates, batch_size=n)
 
 
-def _as_list(value) -> list[int]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, int) else list(value)
+def sampling_mask(stop: Stopping, steps: int, vocab_size: int) -> Tensor:
+    """``[steps, vocab_size]``: 0 where step j of the engine may sample a token, -inf where it never does.
+
+    Built with the engine's own rule (:meth:`Stopping.mask_logits`), so response logits plus this mask give
+    the very distribution each response token was sampled from, whatever that rule becomes.
+    """
+    device = stop.suppress_ids.device
+    return torch.cat([stop.mask_logits(torch.zeros(1, vocab_size, device=device), j) for j in range(steps)])

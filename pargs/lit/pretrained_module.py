@@ -14,6 +14,7 @@ from pargs.lit.export import export_pretrained
 from pargs.lit.fsdp2 import shard_with_fsdp2
 from pargs.lit.optim import adamw_warmup_cosine
 from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_tokenizer
+from pargs.models.lora import LoraSpec, prepare_for_training
 
 
 class PretrainedModule(L.LightningModule):
@@ -23,8 +24,12 @@ class PretrainedModule(L.LightningModule):
     tokenizer on first use, so building the module itself reads no file. Checkpoints hold plain
     data only and carry the RNG state (:mod:`pargs.lit.checkpoint_state`). Subclasses implement
     :meth:`build_model` and call :meth:`save_plain_hyperparameters` with ``lr``, ``weight_decay``,
-    ``warmup_steps``, ``export_dir`` and ``gradient_checkpointing``.
+    ``warmup_steps``, ``export_dir`` and ``gradient_checkpointing``; one that offers LoRA sets
+    ``lora_spec``, and ``configure_model`` adds the adapters (:func:`pargs.models.lora.prepare_for_training`).
     """
+
+    lora_spec: LoraSpec | None = None  #: train LoRA adapters instead of every weight (None: every weight)
+    lora_task_type = "CAUSAL_LM"  #: peft's task type of the adapted model ("SEQ_CLS" keeps a reward head trainable)
 
     def __init__(self, model: ModelSpec | dict) -> None:
         super().__init__()
@@ -48,10 +53,10 @@ class PretrainedModule(L.LightningModule):
             return
         for where, spec in model_specs(self.hparams, "model.init_args"):  # every path, before any model loads
             check_spec_sources(spec, where)
+        model = prepare_for_training(self.build_model(), self.hparams.gradient_checkpointing, self.lora_spec,
+                                     self.lora_task_type)
         # from_pretrained returns eval mode; follow the LightningModule's mode (dropout on in training)
-        self.model = self.build_model().train(self.training)
-        if self.hparams.gradient_checkpointing:
-            self.model.activation_checkpointing_enable()
+        self.model = model.train(self.training)
         if self.hparams.get("fsdp2"):
             if hasattr(self.model, "merge_adapter"):
                 raise ConfigError("fsdp2 with LoRA is not supported: LoRA already keeps the trainable state small")

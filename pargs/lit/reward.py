@@ -21,7 +21,7 @@ from pargs.lit.pretrained_module import PretrainedModule
 from pargs.losses import bradley_terry_loss, partial_bt_loss
 from pargs.metrics.prefix_agreement import agreement, pair_prefix_scores
 from pargs.models.loading import ModelSpec, load_reward_model
-from pargs.models.lora import LoraSpec, add_lora
+from pargs.models.lora import LoraSpec
 from pargs.models.reward_model import is_causal_reward_model, rewards_at, token_rewards
 from pargs.prefixes import check_pad_rule, final_positions, prefix_fraction_lengths
 
@@ -52,6 +52,8 @@ class RewardModule(PretrainedModule):
             ``configure_model`` (use with ``ModelParallelStrategy``; runs on CPU with gloo too).
     """
 
+    lora_task_type = "SEQ_CLS"  # the reward head stays fully trainable next to the adapters
+
     def __init__(
         self,
         model: ModelSpec,
@@ -77,12 +79,7 @@ class RewardModule(PretrainedModule):
         self.lora_spec = LoraSpec(**lora) if isinstance(lora, dict) else lora
 
     def build_model(self):
-        model = load_reward_model(self.spec, self.tokenizer)
-        if self.lora_spec is not None:
-            if self.hparams.gradient_checkpointing:
-                model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still get grads
-            model = add_lora(model, self.lora_spec, task_type="SEQ_CLS")
-        return model
+        return load_reward_model(self.spec, self.tokenizer)  # LoRA adapters: added by configure_model
 
     def on_fit_start(self) -> None:
         super().on_fit_start()

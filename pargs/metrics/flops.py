@@ -7,6 +7,9 @@ reward model costs ``k * C_RM`` on top of the policy's ``C_LM``, so guided decod
 ``k * C_RM / C_LM``: 4.3 for GPT-2 Large + DeBERTa-v3 Large and 0.47 for Llama-2-7B + DeBERTa-v3
 Large (k = 10), which :func:`overhead_ratio` reproduces with the context term left out (``n_ctx=0``;
 for short contexts it is small next to ``2N``).
+
+The FLOPs of a whole response depend on the decoding rule; each rule estimates its own from these
+shapes (``flops`` of the rules in ``pargs/decoding/rules/``).
 """
 
 from __future__ import annotations
@@ -80,26 +83,3 @@ def flops_per_token(lm: Shape, rm: Shape | None, k: int, n_ctx: int, method: str
     if method == "from_scratch":
         return base + k * rm.span_flops(0, n_ctx + 1)
     raise ValueError(f"method must be plain, cached or from_scratch, got {method!r}")
-
-
-def decode_flops(kind: str, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int, k: int = 1,
-                 n: int = 1, scoring: str = "cached") -> int:
-    """Estimated FLOPs of decoding one response of ``new_tokens`` after ``prompt_tokens`` (prefill excluded).
-
-    ``kind`` is a decoding method's (``sample``, ``guided``, ``best_of_n``); ``scoring`` is ``cached`` or
-    ``from_scratch`` (a guided method's scorer: pargs' cached causal scorer, or the text path that
-    re-encodes every candidate); ``rm`` is None for a reward that costs no model FLOPs (the oracle).
-    Best-of-N counts ``n`` responses of this one's length, each scored once as a whole by the RM.
-    """
-    policy = lm.span_flops(prompt_tokens, new_tokens)
-    if kind == "sample" or rm is None:
-        return n * policy if kind == "best_of_n" else policy
-    if kind == "best_of_n":
-        return n * (policy + rm.span_flops(0, prompt_tokens + new_tokens))
-    if kind != "guided":
-        raise ValueError(f"kind must be sample, guided or best_of_n, got {kind!r}")
-    if scoring == "cached":  # each step: k candidate tokens, each with the prefix as context
-        return policy + k * rm.span_flops(prompt_tokens, new_tokens)
-    if scoring == "from_scratch":  # each step: k whole sequences of prompt + t + 1 tokens
-        return policy + k * sum(rm.span_flops(0, prompt_tokens + t + 1) for t in range(new_tokens))
-    raise ValueError(f"scoring must be cached or from_scratch, got {scoring!r}")

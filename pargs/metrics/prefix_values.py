@@ -40,8 +40,14 @@ from pargs.metrics.prefix_agreement import FRACTIONS
 from pargs.models.encoding import decode_response, encode_pair, encode_prompt
 from pargs.prefixes import PadRule, check_pad_rule, prefix_fraction_lengths
 
-#: plain ancestral sampling from pi_ref: the rule whose completions define the ground truth
-PI_REF = DecodeMethod("pi_ref", kind="sample")
+
+def pi_ref() -> DecodeMethod:
+    """Plain ancestral sampling from pi_ref: the rule whose completions define the ground truth.
+
+    A function, not a module constant: a method checks its kind against the registry of decoding rules,
+    which is filled only once ``pargs.decoding`` has finished importing (this module is imported during it).
+    """
+    return DecodeMethod("pi_ref", kind="sample")
 
 
 @dataclass(frozen=True)
@@ -88,8 +94,8 @@ def _row_text(tokenizer: PreTrainedTokenizerBase, prefix: Prefix, join: str) -> 
 @torch.no_grad()
 def monte_carlo_values(
     policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prefixes: Sequence[Prefix], reward: TextReward,
-    m: int = 16, seed: int = 0, max_new_tokens: int = 32, method: DecodeMethod = PI_REF, batch_size: int = 512,
-    join: str = " ",
+    m: int = 16, seed: int = 0, max_new_tokens: int = 32, method: DecodeMethod | None = None,
+    batch_size: int = 512, join: str = " ",
 ) -> list[PrefixValue]:
     """Estimate each prefix's value: the mean reward of ``m`` completions drawn with ``method`` from ``policy``.
 
@@ -108,6 +114,7 @@ def monte_carlo_values(
 
     A prefix that ends with EOS is a complete response: its value is its own reward, with SE 0.
     """
+    method = method or pi_ref()
     if m < 2:
         raise ConfigError(f"m (completions per prefix) must be >= 2 for a standard error, got {m}")
     if method.kind != "sample":
@@ -201,7 +208,7 @@ class GroundTruth:
     max_new_tokens: int  #: the most tokens of a completed response
     pad_rule: str  #: how prefix lengths were set (:mod:`pargs.prefixes`)
     max_length: int | None = None  #: the pairs' truncation (:func:`pargs.models.encoding.encode_pair`)
-    method: dict = field(default_factory=lambda: asdict(PI_REF))  #: the sampling rule
+    method: dict = field(default_factory=lambda: asdict(pi_ref()))  #: the sampling rule
 
     @property
     def fractions(self) -> list[float]:
@@ -235,7 +242,7 @@ def prefix_values(
     policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[Mapping],
     fractions: Sequence[float] = FRACTIONS, m: int = 16, seed: int = 0, reward: TextReward | None = None,
     max_new_tokens: int = 32, pad_rule: PadRule = "longest", max_length: int | None = None,
-    method: DecodeMethod = PI_REF, batch_size: int = 512, join: str = " ",
+    method: DecodeMethod | None = None, batch_size: int = 512, join: str = " ",
 ) -> GroundTruth:
     """The ground-truth preference of each pair's prefixes at each fraction of its length.
 
@@ -248,6 +255,7 @@ def prefix_values(
     """
     check_pad_rule(pad_rule)
     reward = reward or OracleReward()
+    method = method or pi_ref()
     prefixes: list[Prefix] = []
     index: dict[tuple, int] = {}
     names: dict[str, int] = {}

@@ -1,5 +1,5 @@
-"""LoRA adapters (``peft``) on a causal LM or a reward model, and export of the adapted model as one
-plain checkpoint.
+"""LoRA adapters (``peft``) on a causal LM or a reward model, set up together with gradient
+checkpointing, and export of the adapted model as one plain checkpoint.
 
 With adapters the frozen reference model needs no second copy: it is the base model with the
 adapters switched off (``peft_model.disable_adapter()``).
@@ -52,6 +52,22 @@ def add_lora(model: PreTrainedModel, spec: LoraSpec, task_type: str = "CAUSAL_LM
                 "`lora.target_modules` to the names of its attention / MLP linear layers"
             ) from err
         raise
+
+
+def prepare_for_training(model: PreTrainedModel, gradient_checkpointing: bool, lora: LoraSpec | None = None,
+                         task_type: str = "CAUSAL_LM"):
+    """``model`` with LoRA adapters (when ``lora`` is set) and gradient checkpointing (when asked).
+
+    The two interact: with adapters every base weight is frozen, so the embeddings' output is made to require
+    gradients first, or the checkpointed blocks would pass none back to the adapters.
+    """
+    if lora is not None:
+        if gradient_checkpointing:
+            model.enable_input_require_grads()
+        model = add_lora(model, lora, task_type)
+    if gradient_checkpointing:
+        model.activation_checkpointing_enable()
+    return model
 
 
 def save_merged(peft_model, out_dir: str | Path) -> None:

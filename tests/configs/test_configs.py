@@ -73,3 +73,51 @@ def test_config_header_and_build(path, run_dir, tmp_path):
     cli = build([command, "-c", str(local), *overrides])
     assert cli.ran == command
     assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
+
+
+def _command(path: Path) -> str:
+    words = path.read_text().splitlines()[0].split()
+    return words[2] if words[1] in ("pargs", "lightning") else words[1]
+
+
+FIT_CONFIGS = [p for p in CONFIGS if _command(p) == "fit"]
+
+
+@pytest.mark.parametrize("path", FIT_CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "lightning_configs")))
+def test_fit_configs_save_a_last_checkpoint_that_the_next_run_finds(path):
+    """``--ckpt_path last`` resumes only if the run saves last.ckpt where the restarted run looks: a fixed
+    dirpath, not the logger's version folder (a new one per run)."""
+    trainer = yaml.safe_load(path.read_text())["trainer"]
+    (checkpoint,) = [c for c in trainer.get("callbacks") or [] if c["class_path"].endswith(".ModelCheckpoint")]
+    args = checkpoint["init_args"]
+    assert args.get("save_last") is True
+    dirpath, root = args.get("dirpath"), trainer["default_root_dir"]
+    assert dirpath and dirpath.startswith(root + "/checkpoints/"), dirpath
+    logger = trainer.get("logger") or {}
+    assert not dirpath.startswith(logger.get("init_args", {}).get("save_dir", "//")), "under the logger's versions"
+    # the quickstart's tiny models checkpoint at epoch ends; the large ones every few hundred steps, never each step
+    every = args.get("every_n_train_steps")
+    assert (not every) if root == "runs/quickstart" else every >= 100
+
+
+def test_predict_methods_by_preset_parse_through_the_cli(run_dir, tmp_path):
+    """``{preset: ..., <overrides>}`` rows build the same methods as the fields written out."""
+    config = yaml.safe_load((ROOT / "lightning_configs" / "quickstart" / "predict.yaml").read_text()
+                            .replace("runs/quickstart", str(run_dir)))
+    config["model"]["init_args"]["methods"] = [
+        {"preset": "pargs", "scorer": "partial"},
+        {"preset": "pargs", "scorer": "partial", "beta": 2.0, "samples": 10, "name": "pargs-b2"},
+        {"preset": "args-sampled"}, {"preset": "greedy"},
+        {"name": "written-out", "kind": "guided", "k": 10, "beta": 1.5, "greedy": True, "scorer": "full"},
+    ]
+    local = tmp_path / "predict.yaml"
+    local.write_text(yaml.safe_dump(config))
+    methods = build(["predict", "-c", str(local), "--trainer.logger=false"]).model.methods
+    fields = [(m.name, m.kind, m.k, m.beta, m.greedy, m.scorer, m.samples, m.top_k) for m in methods]
+    assert fields == [
+        ("pargs", "guided", 10, 1.5, False, "partial", 1, 0),
+        ("pargs-b2", "guided", 10, 2.0, False, "partial", 10, 0),
+        ("args-sampled", "guided", 10, 1.5, False, "full", 1, 0),
+        ("greedy", "sample", 10, 1.5, True, None, 1, 0),
+        ("written-out", "guided", 10, 1.5, True, "full", 1, 0),
+    ]

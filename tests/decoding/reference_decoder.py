@@ -3,7 +3,7 @@
 It is the definition the engine is tested against: at each step run the policy on the whole
 sequence, take the top-k tokens of log pi_ref, score ``prompt + response + [v]`` with the reward
 model as a fresh sequence, and pick the argmax (or the Gumbel-max draw, with the noise the engine's
-specification fixes) of ``log pi_ref + weight * r``.
+specification fixes) of ``log pi_ref + beta * r``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pargs.models.reward_model import sequence_rewards
 
 
 @torch.no_grad()
-def reference_guided_decode(policy, rm, tokenizer, prompt: str, seed: int, k: int, weight: float, greedy: bool,
+def reference_guided_decode(policy, rm, tokenizer, prompt: str, seed: int, k: int, beta: float, greedy: bool,
                             max_new_tokens: int, temperature: float = 1.0) -> list[int]:
     ids = encode_prompt(tokenizer, prompt)
     out: list[int] = []
@@ -28,7 +28,7 @@ def reference_guided_decode(policy, rm, tokenizer, prompt: str, seed: int, k: in
         lp, cand = logp.topk(k)
         seqs = torch.tensor([ids + out + [v] for v in cand.tolist()])
         r = sequence_rewards(rm, seqs, torch.ones_like(seqs)) if rm is not None else torch.zeros(k)
-        scores = lp + weight * r
+        scores = lp + beta * r
         if greedy:
             j = int(scores.argmax())
         else:

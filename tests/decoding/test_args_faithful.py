@@ -3,7 +3,7 @@
 The reference algorithm, step by step: run the LM on the whole sequence so far; take the top-k of
 the **raw logits** of the last position; append each candidate to the sequence and run the reward
 model, an ``AutoModelForSequenceClassification``, on each full candidate sequence, reading its
-``.logits`` (the reward at the last token); score ``weight * reward + logit``; keep the argmax.
+``.logits`` (the reward at the last token); score ``w * reward + logit`` (w: the paper's beta); keep the argmax.
 The hand-written loop below does exactly that, one prompt at a time, without caches. The engine's
 ``args`` method (which adds the reward to log-probabilities, a per-row constant away from the
 logits) must produce the same tokens, with a causal RM (cached scorer) and with an encoder RM
@@ -28,7 +28,7 @@ PROMPTS = ["write a review of the hotel about the staff :", "write a short revie
 
 
 @torch.no_grad()
-def args_reference(lm, rm, tokenizer, prompt, weight, topk, max_new_token):
+def args_reference(lm, rm, tokenizer, prompt, beta, topk, max_new_token):
     tokens = torch.tensor([encode_prompt(tokenizer, prompt)])
     banned = [tokenizer.pad_token_id, tokenizer.unk_token_id]
     for _ in range(max_new_token):
@@ -37,7 +37,7 @@ def args_reference(lm, rm, tokenizer, prompt, weight, topk, max_new_token):
         prescreen_logits, prescreen_tokens = torch.topk(logits, dim=-1, k=topk)
         candidates = torch.cat([tokens.repeat(topk, 1), prescreen_tokens.view(topk, 1)], dim=1)
         rewards = rm(input_ids=candidates, attention_mask=torch.ones_like(candidates)).logits.flatten()
-        new_scores = rewards * weight + prescreen_logits.flatten()
+        new_scores = rewards * beta + prescreen_logits.flatten()
         best = int(torch.topk(new_scores, dim=-1, k=1).indices[0])
         tokens = candidates[best:best + 1]
     return tokens[0, -max_new_token:].tolist()
@@ -60,7 +60,7 @@ def test_args_greedy_matches_the_reference_algorithm(lm, rm, tokenizer, family):
     spec = RewardSpec(model=ModelSpec(path="in-memory"))  # the model itself is passed in directly
     scorer = build_scorer(spec, reward_model, tokenizer, tokenizer)
     assert type(scorer).__name__ == ("CachedCausalScorer" if family == "causal" else "TextScorer")
-    method = preset("args", scorer="rm", weight=1.5)
+    method = preset("args", scorer="rm", beta=1.5)
     seeds = torch.tensor([stable_seed(i) for i in range(len(PROMPTS))])
     gen = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=scorer, max_new_tokens=12)
     for prompt, ours in zip(PROMPTS, gen.token_ids):

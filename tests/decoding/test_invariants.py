@@ -46,7 +46,7 @@ def _greedy_reference(lm, tokenizer, prompt, max_new_tokens):
 
 @pytest.mark.parametrize("scorer_kind", SCORERS)
 def test_k1_guided_is_greedy_decoding_of_the_reference_lm(lm, rm, tokenizer, scorer_kind):
-    method = DecodeMethod("k1", kind="guided", k=1, weight=5.0, greedy=False, scorer="rm")
+    method = DecodeMethod("k1", kind="guided", k=1, beta=5.0, greedy=False, scorer="rm")
     gen = generate(lm, tokenizer, PROMPTS, method, _seeds(4), scorer=_scorer(scorer_kind, rm, tokenizer),
                    max_new_tokens=10)
     assert gen.token_ids == [_greedy_reference(lm, tokenizer, p, 10) for p in PROMPTS]
@@ -54,7 +54,7 @@ def test_k1_guided_is_greedy_decoding_of_the_reference_lm(lm, rm, tokenizer, sco
 
 @pytest.mark.parametrize("scorer_kind", SCORERS)
 def test_pargs_g_with_beta_zero_is_greedy(lm, rm, tokenizer, scorer_kind):
-    gen = generate(lm, tokenizer, PROMPTS, preset("pargs-g", scorer="rm", weight=0.0), _seeds(4),
+    gen = generate(lm, tokenizer, PROMPTS, preset("pargs-g", scorer="rm", beta=0.0), _seeds(4),
                    scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=10)
     assert gen.token_ids == [_greedy_reference(lm, tokenizer, p, 10) for p in PROMPTS]
 
@@ -63,7 +63,7 @@ def test_pargs_g_with_beta_zero_is_greedy(lm, rm, tokenizer, scorer_kind):
 @pytest.mark.parametrize("scorer_kind", SCORERS)
 def test_guided_decoding_matches_the_slow_reference(lm, rm, tokenizer, scorer_kind, greedy):
     seeds = _seeds(4)
-    method = DecodeMethod("pargs", kind="guided", k=5, weight=2.0, greedy=greedy, scorer="rm")
+    method = DecodeMethod("pargs", kind="guided", k=5, beta=2.0, greedy=greedy, scorer="rm")
     gen = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12)
     expected = [reference_guided_decode(lm, rm, tokenizer, p, int(s), 5, 2.0, greedy, 12)
                 for p, s in zip(PROMPTS, seeds)]
@@ -74,7 +74,7 @@ def test_guided_decoding_matches_the_slow_reference(lm, rm, tokenizer, scorer_ki
 def test_pargs_with_beta_zero_draws_exactly_what_top_k_sampling_draws(lm, rm, tokenizer):
     seeds = _seeds(4)
     top_k = generate(lm, tokenizer, PROMPTS, preset("top-k"), seeds, max_new_tokens=12)
-    pargs0 = generate(lm, tokenizer, PROMPTS, preset("pargs", scorer="rm", weight=0.0), seeds,
+    pargs0 = generate(lm, tokenizer, PROMPTS, preset("pargs", scorer="rm", beta=0.0), seeds,
                       scorer=CachedCausalScorer(rm), max_new_tokens=12)
     assert pargs0.token_ids == top_k.token_ids
 
@@ -91,7 +91,7 @@ def test_first_token_distribution_is_the_top_k_softmax(lm, rm, tokenizer, method
     if method_name == "top-k":
         method, scorer = preset("top-k"), None
     else:
-        method, scorer = preset("pargs", scorer="rm", weight=0.0), CachedCausalScorer(rm)
+        method, scorer = preset("pargs", scorer="rm", beta=0.0), CachedCausalScorer(rm)
     gen = generate(lm, tokenizer, [prompt] * n, method, _seeds(n, "dist"), scorer=scorer, max_new_tokens=1)
     counts = {}
     for t in gen.token_ids:
@@ -155,10 +155,10 @@ def test_stopping_per_row(lm, tokenizer):
 
 
 def test_bad_parameters_fail_with_the_field_named(lm, tokenizer):
-    with pytest.raises(ValueError, match="weight"):
-        DecodeMethod("x", kind="guided", weight=-1.0, scorer="rm")
-    with pytest.raises(ValueError, match="weight"):
-        DecodeMethod("x", kind="guided", weight=math.inf, scorer="rm")
+    with pytest.raises(ValueError, match="beta"):
+        DecodeMethod("x", kind="guided", beta=-1.0, scorer="rm")
+    with pytest.raises(ValueError, match="beta"):
+        DecodeMethod("x", kind="guided", beta=math.inf, scorer="rm")
     with pytest.raises(ValueError, match="larger than the vocabulary"):
         generate(lm, tokenizer, PROMPTS[:1], DecodeMethod("x", kind="guided", k=10_000, scorer="rm"), _seeds(1),
                  scorer=object(), max_new_tokens=2)

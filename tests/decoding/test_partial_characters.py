@@ -284,7 +284,7 @@ def test_guided_decoding_on_the_text_path_picks_the_cached_scorers_tokens(bpe, n
     lm, rm = make_lm(bpe), make_rm(bpe)
     prompts = [p + s for p in PROMPTS for s in ("", " ✓", " 😀")]
     seeds = torch.tensor([stable_seed(0, i) for i in range(len(prompts))])
-    method = preset(name, scorer="rm", weight=2.0)
+    method = preset(name, scorer="rm", beta=2.0)
     runs = {}
     for mode in ("cached", "text"):
         scorer = build_scorer(RewardSpec(model=SPEC, mode=mode), rm, bpe, bpe)

@@ -15,7 +15,6 @@ from pargs.metrics import (
     LLAMA2_7B,
     Shape,
     corpus_bleu,
-    decode_flops,
     diversity,
     flops_per_token,
     mean_se,
@@ -97,17 +96,6 @@ def test_diversity_by_hand():
     assert n == 2 and mean == pytest.approx((2 / 9 + 1.0) / 2)
     with pytest.raises(ValueError, match="two or more"):
         diversity({"p": ["one"]})
-
-
-def test_decode_flops_hand_values():
-    lm, rm = Shape(2, 4), Shape(1, 2)  # f_lm(c) = 768 + 16 c, f_rm(c) = 96 + 4 c
-    assert lm.span_flops(3, 2) == 816 + 832 and rm.span_flops(0, 5) == 5 * 96 + 4 * (0 + 1 + 2 + 3 + 4)
-    assert decode_flops("sample", lm, rm, prompt_tokens=3, new_tokens=2) == 1648
-    assert decode_flops("guided", lm, rm, 3, 2, k=5) == 1648 + 5 * (108 + 112)  # k candidates a step, cached
-    # from scratch: step 1 re-encodes 4 tokens (408 FLOPs), step 2 five (520), for each of the k candidates
-    assert decode_flops("guided", lm, rm, 3, 2, k=5, scoring="from_scratch") == 1648 + 5 * (408 + 520)
-    assert decode_flops("best_of_n", lm, rm, 3, 2, n=3) == 3 * (1648 + 520)  # n responses, each scored whole
-    assert decode_flops("guided", lm, None, 3, 2, k=5) == 1648  # the oracle costs no model FLOPs
 
 
 def test_flops_overhead_reproduces_the_paper():
