@@ -252,3 +252,14 @@ def test_sweep_policy_path(tmp_path, model_dirs, synthetic_dir, capsys, no_netwo
     _one_line_error(rc, capsys.readouterr().err, "model.init_args.policies.reference.path",
                     str(tmp_path / "missing-policy"))
     assert no_network == []
+
+
+def test_a_missing_model_path_leaves_nothing_written(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
+    """Checked with the data files, before Lightning makes a run directory or writes config.yaml."""
+    args = _fit_config(tmp_path, "RewardModule", {"model": {"path": "./reward-init"}}, model_dirs["reference"],
+                       synthetic_dir / "pairs_val.jsonl")
+    cfg = yaml.safe_load(open(args[2]))
+    cfg["trainer"].pop("logger")  # Lightning's default TensorBoard logger: lightning_logs/version_0
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))
+    _one_line_error(main(args), capsys.readouterr().err, "model.init_args.model.path")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.yaml"]

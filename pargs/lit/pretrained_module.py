@@ -44,6 +44,12 @@ class PretrainedModule(L.LightningModule):
             self._tokenizer = load_tokenizer(self.spec)
         return self._tokenizer
 
+    def check_model_sources(self) -> None:
+        """Every model and tokenizer path of the config, checked before any model loads (no file is read;
+        :func:`pargs.models.loading.check_model_source`); the CLI calls it before it writes anything."""
+        for where, spec in model_specs(self.hparams, "model.init_args"):
+            check_spec_sources(spec, where)
+
     def build_model(self) -> PreTrainedModel:
         """Load or create the model (called once, from ``configure_model``)."""
         raise NotImplementedError
@@ -51,8 +57,7 @@ class PretrainedModule(L.LightningModule):
     def configure_model(self) -> None:
         if self.model is not None:
             return
-        for where, spec in model_specs(self.hparams, "model.init_args"):  # every path, before any model loads
-            check_spec_sources(spec, where)
+        self.check_model_sources()
         model = prepare_for_training(self.build_model(), self.hparams.gradient_checkpointing, self.lora_spec,
                                      self.lora_task_type)
         # from_pretrained returns eval mode; follow the LightningModule's mode (dropout on in training)
