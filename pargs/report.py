@@ -76,6 +76,8 @@ class Report:
     n_duplicates: int
     reward_name: str = "evaluation reward"  #: what ``reward`` is (the eval RM's name, or the synthetic oracle)
     paths: dict[str, str] = field(default_factory=dict)
+    #: set when the methods cover different prompt sets: which cover which, and what that does to the columns
+    coverage: str | None = None
 
 
 def run_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -131,7 +133,7 @@ def _row(method: str, recs: list[dict], baseline_scores: dict[str, float] | None
     if scored:
         per_prompt = per_prompt_means(scored)
         row.reward, row.reward_se, _ = reward_summary(per_prompt)
-        if baseline_scores is not None:
+        if baseline_scores is not None and set(baseline_scores) & set(per_prompt):  # no shared prompt: no p
             row.p_value = paired_wilcoxon(baseline_scores, per_prompt, "greater").p_value
     with_refs = [r for r in recs if r.get("reference")]
     if with_refs:
@@ -148,6 +150,22 @@ def _row(method: str, recs: list[dict], baseline_scores: dict[str, float] | None
     if all(isinstance(r.get("flops"), (int, float)) for r in recs):
         row.gflops_per_token = sum(r["flops"] for r in recs) / max(1, sum(r["tokens"] for r in recs)) / 1e9
     return row
+
+
+def prompt_coverage(by_method: dict[str, list[dict]], baseline: str) -> str | None:
+    """None when every method covers the same prompts; else one line naming the methods and their prompt
+    counts (methods covering the same prompts together) and saying what the table compares then."""
+    groups: dict[frozenset, list[str]] = defaultdict(list)
+    for method, recs in by_method.items():
+        groups[frozenset(r["id"] for r in recs)].append(method)
+    if len(groups) < 2:
+        return None
+    common = frozenset.intersection(*groups)
+    covered = ", ".join(f"{' / '.join(sorted(methods))}: {len(ids)}"
+                        for ids, methods in sorted(groups.items(), key=lambda g: (len(g[0]), sorted(g[1]))))
+    return (f"methods cover different prompt sets ({covered} prompts; {len(common)} common to all): each mean is "
+            f"over the method's own prompts, and p pairs a method with {baseline} on their shared prompts only; "
+            "decode the same prompt file with every method to compare them")
 
 
 def _fmt(value: float | None, se: float | None = None, digits: int = 3) -> str:
@@ -195,6 +213,8 @@ def format_markdown(report: Report) -> str:
         f"ms/token: decoding time per generated token, warm-up excluded; × plain: relative to {report.plain}. "
         + FLOPS_NOTE,
     ]
+    if report.coverage:
+        lines += ["", f"**Note:** {report.coverage}."]
     return "\n".join(lines)
 
 
@@ -291,7 +311,9 @@ def build_report(
         if plain_row and plain_row.gflops_per_token and r.gflops_per_token is not None:
             r.flops_overhead = r.gflops_per_token / plain_row.gflops_per_token
     report = Report(rows, baseline, plain, f"H1: reward({baseline}) > reward(method)", len(records), duplicates,
-                    reward_name)
+                    reward_name, coverage=prompt_coverage(by_method, baseline))
+    if report.coverage:
+        log.warning("%s", report.coverage)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

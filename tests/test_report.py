@@ -209,3 +209,35 @@ def _error_bar_half_widths(ax) -> list[float]:
     (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     _, _, (lines,) = bars.lines
     return [abs(seg[1][1] - seg[0][1]) / 2 for seg in lines.get_segments()]
+
+
+def test_methods_on_different_prompt_sets_are_flagged(tmp_path):
+    """A 2-prompt row next to 6-prompt rows: the CLI warns once naming each method's prompt count, and the
+    Markdown says so under the table (means are over different prompts; p pairs only shared ones)."""
+    from tests.subprocesses import run_pargs
+
+    lines = [x for x in _lines() if x["method"] != "args" or x["id"] in ("p0", "p1")]
+    lines += [dict(x, method="greedy", id=f"q{x['id']}") for x in _lines() if x["method"] == "args"]  # disjoint
+    path = tmp_path / "run" / "predictions" / "predictions-rank0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    done = run_pargs("report", str(tmp_path / "run"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "different prompt sets" in line]
+    assert warnings == ["[pargs] methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 "
+                        "prompts; 0 common to all): each mean is over the method's own prompts, and p pairs a "
+                        "method with pargs on their shared prompts only; decode the same prompt file with every "
+                        "method to compare them"], done.stderr
+    markdown = (tmp_path / "run" / "report" / "results.md").read_text()
+    assert "**Note:** methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 prompts;" in markdown
+    rows = {r["method"]: r for r in csv.DictReader(open(tmp_path / "run" / "report" / "results.csv"))}
+    assert rows["args"]["prompts"] == "2" and rows["greedy"]["p_value"] == ""  # greedy shares no prompt with pargs
+    # p of args: pargs and args paired on p0 and p1 only (hand check against scipy on those two)
+    pargs = {p: np.mean(v) for p, v in REWARDS["pargs"].items()}
+    diffs = [pargs[p] - np.mean(REWARDS["args"][p]) for p in ("p0", "p1")]
+    assert float(rows["args"]["p_value"]) == pytest.approx(wilcoxon(diffs, alternative="greater").pvalue)
+
+
+def test_same_prompt_sets_give_no_note(preds, tmp_path):
+    report = build_report([preds], tmp_path / "report", figures=False)
+    assert report.coverage is None and "Note" not in format_markdown(report)

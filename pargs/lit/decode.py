@@ -23,7 +23,7 @@ from pargs.errors import ConfigError
 from pargs.lit.writer import JsonlPredictionWriter
 from pargs.metrics.flops import shape_or_none
 from pargs.models.encoding import encode_prompt
-from pargs.models.loading import ModelSpec, context_length, load_causal_lm, load_tokenizer
+from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,20 @@ class DecodeModule(L.LightningModule):
         self._done: set = set()
         self._warm: set[str] = set()
 
+    def check_model_sources(self) -> None:
+        """Every model and tokenizer path, checked before any model loads, so a typo in the last one costs no
+        waiting (no file is read); the CLI calls it before it writes anything."""
+        for name, spec in self.policy_specs.items():
+            check_spec_sources(spec, f"model.init_args.policies.{name}")
+        rewards = {f"scorers.{name}": spec for name, spec in self.scorer_specs.items()}
+        for where, reward in dict(rewards, eval_reward=self.eval_spec).items():
+            if reward is not None and reward.model is not None:
+                check_spec_sources(reward.model, f"model.init_args.{where}.model")
+
     def configure_model(self) -> None:
         if len(self.policies):
             return
+        self.check_model_sources()
         for name, spec in self.policy_specs.items():
             tok = load_tokenizer(spec)
             self.tokenizers[name] = tok
