@@ -32,7 +32,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from pargs.errors import ConfigError
 from pargs.lit.manifest import read_manifest
-from pargs.lit.resume_check import check_and_record, current_prompts
+from pargs.lit.resume_check import ON_CHANGE, check_and_record, current_prompts
 from pargs.lit.run_lock import DirectoryLock, acquire
 from pargs.models.identity import FileDigests
 
@@ -127,6 +127,9 @@ class JsonlPredictionWriter(BasePredictionWriter):
 
     def __init__(self, output_dir: str, on_change: Literal["refuse", "restart", "adopt"] = "refuse") -> None:
         super().__init__(write_interval="batch")
+        if on_change not in ON_CHANGE:
+            raise ConfigError(f"JsonlPredictionWriter: on_change must be one of {', '.join(ON_CHANGE)}, "
+                              f"got {on_change!r}")
         self.output_dir = Path(output_dir)
         self.on_change = on_change
         self.done: set[Key] = set()
