@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="decode only the first N prompts")
     parser.add_argument("--reward-name", help="what the reward is, for the tables and heatmaps (default: from the "
                         "config's eval_reward)")
+    parser.add_argument("--on_change", choices=("refuse", "restart", "adopt"),
+                        help="predictions already in --out that the config would not write: refuse (default), "
+                             "restart (decode them again) or adopt (see pargs predict --help)")
     ns = parser.parse_args(argv)
     out = Path(ns.out)
     config = sweep_config(yaml.safe_load(Path(ns.config).read_text()), ns.method, ns.betas, ns.ks, out, ns.limit)
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     derived.write_text(f"# pargs predict -c {derived}\n# written by pargs sweep from {ns.config}\n"
                        + yaml.safe_dump(config, sort_keys=False))
-    lightning_cli(["predict", "-c", str(derived)])
+    lightning_cli(["predict", "-c", str(derived), *(["--on_change", ns.on_change] if ns.on_change else [])])
     from pargs.report import load_predictions
 
     records, _ = load_predictions([out / "predictions"])
