@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from pargs.commands.prefix_agreement import agreement_of_models
 from pargs.commands.steps import DEFAULT_RUN_DIR, run_config, step_config, write_config
+from pargs.tasks.synthetic import ORACLE_NAME
 
 if TYPE_CHECKING:
     from pargs.tasks.synthetic_prepare import SyntheticSizes
@@ -95,7 +96,7 @@ def run_quickstart(
 
     start = time.perf_counter()
     report = build_report([run_dir / "predictions"], run_dir / "report", baseline="pargs",
-                          tensorboard_dir=run_dir / "tensorboard" / "report")
+                          tensorboard_dir=run_dir / "tensorboard" / "report", reward_name=ORACLE_NAME)
     agreement = _prefix_agreement(run_dir)
     seconds["report"] = time.perf_counter() - start
     summary = {"run_dir": str(run_dir), "seed": seed, "seconds": {k: round(v, 1) for k, v in seconds.items()},
