@@ -38,7 +38,7 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     summary = json.loads((out / "study.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["ablation_seeds"] == [0, 1]
     report = out / "report"
-    figures = [f"{f}.{e}" for f in ("rewards", "prefix_agreement", "ablation") for e in ("png", "svg")]
+    figures = [f"{f}.{e}" for f in ("rewards", "prefix_agreement", "ablation") for e in ("png", "pdf")]
     for name in ("study.md", "claims.md", "methods.csv", "claims.csv", "theorem1.csv", "tuning.csv", "ablation.csv",
                  "timing.csv", *figures):
         assert (report / name).is_file(), name

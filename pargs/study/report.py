@@ -1,4 +1,4 @@
-"""The study's report under ``<out>/report/``: Markdown, CSV and figures (PNG + SVG).
+"""The study's report under ``<out>/report/``: Markdown, CSV and figures (PNG + PDF, pargs/commands/figures.py).
 
 ``study.md`` holds every section; ``claims.md`` is the "Paper claims vs what the embedded study shows"
 table alone (the README includes it verbatim). Every number is computed from the seed directories
@@ -18,13 +18,14 @@ from pargs.metrics.claims import ALPHA, mean_se, smallest_p
 from pargs.study.evidence import THEOREM1, Evidence, label, method_claims, pooled_summary, theorem1
 from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
 from pargs.study.pipeline import SELECTION
+from pargs.tasks.synthetic import ORACLE_NAME
 
 log = logging.getLogger(__name__)
 
 #: test rows in table order (the Best-of-N row and the beta = 1.5 rows are placed by :func:`_order`)
 ORDER = ("greedy", "top-k", "best-of-n", "args", "args-sampled", "pargs-g", "pargs", "cd-fudge", "dpo", "ppo")
-REWARD_NOTE = ("reward: the synthetic task's hidden oracle (pargs/tasks/synthetic.py `oracle_reward`), never a "
-               "learned RM")
+REWARD_NOTE = (f"reward: the {ORACLE_NAME} (the task's hidden oracle, pargs/tasks/synthetic.py `oracle_reward`), "
+               "never a learned RM")
 
 
 def _f(x: float | None, digits: int = 3, sign: bool = False) -> str:
@@ -372,63 +373,52 @@ def _cores() -> int:
 
 
 # ------------------------------------------------------------------------------------------------ figures
-def _save(fig, out: Path, name: str) -> dict[str, str]:
-    paths = {}
-    for ext in ("png", "svg"):
-        path = out / f"{name}.{ext}"
-        fig.savefig(path, dpi=130 if ext == "png" else None)
-        paths[f"{name}_{ext}"] = str(path)
-    return paths
+def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path, t1) -> dict[str, str]:
+    """Test reward per method, the RMs' agreement with the ground truth per fraction, and the ablation; each as PNG
+    and PDF (pargs/commands/figures.py `save`), with mean ± SE across seeds and a note on what is left out."""
+    from matplotlib.figure import Figure
 
-
-def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from pargs.commands.figures import add_note, left_out, save
 
     paths = {}
     rows = _order(ev)
-    fig, ax = plt.subplots(figsize=(7, 0.38 * len(rows) + 1.6))
+    fig = Figure(figsize=(7, 0.38 * len(rows) + 2.2))
+    ax = fig.subplots()
     for i, m in enumerate(rows):
         vals = list(seed_means(ev, m).values())
         mean, se = mean_se(vals)
-        ax.errorbar(mean, i, xerr=0 if math.isnan(se) else se, fmt="o", color="tab:blue", capsize=3)
-        ax.scatter(vals, [i] * len(vals), s=10, color="tab:gray", alpha=0.7, zorder=0)
+        ax.scatter(vals, [i] * len(vals), s=12, color="tab:gray", alpha=0.8, zorder=1)
+        ax.errorbar(mean, i, xerr=0 if math.isnan(se) else se, fmt="o", color="tab:blue", capsize=3, zorder=2)
     ax.set_yticks(range(len(rows)), [label(m) for m in rows])
     ax.invert_yaxis()
-    ax.set_xlabel("oracle reward (mean over test prompts)")
+    ax.set_xlabel(f"{ORACLE_NAME} (mean over test prompts)")
     ax.set_title(f"Test reward per method, {len(ev.seeds)} seeds")
-    fig.text(0.01, 0.005, "Blue: mean ± SE across seeds; grey: each seed. Every test row is shown; reward = the "
-             "synthetic task's hidden oracle.", fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    paths.update(_save(fig, out, "rewards"))
-    plt.close(fig)
+    add_note(fig, ["Blue: mean ± 1 SE across seeds; grey: each seed's value. Every test row is shown."])
+    paths.update(save(fig, out, "rewards"))
 
-    truth = [t for t in theorem1(ev).tests if t.against == "truth" and t.slice == "all"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for rm, color in (("rm_partial", "tab:green"), ("rm_full", "tab:orange")):
+    truth = [t for t in t1.tests if t.against == "truth" and t.slice == "all"]
+    fig = Figure(figsize=(5.5, 4.2))
+    ax = fig.subplots()
+    for rm, color, name in (("rm_partial", "tab:green", "partial RM"), ("rm_full", "tab:orange", "full RM")):
         xs, ys, es = [], [], []
         for t in truth:
-            per = [_seed_rate(ev, s, rm, t.fraction) for s in ev.seeds]
-            mean, se = mean_se(per)
+            mean, se = mean_se([_seed_rate(ev, s, rm, t.fraction) for s in ev.seeds])
             xs.append(100 * t.fraction)
             ys.append(mean)
             es.append(0 if math.isnan(se) else se)
-        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color=color,
-                     label="partial RM" if rm == "rm_partial" else "full RM")
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color=color, label=name)
     ax.set_xlabel("prefix length (% of the response)")
     ax.set_ylabel("agreement with the ground truth")
     ax.set_title("Which prefix is better? RMs vs Monte Carlo ground truth")
     ax.legend()
-    fig.text(0.01, 0.005, "Mean ± SE across seeds; ground truth: expected oracle reward of the prefix under pi_ref.",
-             fontsize=7)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    paths.update(_save(fig, out, "prefix_agreement"))
-    plt.close(fig)
+    add_note(fig, ["Mean ± 1 SE across seeds. Ground truth: the expected " + ORACLE_NAME + " of the prefix when "
+                   "pi_ref completes it.", "Not shown: the label view and the \"but\"-contrast slice (tables in "
+                   "study.md)."])
+    paths.update(save(fig, out, "prefix_agreement"))
 
     if ev.ablation:
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        fig = Figure(figsize=(5.5, 4.2))
+        ax = fig.subplots()
         xs, ys, es = [], [], []
         for r in plan.ablation_ratios:
             vals = list(ev.ablation.get(f"pargs-rows-{r:g}x", {}).values())
@@ -438,8 +428,8 @@ def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path) -> dict[st
             xs.append(r)
             ys.append(mean)
             es.append(0 if math.isnan(se) else se)
-            ax.scatter([r] * len(vals), vals, s=10, color="tab:gray", alpha=0.7, zorder=0)
-        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color="tab:blue", label="materialised-prefix RM")
+            ax.scatter([r] * len(vals), vals, s=12, color="tab:gray", alpha=0.8, zorder=1)
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, color="tab:blue", label="materialised-prefix RM", zorder=2)
         dense = list(ev.ablation.get("pargs-dense", {}).values())
         if dense:
             mean, se = mean_se(dense)
@@ -447,14 +437,13 @@ def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path) -> dict[st
             if not math.isnan(se):
                 ax.axhspan(mean - se, mean + se, color="tab:green", alpha=0.15)
         ax.set_xlabel("prefix_rows ratio (rows per epoch / pairs)")
-        ax.set_ylabel("oracle reward of PARGS (mean over test prompts)")
+        ax.set_ylabel(f"{ORACLE_NAME} of PARGS")
         ax.set_title("Data-size ablation (Table 15 view)")
         ax.legend(fontsize=8)
-        fig.text(0.01, 0.005, f"Mean ± SE across seeds {ablation_seeds} (grey: seeds). Only PARGS (β = "
-                 f"{FIXED_BETA:g}) is shown: the ablation changes its RM only.", fontsize=7)
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-        paths.update(_save(fig, out, "ablation"))
-        plt.close(fig)
+        add_note(fig, [f"Mean ± 1 SE across seeds {ablation_seeds} (band: the dense RM's SE); grey: each seed. PARGS "
+                       f"at β = {FIXED_BETA:g} only, on the first {plan.ablation_prompts or 'all'} test prompts.",
+                       left_out(["every other method"], "the ablation changes PARGS's RM only")])
+        paths.update(save(fig, out, "ablation"))
     return paths
 
 
@@ -517,7 +506,7 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
     folder.mkdir(parents=True, exist_ok=True)
     for s in seeds:  # each seed's full results table (text metrics, FLOPs, time), as pargs report makes it
         build_report([out / f"seed-{s}" / "predictions" / "test"], out / f"seed-{s}" / "report", baseline="pargs",
-                     figures=False)
+                     figures=False, reward_name=ORACLE_NAME)
     ev = collect(out, seeds, ablation_seeds)
     claims = method_claims(ev, alpha)
     t1 = theorem1(ev, alpha)
@@ -525,7 +514,7 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
     (folder / "claims.md").write_text("\n".join(table) + "\n")
     paths = {"markdown": str(folder / "study.md"), "claims": str(folder / "claims.md")}
     paths.update(write_csvs(ev, claims, t1, folder))
-    paths.update(figures(ev, plan, ablation_seeds, folder))
+    paths.update(figures(ev, plan, ablation_seeds, folder, t1))
     md = [f"# pargs study: {len(seeds)} seeds on the embedded synthetic task", "",
           f"Seeds {seeds}; each redraws the synthetic data, the model initialisations and the decoding noise. "
           f"{REWARD_NOTE}. Per-seed tables with every metric: seed-<s>/report/results.md.", "",
