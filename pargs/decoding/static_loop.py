@@ -21,8 +21,9 @@ finished rows keep decoding unread and a device-side ``done`` flag is read by th
   captured as a CUDA graph as well; compiling takes seconds to minutes once per shape.
 
 A captured step (and its buffers) is kept in a small cache of sessions keyed by everything it bakes
-in: the models, the method's fields, the rows, the buffer lengths and the stop ids. A later call of
-the same shape only prefills and replays. :func:`release_sessions` frees them.
+in: the models and where their weights live, the method's fields, the rows, the buffer lengths and
+the stop ids. A later call of the same shape only prefills and replays. :func:`release_sessions`
+frees them.
 
 Tokens equal the eager loop's up to floating-point rounding: attention runs over the whole buffer with
 the unwritten columns masked, which can change the last bits of a sum (tested on CPU in float32).
@@ -157,11 +158,19 @@ def release_sessions() -> None:
     _SESSIONS.clear()
 
 
+def _memory(model) -> tuple:
+    """Where a model's weights live: a captured step reads them there, so a model whose weights moved (``.to``,
+    a loaded state dict that replaced them) needs a new capture. In-place updates (training) are seen."""
+    if not isinstance(model, torch.nn.Module):
+        return (id(model),)
+    return (id(model), *((t.data_ptr(), t.dtype, t.shape) for t in (*model.parameters(), *model.buffers())))
+
+
 def _session(rule, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping,
              batch: Prompts, path: str) -> tuple[Session, bool]:
     rows, prompt = batch.ids.shape
-    key = (path, id(policy), None if scorer is None else id(scorer.static_key), type(rule), astuple(method), rows,
-           bucketed(prompt + stop.max_new_tokens), bucketed(prompt + stop.max_new_tokens + method.k - 1),
+    key = (path, _memory(policy), None if scorer is None else _memory(scorer.static_key), type(rule), astuple(method),
+           rows, bucketed(prompt + stop.max_new_tokens), bucketed(prompt + stop.max_new_tokens + method.k - 1),
            tuple(stop.eos_ids.tolist()), tuple(stop.suppress_ids.tolist()), str(batch.ids.device))
     session = _SESSIONS.pop(key, None)
     fresh = session is None

@@ -136,6 +136,21 @@ def test_a_kept_session_decodes_a_new_batch_like_a_fresh_one(models, tokenizer):
     assert static.token_ids == eager.token_ids
 
 
+def test_a_model_whose_weights_moved_gets_a_new_session(models, tokenizer):
+    """A captured CUDA graph reads the weights where they were; new weight tensors need a new capture."""
+    policy = copy.deepcopy(models["gpt2"][0])
+    static_loop.release_sessions()
+    run = lambda: generate(policy, tokenizer, PROMPTS, METHODS["top-k"], _seeds(5), max_new_tokens=6,  # noqa: E731
+                           path="static")
+    before = run()
+    run()
+    assert len(static_loop._SESSIONS) == 1
+    with torch.no_grad():
+        policy.transformer.wte.weight = torch.nn.Parameter(policy.transformer.wte.weight * 3.0)  # a new tensor
+    after = run()
+    assert len(static_loop._SESSIONS) == 2 and after.token_ids != before.token_ids
+
+
 def test_best_of_n_on_the_static_path(models, tokenizer):
     policy, rm = models["gpt2"]
     method = DecodeMethod("bon", kind="best_of_n", n=3, top_k=10, scorer="rm")
@@ -229,13 +244,11 @@ def test_cuda_graphs_give_the_eager_tokens(models, tokenizer):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled path is captured on CUDA only")
 def test_compiled_step_on_cuda_gives_the_eager_tokens(models, tokenizer):
-    """Inductor's step inside a CUDA graph: Llama policy and RM (one compile in float32, one in bfloat16)."""
+    """Inductor's step inside a CUDA graph, Llama policy and RM in float32 (one compile; the benchmark,
+    benchmarks/decoding_gpu.py, reports the bfloat16 agreement of 7B models)."""
     static_loop.release_sessions()
     policy, rm = (copy.deepcopy(m).cuda() for m in models["llama"])
     eager, compiled = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="compiled")
-    assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
     print(f"llama compiled float32: compiling and capturing took {compiled.compile_seconds:.1f} s")
-    policy, rm = policy.to(torch.bfloat16), rm.to(torch.bfloat16)
-    eager, compiled = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="compiled")
-    print(f"llama compiled bfloat16 pargs: {_agreement(eager, compiled)}")
+    assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
     static_loop.release_sessions()
