@@ -21,6 +21,9 @@ Memory per extra candidate is measured from the reward model's KV cache while de
 k = 1, 10 and 20 (slope per candidate), next to the analytic size of one candidate's keys and values.
 
 Usage: python benchmarks/decoding.py [--lengths 32 128 256] [--repeats 5] [--out benchmarks/results/decoding.md]
+
+With ``--device`` or ``--preset`` it runs the GPU benchmark instead (``benchmarks/decoding_gpu.py``: 7B-shaped
+Llama models, pargs' eager and captured paths next to Hugging Face ``generate``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -238,6 +242,11 @@ def machine() -> str:
 
 
 def main() -> None:
+    if any(a.split("=")[0] in ("--device", "--preset") for a in sys.argv[1:]):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout's root
+        from benchmarks.decoding_gpu import main as gpu_main
+
+        return gpu_main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128, 256])
     parser.add_argument("--repeats", type=int, default=5, help="runs of top-k and cached PARGS")

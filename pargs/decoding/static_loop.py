@@ -129,7 +129,7 @@ class Session:
             torch.cuda.current_stream().wait_stream(side)
             if taken < steps:
                 graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
+                with torch.cuda.graph(graph, stream=side):  # the stream the warm-up ran on
                     self.run()
                 self.graph = graph
             torch.cuda.synchronize()

@@ -4,15 +4,16 @@
 per row, try k candidate tokens per row, keep one), but every step has the same shapes, so a step
 can be captured once (CUDA graph, ``torch.compile``) and replayed:
 
-- the keys and values of all layers live in one buffer per kind, ``[layers, rows, heads, slots, dim]``,
-  allocated once with room for the prompt, every new token and the k candidates of the last step;
+- each layer's keys and values live in buffers ``[rows, heads, slots, dim]`` allocated once with room
+  for the prompt, every new token and the k candidates of the last step, and written in place (separate
+  tensors, not views of one: ``torch.compile`` writes a mutated view back with a copy of its whole base);
 - all rows share a write column (``col``, a device tensor): the prompts are left-padded to one
   length, and every step appends one token to every row (a finished row keeps decoding, unread);
 - which columns each row sees is a device tensor ``visible`` ``[rows, slots]`` updated in place, and
   every forward pass gets an additive 4D mask over all slots built from it, so the model's own mask
   code is skipped; columns not yet written hold finite stale values that the mask hides;
 - candidate tokens go to the columns after the prefix (``col .. col + k - 1``), each seeing the
-  prefix and itself, and the chosen one is then copied into column ``col`` for every layer at once.
+  prefix and itself, and the chosen one is then copied into column ``col`` of every layer.
 
 The prompt runs through :class:`~pargs.decoding.stream.CausalStream` (the eager path's prefill, so the
 first token matches it exactly) and its keys and values are copied into the buffers.
@@ -28,15 +29,15 @@ from pargs.decoding.stream import CausalStream, Forward, SlottedLayer
 
 
 class _StaticLayer(CacheLayerMixin):
-    """One layer's view of the shared buffers: ``update`` writes the new states at the owner's ``write_at``."""
+    """One layer's fixed buffers: ``update`` writes the new states at the owner's ``write_at`` columns."""
 
     is_compileable = True
     is_sliding = False
 
-    def __init__(self, owner: StaticCache, index: int) -> None:
+    def __init__(self, owner: StaticCache, keys: Tensor, values: Tensor) -> None:
         super().__init__()
-        self.owner, self.index = owner, index
-        self.keys, self.values = owner.keys[index], owner.values[index]
+        self.owner = owner
+        self.keys, self.values = keys, values
         self.is_initialized = True
 
     def lazy_initialization(self, key_states: Tensor, value_states: Tensor) -> None:  # allocated by the owner
@@ -58,13 +59,16 @@ class _StaticLayer(CacheLayerMixin):
 
 
 class StaticCache(Cache):
-    """A Hugging Face cache over two fixed buffers ``[layers, rows, heads, slots, dim]`` (keys, values)."""
+    """A Hugging Face cache of fixed buffers ``[rows, heads, slots, dim]``, a key and a value buffer per layer."""
 
-    def __init__(self, keys: Tensor, values: Tensor) -> None:
-        self.keys, self.values = keys, values
-        self.slots = keys.shape[3]
-        self.write_at = torch.zeros(1, dtype=torch.long, device=keys.device)  # columns of the next update
-        super().__init__(layers=[_StaticLayer(self, i) for i in range(keys.shape[0])])
+    def __init__(self, keys: list[Tensor], values: list[Tensor]) -> None:
+        self.slots = keys[0].shape[2]
+        self.write_at = torch.zeros(1, dtype=torch.long, device=keys[0].device)  # columns of the next update
+        super().__init__(layers=[_StaticLayer(self, k, v) for k, v in zip(keys, values)])
+
+    def buffers(self) -> list[Tensor]:
+        """Every layer's key and value buffers."""
+        return [t for layer in self.layers for t in (layer.keys, layer.values)]
 
 
 class StaticStream:
@@ -80,12 +84,13 @@ class StaticStream:
         self.next_pos: Tensor | None = None  # [B] position id of the next token
         self.col: Tensor | None = None  # [1] the column of the next token (the same for every row)
         self._columns: Tensor | None = None  # [slots] 0 .. slots - 1
+        self._shapes: list | None = None  # rows, heads, key and value widths, dtype the buffers were made for
 
     def allocated_bytes(self) -> int:
         """Bytes held by the key and value buffers."""
         if self.cache is None:
             return 0
-        return sum(t.numel() * t.element_size() for t in (self.cache.keys, self.cache.values))
+        return sum(t.numel() * t.element_size() for t in self.cache.buffers())
 
     def prefill(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Run the prompt through the model (as the eager path does) and copy its keys and values into
@@ -98,20 +103,23 @@ class StaticStream:
         rows, prompt = input_ids.shape
         if prompt >= self.slots:
             raise ValueError(f"a prompt of {prompt} tokens leaves no room in {self.slots} slots")
-        k0, v0 = layers[0].keys, layers[0].values
-        shape = (len(layers), rows, k0.shape[1], self.slots, k0.shape[3])
-        if self.cache is None or tuple(self.cache.keys.shape) != shape or self.cache.keys.dtype != k0.dtype:
+        shapes = [(rows, *layer.keys.shape[1::2], layer.values.shape[3], layer.keys.dtype) for layer in layers]
+        if self.cache is None or self._shapes != shapes:
             device = input_ids.device
-            keys = torch.zeros(shape, dtype=k0.dtype, device=device)  # finite: masked slots must not be NaN
-            values = torch.zeros((*shape[:4], v0.shape[3]), dtype=v0.dtype, device=device)
-            self.cache = StaticCache(keys, values)
+
+            def buffer(like: Tensor) -> Tensor:  # zeros: masked slots must hold finite values
+                return torch.zeros(rows, like.shape[1], self.slots, like.shape[3], dtype=like.dtype, device=device)
+
+            self.cache = StaticCache([buffer(layer.keys) for layer in layers],
+                                     [buffer(layer.values) for layer in layers])
+            self._shapes = shapes
             self.visible = torch.zeros(rows, self.slots, dtype=torch.bool, device=device)
             self.next_pos = torch.zeros(rows, dtype=torch.long, device=device)
             self.col = torch.zeros(1, dtype=torch.long, device=device)
             self._columns = torch.arange(self.slots, device=device)
-        for i, layer in enumerate(layers):
-            self.cache.keys[i, :, :, :prompt] = layer.keys
-            self.cache.values[i, :, :, :prompt] = layer.values
+        for layer, static in zip(layers, self.cache.layers):
+            static.keys[:, :, :prompt] = layer.keys
+            static.values[:, :, :prompt] = layer.values
         self.visible.zero_()
         self.visible[:, :prompt] = attention_mask.bool()
         self.next_pos.copy_(attention_mask.to(torch.long).sum(-1))
@@ -150,9 +158,8 @@ class StaticStream:
         and values move to column ``col`` in every layer (the other candidates' columns are overwritten later)."""
         rows = torch.arange(chosen.shape[0], device=chosen.device)
         source = self.col + chosen  # [B]
-        for buffer in (self.cache.keys, self.cache.values):
-            picked = buffer[:, rows, :, source]  # [B, layers, heads, dim]
-            buffer.index_copy_(3, self.col, picked.transpose(0, 1).unsqueeze(3))
+        for buffer in self.cache.buffers():
+            buffer.index_copy_(2, self.col, buffer[rows, :, source].unsqueeze(2))  # [B, heads, 1, dim]
         self.visible.index_fill_(1, self.col, True)
         self._advance()
 
