@@ -10,7 +10,8 @@ step costs its kernel launches and a host round trip, whatever the batch. Here o
 
 over caches allocated once (:class:`~pargs.decoding.static_stream.StaticStream`) with room for
 prompt + ``max_new_tokens`` (+ the k candidates of the reward model), rounded up to a multiple of
-:data:`BUCKET` columns so that one captured step serves every length in its bucket. Every input is a
+:data:`BUCKET` columns so that one captured step serves every length in its bucket; batches are
+padded to 1, 2, 4, 8 rows or a multiple of 8 (:func:`bucketed_rows`) for the same reason. Every input is a
 device tensor updated in place (step counter, write column, positions, visibility, per-row seeds);
 finished rows keep decoding unread and a device-side ``done`` flag is read by the host only every
 ``sync_every`` steps. So the step can be
@@ -60,6 +61,20 @@ WARMUP_STEPS = 2
 def bucketed(length: int) -> int:
     """``length`` rounded up to a multiple of :data:`BUCKET`."""
     return -(-length // BUCKET) * BUCKET
+
+
+def bucketed_rows(rows: int) -> int:
+    """The batch a step is captured for: 1, 2, 4 or 8 rows, then multiples of 8 (a last, smaller batch of a
+    run reuses a captured step or adds one of a few more shapes; the extra rows decode a copy, unread)."""
+    return 1 << (rows - 1).bit_length() if rows <= 8 else -(-rows // 8) * 8
+
+
+def _padded(batch: Prompts, rows: int) -> Prompts:
+    """``batch`` with copies of its last row appended up to ``rows`` rows."""
+    take = torch.cat([torch.arange(len(batch.texts)), torch.full((rows - len(batch.texts),), len(batch.texts) - 1)])
+    take = take.to(batch.ids.device)
+    return Prompts([batch.texts[int(i)] for i in take.tolist()], batch.ids[take], batch.mask[take], batch.seeds[take],
+                   batch.path)
 
 
 class Session:
@@ -190,11 +205,14 @@ def static_decode_tokens(rule, method: DecodeMethod, policy: PreTrainedModel, ba
     Returns each row's token ids (up to and including its first EOS), its stop reason (``eos`` or
     ``length``) and the seconds the first call of this shape spent compiling and capturing (0 later).
     """
+    rows = len(batch.texts)
+    if bucketed_rows(rows) != rows:
+        batch = _padded(batch, bucketed_rows(rows))
     session, fresh = _session(rule, method, policy, scorer, stop, batch, path)
     session.start(batch, stop)
     sync_every = 16 if batch.ids.is_cuda else 1
     steps = session.decode(stop.max_new_tokens, sync_every)
-    picked = session.tokens[:, :steps].tolist()
+    picked = session.tokens[:rows, :steps].tolist()
     eos = set(stop.eos_ids.tolist())
     token_ids, reasons = [], []
     for row in picked:

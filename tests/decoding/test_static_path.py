@@ -136,6 +136,16 @@ def test_a_kept_session_decodes_a_new_batch_like_a_fresh_one(models, tokenizer):
     assert static.token_ids == eager.token_ids
 
 
+def test_batches_of_five_and_seven_rows_share_one_session(models, tokenizer):
+    """Both are padded to 8 rows (copies of the last row, decoded and dropped)."""
+    policy, rm = models["llama"]
+    static_loop.release_sessions()
+    seven = PROMPTS + PROMPTS[:2]
+    _both(policy, rm, tokenizer, METHODS["pargs-g"], PROMPTS, _seeds(5))
+    eager, static = _both(policy, rm, tokenizer, METHODS["pargs-g"], seven, _seeds(7))
+    assert len(static_loop._SESSIONS) == 1 and static.token_ids == eager.token_ids and len(static.token_ids) == 7
+
+
 def test_a_model_whose_weights_moved_gets_a_new_session(models, tokenizer):
     """A captured CUDA graph reads the weights where they were; new weight tensors need a new capture."""
     policy = copy.deepcopy(models["gpt2"][0])
