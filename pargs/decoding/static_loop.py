@@ -99,7 +99,8 @@ class Session:
         if path == "compiled":
             self.run = torch.compile(self.step, backend=COMPILE_BACKEND, fullgraph=True, dynamic=False)
         self.graph = None  # the captured CUDA graph of ``run``
-        self.capture_seconds = 0.0  # time of the first call's warm-up steps + compilation + capture
+        self.warm = False  # whether ``run`` has run (compiled, on CPU)
+        self.capture_seconds = 0.0  # of the last decode: warm-up steps + compiling + capturing
 
     def start(self, batch: Prompts, stop: Stopping) -> None:
         """Prefill the policy (and the scorer) with a batch and reset the state tensors in place."""
@@ -132,7 +133,7 @@ class Session:
     def decode(self, steps: int, sync_every: int) -> int:
         """Run up to ``steps`` steps, stopping early (checked every ``sync_every`` steps) once every row has
         produced an EOS; returns the steps run."""
-        taken = 0
+        taken, self.capture_seconds = 0, 0.0
         if self.path != "static" and self.graph is None and self.policy.col.is_cuda:
             start = time.perf_counter()
             side = torch.cuda.Stream()
@@ -149,10 +150,10 @@ class Session:
                 self.graph = graph
             torch.cuda.synchronize()
             self.capture_seconds = time.perf_counter() - start
-        elif self.path == "compiled" and not self.capture_seconds and steps:  # CPU: time the compiling first step
+        elif self.path == "compiled" and not self.warm and steps:  # CPU: time the first step, which compiles
             start = time.perf_counter()
             self.run()
-            taken = 1
+            taken, self.warm = 1, True
             self.capture_seconds = time.perf_counter() - start
         while taken < steps:
             if taken % sync_every == 0 and bool(self.done.all()):
@@ -182,19 +183,18 @@ def _memory(model) -> tuple:
 
 
 def _session(rule, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping,
-             batch: Prompts, path: str) -> tuple[Session, bool]:
+             batch: Prompts, path: str) -> tuple[tuple, Session]:
     rows, prompt = batch.ids.shape
     key = (path, _memory(policy), None if scorer is None else _memory(scorer.static_key), type(rule), astuple(method),
            rows, bucketed(prompt + stop.max_new_tokens), bucketed(prompt + stop.max_new_tokens + method.k - 1),
            tuple(stop.eos_ids.tolist()), tuple(stop.suppress_ids.tolist()), str(batch.ids.device))
     session = _SESSIONS.pop(key, None)
-    fresh = session is None
-    if fresh:
+    if session is None:
         while len(_SESSIONS) >= MAX_SESSIONS:
             _SESSIONS.popitem(last=False)
         session = Session(rule, method, policy, scorer, stop, rows, prompt, path)
     _SESSIONS[key] = session
-    return session, fresh
+    return key, session
 
 
 @torch.no_grad()
@@ -203,15 +203,18 @@ def static_decode_tokens(rule, method: DecodeMethod, policy: PreTrainedModel, ba
     """The token loop of ``rule`` on the static path (``path``: static, graphs or compiled).
 
     Returns each row's token ids (up to and including its first EOS), its stop reason (``eos`` or
-    ``length``) and the seconds the first call of this shape spent compiling and capturing (0 later).
+    ``length``) and the seconds this call spent compiling and capturing (a shape's first call; 0 later).
     """
     rows = len(batch.texts)
     if bucketed_rows(rows) != rows:
         batch = _padded(batch, bucketed_rows(rows))
-    session, fresh = _session(rule, method, policy, scorer, stop, batch, path)
-    session.start(batch, stop)
-    sync_every = 16 if batch.ids.is_cuda else 1
-    steps = session.decode(stop.max_new_tokens, sync_every)
+    key, session = _session(rule, method, policy, scorer, stop, batch, path)
+    try:
+        session.start(batch, stop)
+        steps = session.decode(stop.max_new_tokens, sync_every=16 if batch.ids.is_cuda else 1)
+    except BaseException:
+        _SESSIONS.pop(key, None)  # a failed compile or capture leaves nothing half made behind
+        raise
     picked = session.tokens[:rows, :steps].tolist()
     eos = set(stop.eos_ids.tolist())
     token_ids, reasons = [], []
@@ -219,4 +222,4 @@ def static_decode_tokens(rule, method: DecodeMethod, policy: PreTrainedModel, ba
         end = next((i for i, t in enumerate(row) if t in eos), None)
         token_ids.append(row if end is None else row[: end + 1])
         reasons.append("length" if end is None else "eos")
-    return token_ids, reasons, session.capture_seconds if fresh else 0.0
+    return token_ids, reasons, session.capture_seconds
