@@ -33,7 +33,7 @@ TEMPLATE_FIELDS = ("{prompt}", "{first}", "{second}")
 def load_template(path: str | Path) -> str:
     """A judge prompt template from a text file; it must use ``{prompt}``, ``{first}`` and ``{second}``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the judge template ({err})") from None
     missing = [f for f in TEMPLATE_FIELDS if f not in text]
@@ -174,9 +174,10 @@ def main(argv: Sequence[str]) -> int:
         judge = import_judge(ns.judge)
     else:
         from pargs.metrics.judge import LocalLMJudge, answer_token_ids
-        from pargs.models.loading import ModelSpec, load_causal_lm, load_tokenizer
+        from pargs.models.loading import ModelSpec, check_model_source, load_causal_lm, load_tokenizer
 
         template = load_template(ns.template) if ns.template else DEFAULT_TEMPLATE
+        check_model_source(ns.model, "--model")
         spec = ModelSpec(path=ns.model)
         tokenizer = load_tokenizer(spec)
         answer_token_ids(tokenizer)  # a tokenizer unfit to judge fails before the model loads

@@ -31,6 +31,7 @@ import yaml
 from pargs.commands.lightning_runner import lightning_cli
 from pargs.commands.prefix_agreement import agreement_of_models
 from pargs.errors import ConfigError
+from pargs.tasks.synthetic import ORACLE_NAME
 
 if TYPE_CHECKING:
     from pargs.tasks.synthetic_prepare import SyntheticSizes
@@ -121,7 +122,7 @@ def run_quickstart(
 
     start = time.perf_counter()
     report = build_report([run_dir / "predictions"], run_dir / "report", baseline="pargs",
-                          tensorboard_dir=run_dir / "tensorboard" / "report")
+                          tensorboard_dir=run_dir / "tensorboard" / "report", reward_name=ORACLE_NAME)
     agreement = _prefix_agreement(run_dir)
     seconds["report"] = time.perf_counter() - start
     summary = {"run_dir": str(run_dir), "seed": seed, "seconds": {k: round(v, 1) for k, v in seconds.items()},

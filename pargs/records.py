@@ -101,6 +101,7 @@ class LoadReport:
     path: str
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
+    lines: int = 0  #: records read (non-blank lines)
 
     def summary(self) -> str:
         parts = [f"{self.path}: kept {self.kept} records"]
@@ -110,14 +111,20 @@ class LoadReport:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; fail on bad UTF-8, JSON or non-objects."""
+    """Yield ``(line_number, object)`` for each non-blank line; fail on bad UTF-8, JSON or non-objects.
+
+    A UTF-8 byte order mark at the start of the file is skipped (as ``utf-8-sig`` reads it), like the
+    ``data/*/prepare.py`` conversions do.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise RecordError(path, None, None, "is a directory; a JSONL file is expected here")
     if not path.is_file():
         raise RecordError(path, None, None, "file not found")
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
                 raise RecordError(path, line_no, None,
                                   f"is not valid UTF-8 ({err.reason} at byte {err.start})") from None
@@ -126,10 +133,19 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as err:
-                raise RecordError(path, line_no, None, f"is not valid JSON ({err.msg} at column {err.colno})") from None
+                raise RecordError(path, line_no, None, _json_problem(err, text)) from None
             if not isinstance(obj, dict):
                 raise RecordError(path, line_no, None, f"must be a JSON object, got {type(obj).__name__}")
             yield line_no, obj
+
+
+def _json_problem(err: json.JSONDecodeError, text: str) -> str:
+    """What is wrong with a line that is not JSON: cut off (a torn line), or where it goes wrong."""
+    if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
+        return (f"is not valid JSON: it ends (column {len(text) + 1}) before its value does, a torn line such as "
+                "an interrupted write leaves; complete it or delete it")
+    what = err.msg[: -len(" at")] if err.msg.endswith(" at") else err.msg
+    return f"is not valid JSON ({what} at column {err.colno})"
 
 
 def _check_fields(obj: dict, schema: Schema, path: Path, line: int) -> None:
@@ -161,6 +177,13 @@ def _unusable(obj: dict, schema: Schema) -> tuple[str, str] | None:
     return None
 
 
+def _why_none(report: LoadReport) -> str:
+    """Why a load kept nothing: the file is empty, or every record was dropped."""
+    if not report.lines:
+        return ": the file is empty (no non-blank line)"
+    return f": all {report.lines} were dropped ({', '.join(f'{n} {why}' for why, n in sorted(report.dropped.items()))})"
+
+
 def load_records(
     path: str | os.PathLike, schema: Schema, drop_unusable: bool = False, with_line: bool = False
 ) -> tuple[list[dict], LoadReport]:
@@ -177,6 +200,7 @@ def load_records(
     records: list[dict] = []
     seen: dict[str, int] = {}
     for line_no, obj in iter_jsonl(path):
+        report.lines += 1
         _check_fields(obj, schema, path, line_no)
         rid = str(obj["id"])
         if rid in seen:
@@ -193,7 +217,7 @@ def load_records(
             continue
         records.append(dict(obj, id=rid, _line=line_no) if with_line else dict(obj, id=rid))
     if not records:
-        raise RecordError(path, None, None, f"holds no usable {schema.name} records")
+        raise RecordError(path, None, None, f"holds no usable {schema.name} records" + _why_none(report))
     report.kept = len(records)
     return records, report
 
@@ -242,6 +266,7 @@ def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False,
     seen: dict[tuple, str] = {}
     for file in files:
         for line_no, obj in iter_jsonl(file):
+            report.lines += 1
             _check_fields(obj, ROLLOUT_SCHEMA, file, line_no)
             if not math.isfinite(obj["reward"]):
                 raise RecordError(file, line_no, "reward", f"must be a finite number, got {obj['reward']}")
@@ -259,7 +284,7 @@ def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False,
             records.append(dict(obj, id=str(obj["id"]), _file=str(file), _line=line_no) if with_line
                            else dict(obj, id=str(obj["id"])))
     if not records:
-        raise RecordError(path, None, None, "holds no usable rollout records")
+        raise RecordError(path, None, None, "holds no usable rollout records" + _why_none(report))
     report.kept = len(records)
     return records, report
 

@@ -3,9 +3,15 @@
 Reads prediction JSONL lines ``{"id", "method", "sample", "prompt", "response", "reference", "tokens",
 "stop", "reward", "decode_seconds", ...}`` (what ``pargs predict`` writes) and produces, per method:
 average evaluation reward +- SE (samples of a prompt averaged first), a Wilcoxon signed-rank p-value
-against the baseline paired by prompt, ROUGE-L and BLEU against references, diversity (mean pairwise
-ROUGE-L over the samples of a prompt, for methods with several), mean response length, time per
-generated token and its ratio to plain sampling.
+against the baseline paired by prompt, ROUGE-L and corpus BLEU against references, self-ROUGE-L (mean
+pairwise ROUGE-L over the samples of a prompt, for methods with several; lower = more diverse), mean
+response length, time per generated token and FLOPs per generated token, each with its ratio to plain
+sampling.
+
+Corpus BLEU is SacreBLEU's ``corpus_bleu`` over every response of the method: each sample of each prompt
+is one hypothesis, scored with its prompt's references (so a method with 10 samples per prompt has 10
+segments per prompt, each with the same references). The mean sentence BLEU (with its SE) goes to the
+CSV only. FLOPs follow the paper's convention (:mod:`pargs.metrics.flops`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from tqdm.auto import tqdm
 
 from pargs.metrics.diversity import diversity
 from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary
-from pargs.metrics.runtime import time_per_token
+from pargs.metrics.runtime import time_per_token, time_per_token_se
 from pargs.metrics.significance import paired_wilcoxon
 from pargs.metrics.text_overlap import corpus_bleu, rouge_l, sentence_bleu
 from pargs.records import RecordError, iter_jsonl
@@ -45,13 +51,14 @@ class MethodRow:
     p_value: float | None = None  #: Wilcoxon, H1: baseline > this method (None for the baseline)
     rouge_l: float | None = None
     rouge_l_se: float | None = None
-    bleu: float | None = None  #: mean sentence BLEU
-    bleu_se: float | None = None
-    corpus_bleu: float | None = None
-    diversity: float | None = None  #: mean pairwise ROUGE-L over samples (lower = more diverse)
-    diversity_se: float | None = None
+    corpus_bleu: float | None = None  #: SacreBLEU corpus BLEU, every sample a hypothesis (the table's BLEU)
+    sentence_bleu: float | None = None  #: mean over prompts of the mean sentence BLEU (CSV only)
+    sentence_bleu_se: float | None = None
+    self_rouge_l: float | None = None  #: mean pairwise ROUGE-L among a prompt's samples (lower = more diverse)
+    self_rouge_l_se: float | None = None
     tokens: float = 0.0  #: mean response length
     ms_per_token: float = 0.0
+    ms_per_token_se: float | None = None  #: across prompts (ratio estimator, pargs/metrics/runtime.py)
     overhead: float | None = None  #: time per token / plain sampling's
     gflops_per_token: float | None = None  #: estimated from the models' shapes (lines with ``flops``)
     flops_overhead: float | None = None  #: FLOPs per token / plain sampling's
@@ -67,7 +74,10 @@ class Report:
     hypothesis: str
     n_lines: int
     n_duplicates: int
+    reward_name: str = "evaluation reward"  #: what ``reward`` is (the eval RM's name, or the synthetic oracle)
     paths: dict[str, str] = field(default_factory=dict)
+    #: set when the methods cover different prompt sets: which cover which, and what that does to the columns
+    coverage: str | None = None
 
 
 def run_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -123,22 +133,39 @@ def _row(method: str, recs: list[dict], baseline_scores: dict[str, float] | None
     if scored:
         per_prompt = per_prompt_means(scored)
         row.reward, row.reward_se, _ = reward_summary(per_prompt)
-        if baseline_scores is not None:
+        if baseline_scores is not None and set(baseline_scores) & set(per_prompt):  # no shared prompt: no p
             row.p_value = paired_wilcoxon(baseline_scores, per_prompt, "greater").p_value
     with_refs = [r for r in recs if r.get("reference")]
     if with_refs:
         rl = per_prompt_means((r["id"], rouge_l(r["response"], r["reference"])) for r in with_refs)
         bl = per_prompt_means((r["id"], sentence_bleu(r["response"], r["reference"])) for r in with_refs)
         row.rouge_l, row.rouge_l_se = mean_se(list(rl.values()))
-        row.bleu, row.bleu_se = mean_se(list(bl.values()))
+        row.sentence_bleu, row.sentence_bleu_se = mean_se(list(bl.values()))
         row.corpus_bleu = corpus_bleu([r["response"] for r in with_refs], [r["reference"] for r in with_refs])
     if row.samples >= 2:
-        row.diversity, row.diversity_se, _ = diversity(samples)
+        row.self_rouge_l, row.self_rouge_l_se, _ = diversity(samples)
     row.tokens = sum(r["tokens"] for r in recs) / len(recs)
     row.ms_per_token = 1000 * time_per_token(recs)
+    row.ms_per_token_se = 1000 * time_per_token_se(recs)
     if all(isinstance(r.get("flops"), (int, float)) for r in recs):
         row.gflops_per_token = sum(r["flops"] for r in recs) / max(1, sum(r["tokens"] for r in recs)) / 1e9
     return row
+
+
+def prompt_coverage(by_method: dict[str, list[dict]], baseline: str) -> str | None:
+    """None when every method covers the same prompts; else one line naming the methods and their prompt
+    counts (methods covering the same prompts together) and saying what the table compares then."""
+    groups: dict[frozenset, list[str]] = defaultdict(list)
+    for method, recs in by_method.items():
+        groups[frozenset(r["id"] for r in recs)].append(method)
+    if len(groups) < 2:
+        return None
+    common = frozenset.intersection(*groups)
+    covered = ", ".join(f"{' / '.join(sorted(methods))}: {len(ids)}"
+                        for ids, methods in sorted(groups.items(), key=lambda g: (len(g[0]), sorted(g[1]))))
+    return (f"methods cover different prompt sets ({covered} prompts; {len(common)} common to all): each mean is "
+            f"over the method's own prompts, and p pairs a method with {baseline} on their shared prompts only; "
+            "decode the same prompt file with every method to compare them")
 
 
 def _fmt(value: float | None, se: float | None = None, digits: int = 3) -> str:
@@ -154,8 +181,17 @@ def _p(p: float | None) -> str:
     return "-" if p is None else f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
 
 
-HEADER = ["method", "prompts", "samples", "reward ± SE", "p", "ROUGE-L ± SE", "BLEU ± SE", "diversity ± SE",
-          "tokens", "ms/token", "× plain", "GFLOPs/token", "FLOPs × plain"]
+HEADER = ["method", "prompts", "samples", "reward ± SE", "p", "ROUGE-L ± SE", "corpus BLEU",
+          "self-ROUGE-L ± SE (lower = more diverse)", "tokens", "ms/token", "× plain", "GFLOPs/token", "FLOPs × plain"]
+
+#: the FLOPs convention in one sentence, under the table (pargs/metrics/flops.py states it in full)
+FLOPS_NOTE = (
+    "GFLOPs/token: estimated from the models' shapes by the paper's convention (section 5.3), the same for every "
+    "method: 2N + 2 n_layers n_ctx d_model per token and model (Kaplan), prompt prefill excluded; plain decoding "
+    "costs the LM's forward per token, a guided method adds k RM token-forwards per step (1 + k C_RM / C_LM × "
+    "plain), Best-of-N n plain responses (n × plain, an overhead of n - 1), the RM's scoring of its n finished "
+    "responses excluded. FLOPs × plain likewise relative."
+)
 
 
 def format_markdown(report: Report) -> str:
@@ -163,20 +199,22 @@ def format_markdown(report: Report) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADER) - 1)) + "|"]
     for r in report.rows:
         cells = [r.method, str(r.prompts), str(r.samples), _fmt(r.reward, r.reward_se), _p(r.p_value),
-                 _fmt(r.rouge_l, r.rouge_l_se), _fmt(r.bleu, r.bleu_se, 2), _fmt(r.diversity, r.diversity_se),
+                 _fmt(r.rouge_l, r.rouge_l_se), _fmt(r.corpus_bleu, digits=2), _fmt(r.self_rouge_l, r.self_rouge_l_se),
                  f"{r.tokens:.1f}", f"{r.ms_per_token:.3f}", _fmt(r.overhead, digits=2),
                  "-" if r.gflops_per_token is None else f"{r.gflops_per_token:.3g}", _fmt(r.flops_overhead, digits=2)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"reward: evaluation reward, mean over prompts of the per-prompt mean, ± standard error. p: Wilcoxon "
-        f"signed-rank test paired by prompt, {report.hypothesis}. ROUGE-L / BLEU: against the references "
-        "(BLEU: SacreBLEU sentence BLEU, 0-100). diversity: mean pairwise ROUGE-L between the samples of a "
-        f"prompt (lower = more diverse). ms/token: decoding time per generated token, warm-up excluded; "
-        f"× plain: relative to {report.plain}. GFLOPs/token: estimated from the models' shapes (Kaplan: "
-        "2N + 2 n_layers n_ctx d_model per token and model; guided methods add k RM tokens per step, "
-        "Best-of-N n whole responses), FLOPs × plain likewise relative.",
+        f"reward: {report.reward_name}, mean over prompts of the per-prompt mean, ± standard error. p: Wilcoxon "
+        f"signed-rank test paired by prompt, {report.hypothesis}. ROUGE-L: against the references, mean over "
+        "prompts ± SE. corpus BLEU: SacreBLEU corpus BLEU (0-100) over all responses, each sample of a prompt a "
+        "hypothesis with that prompt's references (mean sentence BLEU ± SE: results.csv). self-ROUGE-L: mean "
+        "pairwise ROUGE-L between the samples of a prompt, for methods with several (lower = more diverse). "
+        f"ms/token: decoding time per generated token, warm-up excluded; × plain: relative to {report.plain}. "
+        + FLOPS_NOTE,
     ]
+    if report.coverage:
+        lines += ["", f"**Note:** {report.coverage}."]
     return "\n".join(lines)
 
 
@@ -189,36 +227,40 @@ def _write_csv(report: Report, path: Path) -> None:
             writer.writerow(asdict(r))
 
 
-def _figures(report: Report, out_dir: Path) -> dict[str, str]:
-    import matplotlib
+def report_figures(report: Report) -> dict:
+    """The report's figures by file name (matplotlib Figures; :func:`pargs.commands.figures.save` writes them)."""
+    from pargs.commands.figures import bar_chart, left_out, point_chart
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    figures = {}
+    rows = report.rows
+    rewarded = [r for r in rows if r.reward is not None]
+    if rewarded:
+        figures["reward"] = bar_chart(
+            [r.method for r in rewarded], [r.reward for r in rewarded], [r.reward_se for r in rewarded],
+            f"average {report.reward_name}", f"Average {report.reward_name} per method",
+            [left_out([r.method for r in rows if r.reward is None], "no reward in their predictions")])
+    figures["time_per_token"] = bar_chart(
+        [r.method for r in rows], [r.ms_per_token for r in rows], [r.ms_per_token_se for r in rows],
+        "ms per generated token", "Decoding time per token (warm-up excluded)")
+    points = [r for r in rows if r.self_rouge_l is not None and r.reward is not None]
+    if points:
+        figures["reward_vs_diversity"] = point_chart(
+            [r.method for r in points], [r.self_rouge_l for r in points], [r.self_rouge_l_se for r in points],
+            [r.reward for r in points], [r.reward_se for r in points], "self-ROUGE-L (lower = more diverse)",
+            f"average {report.reward_name}", f"{report.reward_name}: reward vs diversity",
+            [left_out([r.method for r in rows if r.self_rouge_l is None],
+                      "one sample per prompt: no self-ROUGE-L"),
+             left_out([r.method for r in rows if r.self_rouge_l is not None and r.reward is None],
+                      "no reward in their predictions")])
+    return figures
+
+
+def _figures(report: Report, out_dir: Path) -> dict[str, str]:
+    from pargs.commands.figures import save
 
     paths = {}
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.bar([r.method for r in report.rows], [r.ms_per_token for r in report.rows], color="tab:blue")
-    ax.set_ylabel("ms per generated token")
-    ax.set_title("Decoding time per token")
-    ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    paths["time_per_token"] = str(out_dir / "time_per_token.png")
-    fig.savefig(paths["time_per_token"], dpi=120)
-    plt.close(fig)
-
-    points = [r for r in report.rows if r.diversity is not None and r.reward is not None]
-    if points:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for r in points:
-            ax.errorbar(r.diversity, r.reward, xerr=r.diversity_se, yerr=r.reward_se, fmt="o", capsize=3)
-            ax.annotate(r.method, (r.diversity, r.reward), textcoords="offset points", xytext=(5, 5))
-        ax.set_xlabel("pairwise ROUGE-L (lower = more diverse)")
-        ax.set_ylabel("average reward")
-        ax.set_title("Reward vs diversity")
-        fig.tight_layout()
-        paths["reward_vs_diversity"] = str(out_dir / "reward_vs_diversity.png")
-        fig.savefig(paths["reward_vs_diversity"], dpi=120)
-        plt.close(fig)
+    for name, fig in report_figures(report).items():
+        paths.update(save(fig, out_dir, name))
     return paths
 
 
@@ -227,7 +269,8 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
 
     with SummaryWriter(str(directory)) as writer:
         for r in report.rows:
-            for name in ("reward", "rouge_l", "bleu", "diversity", "ms_per_token", "tokens"):
+            for name in ("reward", "rouge_l", "corpus_bleu", "self_rouge_l", "ms_per_token", "tokens",
+                         "gflops_per_token"):
                 value = getattr(r, name)
                 if value is not None:
                     writer.add_scalar(f"{name}/{r.method}", value, 0)
@@ -242,11 +285,17 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
 
 def build_report(
     inputs: Sequence[str | Path], out_dir: str | Path, baseline: str = "pargs", plain: str = "top-k",
-    tensorboard_dir: str | Path | None = None, figures: bool = True,
+    tensorboard_dir: str | Path | None = None, figures: bool = True, reward_name: str | None = None,
 ) -> Report:
     """Compute the table from prediction files / directories and write ``results.md``, ``results.csv``,
-    PNG figures and (optionally) TensorBoard summaries under ``out_dir`` / ``tensorboard_dir``."""
+    figures (PNG and PDF) and (optionally) TensorBoard summaries under ``out_dir`` / ``tensorboard_dir``.
+
+    ``reward_name`` says what the reward is in the note and on the figures (e.g. "synthetic oracle"); None:
+    the lines' ``reward_name`` field where they all carry the same one, else "evaluation reward"."""
     records, duplicates = load_predictions(inputs)
+    if reward_name is None:
+        names = {r.get("reward_name") for r in records}
+        reward_name = names.pop() if len(names) == 1 and None not in names else "evaluation reward"
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_method[r["method"]].append(r)
@@ -261,7 +310,10 @@ def build_report(
         r.overhead = r.ms_per_token / plain_row.ms_per_token if plain_row and plain_row.ms_per_token else None
         if plain_row and plain_row.gflops_per_token and r.gflops_per_token is not None:
             r.flops_overhead = r.gflops_per_token / plain_row.gflops_per_token
-    report = Report(rows, baseline, plain, f"H1: reward({baseline}) > reward(method)", len(records), duplicates)
+    report = Report(rows, baseline, plain, f"H1: reward({baseline}) > reward(method)", len(records), duplicates,
+                    reward_name, coverage=prompt_coverage(by_method, baseline))
+    if report.coverage:
+        log.warning("%s", report.coverage)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

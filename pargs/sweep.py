@@ -2,7 +2,9 @@
 
 Takes a predict config, replaces its methods by one copy of the chosen guided method per (beta, k)
 in the grid, decodes (resumably, like ``pargs predict``), then tabulates average reward +- SE and
-diversity with beta as rows and k as columns, as Markdown, CSV, heatmaps and TensorBoard scalars.
+self-ROUGE-L +- SE (mean pairwise ROUGE-L among a prompt's samples, lower = more diverse) with beta as
+rows and k as columns, as Markdown, CSV, heatmaps (PNG and PDF, :mod:`pargs.commands.figures`) and
+TensorBoard scalars.
 """
 
 from __future__ import annotations
@@ -52,8 +54,19 @@ def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int
     return config
 
 
+def reward_name_of(config: dict) -> str:
+    """What a predict config's ``eval_reward`` is, for labels: the synthetic oracle or the reward model's path."""
+    spec = config["model"]["init_args"].get("eval_reward") or {}
+    if spec.get("oracle"):
+        from pargs.tasks.synthetic import ORACLE_NAME
+
+        return ORACLE_NAME
+    path = (spec.get("model") or {}).get("path")
+    return f"reward of {path}" if path else "evaluation reward"
+
+
 def tabulate(records: list[dict], method: str, betas, ks) -> dict[tuple[float, int], dict]:
-    """``{(beta, k): {"reward", "reward_se", "diversity", "diversity_se", "ms_per_token"}}``."""
+    """``{(beta, k): {"reward", "reward_se", "self_rouge_l", "self_rouge_l_se", "ms_per_token"}}``."""
     # imported here, not above: importing pargs.metrics imports torch, and `pargs sweep --help` should not wait
     from pargs.metrics.diversity import diversity
     from pargs.metrics.reward_stats import per_prompt_means, reward_summary
@@ -76,7 +89,7 @@ def tabulate(records: list[dict], method: str, betas, ks) -> dict[tuple[float, i
             for r in recs:
                 samples[r["id"]].append(r["response"])
             if any(len(v) >= 2 for v in samples.values()):
-                cell["diversity"], cell["diversity_se"], _ = diversity(samples)
+                cell["self_rouge_l"], cell["self_rouge_l_se"], _ = diversity(samples)
             cell["ms_per_token"] = 1000 * time_per_token(recs)
             cells[(b, k)] = cell
     return cells
@@ -93,60 +106,53 @@ def _table(cells, betas, ks, key: str) -> list[str]:
     return lines
 
 
-def _heatmap(cells, betas, ks, key: str, title: str, path: Path) -> bool:
-    import matplotlib
+def sweep_figures(cells, method: str, betas, ks, reward_name: str = "evaluation reward") -> dict:
+    """The heatmaps by file name (matplotlib Figures), one per metric that some cell has."""
+    import math
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    from pargs.commands.figures import heatmap, left_out
 
-    grid = np.array([[cells.get((b, k), {}).get(key, np.nan) for k in ks] for b in betas])
-    if np.isnan(grid).all():
-        return False
-    fig, ax = plt.subplots(figsize=(4 + 0.6 * len(ks), 3 + 0.4 * len(betas)))
-    im = ax.imshow(grid, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(ks)), [str(k) for k in ks])
-    ax.set_yticks(range(len(betas)), [f"{b:g}" for b in betas])
-    ax.set_xlabel("k")
-    ax.set_ylabel("beta")
-    ax.set_title(title)
-    lo, hi = np.nanmin(grid), np.nanmax(grid)
-    for i in range(len(betas)):
-        for j in range(len(ks)):
-            if not np.isnan(grid[i, j]):
-                light = hi > lo and (grid[i, j] - lo) / (hi - lo) > 0.6  # dark text on the bright end of viridis
-                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", color="k" if light else "w", fontsize=8)
-    fig.colorbar(im)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    labels = {"reward": (f"average {reward_name}", f"{method}: average {reward_name}"),
+              "self_rouge_l": ("self-ROUGE-L (lower = more diverse)", f"{method}: self-ROUGE-L")}
+    figures = {}
+    for key, (label, title) in labels.items():
+        if not any(key in c for c in cells.values()):
+            continue
+        values = [[cells.get((b, k), {}).get(key, math.nan) for k in ks] for b in betas]
+        ses = [[cells.get((b, k), {}).get(f"{key}_se", math.nan) for k in ks] for b in betas]
+        blank = [f"beta {b:g} k {k}" for b in betas for k in ks if key not in cells.get((b, k), {})]
+        why = ("one sample per prompt: no self-ROUGE-L, or no predictions" if key == "self_rouge_l"
+               else "no scored predictions")
+        figures[f"heatmap_{key}"] = heatmap(values, ses, [f"{b:g}" for b in betas], [str(k) for k in ks], "k",
+                                            "beta", title, label, [left_out(blank, why)])
+    return figures
 
 
-def write_sweep(cells, method: str, betas, ks, out_dir: Path, tensorboard_dir: Path | None = None) -> dict[str, str]:
-    """Markdown (Table 13/14 views), CSV, heatmaps and TensorBoard scalars of a finished grid."""
+def write_sweep(cells, method: str, betas, ks, out_dir: Path, tensorboard_dir: Path | None = None,
+                reward_name: str = "evaluation reward") -> dict[str, str]:
+    """Markdown (Table 13/14 views), CSV, heatmaps (PNG and PDF) and TensorBoard scalars of a finished grid."""
+    from pargs.commands.figures import save
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = [f"# {method}: beta x k", "", "## Average reward ± SE (Table 13 view)", "",
-          *_table(cells, betas, ks, "reward"), "", "## Diversity: mean pairwise ROUGE-L ± SE, lower = more diverse "
-          "(Table 14 view)", "", *_table(cells, betas, ks, "diversity"), ""]
+    md = [f"# {method}: beta x k", "", f"## Average reward ± SE (Table 13 view; reward: {reward_name})", "",
+          *_table(cells, betas, ks, "reward"), "", "## self-ROUGE-L ± SE: mean pairwise ROUGE-L among a prompt's "
+          "samples, lower = more diverse (Table 14 view)", "", *_table(cells, betas, ks, "self_rouge_l"), ""]
     paths = {"markdown": str(out_dir / "sweep.md"), "csv": str(out_dir / "sweep.csv")}
     Path(paths["markdown"]).write_text("\n".join(md))
-    fields = ["beta", "k", "reward", "reward_se", "diversity", "diversity_se", "ms_per_token"]
+    fields = ["beta", "k", "reward", "reward_se", "self_rouge_l", "self_rouge_l_se", "ms_per_token"]
     with open(paths["csv"], "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for (b, k), c in sorted(cells.items()):
             writer.writerow({"beta": b, "k": k, **c})
-    for key, title in (("reward", "average reward"), ("diversity", "pairwise ROUGE-L")):
-        path = out_dir / f"heatmap_{key}.png"
-        if _heatmap(cells, betas, ks, key, f"{method}: {title}", path):
-            paths[f"heatmap_{key}"] = str(path)
+    for name, fig in sweep_figures(cells, method, betas, ks, reward_name).items():
+        paths.update(save(fig, out_dir, name))
     if tensorboard_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
 
         with SummaryWriter(str(tensorboard_dir)) as tb:
             for (b, k), c in cells.items():
-                for key in ("reward", "diversity", "ms_per_token"):
+                for key in ("reward", "self_rouge_l", "ms_per_token"):
                     if key in c:
                         tb.add_scalar(f"sweep/{key}/k={k}", c[key], int(round(b * 100)))
             tb.add_text("sweep", "\n".join(md), 0)
@@ -163,19 +169,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
     parser.add_argument("--out", required=True, help="output directory (predictions, tables, heatmaps)")
     parser.add_argument("--limit", type=int, help="decode only the first N prompts")
+    parser.add_argument("--reward-name", help="what the reward is, for the tables and heatmaps (default: from the "
+                        "config's eval_reward)")
+    parser.add_argument("--on_change", choices=("refuse", "restart", "adopt"),
+                        help="predictions already in --out that the config would not write: refuse (default), "
+                             "restart (decode them again) or adopt (see pargs predict --help)")
     ns = parser.parse_args(argv)
     out = Path(ns.out)
     config = sweep_config(yaml.safe_load(Path(ns.config).read_text()), ns.method, ns.betas, ns.ks, out, ns.limit)
+    reward_name = ns.reward_name or reward_name_of(config)
     derived = out / "sweep_predict.yaml"
     out.mkdir(parents=True, exist_ok=True)
     derived.write_text(f"# pargs predict -c {derived}\n# written by pargs sweep from {ns.config}\n"
                        + yaml.safe_dump(config, sort_keys=False))
-    lightning_cli(["predict", "-c", str(derived)])
+    lightning_cli(["predict", "-c", str(derived), *(["--on_change", ns.on_change] if ns.on_change else [])])
     from pargs.report import load_predictions
 
     records, _ = load_predictions([out / "predictions"])
     cells = tabulate(records, ns.method, ns.betas, ns.ks)
-    paths = write_sweep(cells, ns.method, ns.betas, ns.ks, out, out / "tensorboard")
+    paths = write_sweep(cells, ns.method, ns.betas, ns.ks, out, out / "tensorboard", reward_name)
     print(Path(paths["markdown"]).read_text())
     for name, path in paths.items():
         print(f"{name}: {path}")

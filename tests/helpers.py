@@ -42,6 +42,22 @@ class KillDuringPredict(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class PauseDuringPredict(L.Callback):
+    """Hold a predict run before its first batch: print ``PAUSED`` to stderr, then wait until someone writes
+    to the FIFO ``go`` (a test reads the run's stderr up to the line, acts, then lets it go on; no sleeping)."""
+
+    def __init__(self, go: str) -> None:
+        self.go = go
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            import sys
+
+            print("PAUSED", file=sys.stderr, flush=True)
+            with open(self.go) as fh:  # opening a FIFO blocks until a writer opens it
+                fh.read()
+
+
 class RecordLosses(L.Callback):
     """Append ``{"step", "loss"}`` of every training step to a JSONL file."""
 

@@ -38,10 +38,12 @@ def _predictions(run):
 def test_report_writes_the_table_it_prints(tmp_path, capsys):
     run = tmp_path / "run"
     _predictions(run)
-    assert main(["report", str(run)]) == 0
+    assert main(["report", str(run), "--reward-name", "synthetic oracle reward"]) == 0
     printed = capsys.readouterr().out
     table = (run / "report" / "results.md").read_text()
     assert printed.startswith(table) and f"written to {run / 'report'}" in printed
+    assert "reward: synthetic oracle reward, mean over prompts" in table
+    assert (run / "report" / "reward.png").is_file() and (run / "report" / "reward.pdf").is_file()
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     # mean over prompts of the per-prompt mean: top-k (0.5 + 2.0) / 2, pargs (2.0 + 1.0) / 2
     assert " | 1.250 ± " in rows["top-k"] and " | 1.500 ± " in rows["pargs"]

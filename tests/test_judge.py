@@ -109,3 +109,42 @@ def test_judge_prompt_longer_than_the_judge_context(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "judging prompt id '1' (pargs vs top-k): the judge prompt has" in err and "takes at most 96" in err
     assert "Traceback" not in err
+
+
+STAFF, PHONE = "write a review of the hotel about the staff :", "write a short review of the phone about the price :"
+
+
+def test_bundled_oracle_judge_end_to_end(tmp_path, capsys):
+    """``--judge pargs.tasks.synthetic_judge:judge`` on synthetic prompts; the oracle rewards worked by hand
+    from its rules (pargs/tasks/synthetic.py): favourable clause about the asked aspect + 1, unfinished - 2."""
+    run = tmp_path / "run"
+    prompts = {"1": STAFF, "2": STAFF, "3": PHONE}
+    responses = {
+        ("1", "pargs", 0): "the staff was great .",  # 2 + 1 = 3
+        ("1", "top-k", 0): "the staff was awful .",  # -2 + 1 = -1: pargs wins
+        ("2", "pargs", 0): "the staff was nice .",  # 1 + 1 = 2
+        ("2", "top-k", 0): "the staff was slightly great .",  # 0.5 * 2 + 1 = 2: a tie, other words
+        ("3", "pargs", 0): "the price was great",  # 2 + 1 - 2 (unfinished) = 1
+        ("3", "top-k", 0): "the price was good .",  # 1 + 1 = 2: pargs loses
+    }
+    (run / "predictions").mkdir(parents=True)
+    lines = [json.dumps({"id": pid, "method": m, "sample": s, "prompt": prompts[pid], "response": text,
+                         "tokens": len(text.split()), "decode_seconds": 0.1, "reward": None})
+             for (pid, m, s), text in responses.items()]
+    (run / "predictions" / "predictions-rank0.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["judge", str(run), "--judge", "pargs.tasks.synthetic_judge:judge"]) == 0
+    assert "| top-k | 3 | 33.3 | 33.3 | 33.3 | 66.7 |" in (run / "report" / "judge_pargs.md").read_text()
+
+
+def test_oracle_judge_margin_and_foreign_prompts(tmp_path, capsys):
+    from pargs.tasks.synthetic_judge import OracleJudge, judge
+
+    # 3 vs -1 by hand: B wins shown second, A shown first; a margin of 4 makes it a tie
+    assert judge(STAFF, "the staff was awful .", "the staff was great .") == "B"
+    assert judge(STAFF, "the staff was great .", "the staff was awful .") == "A"
+    assert OracleJudge(tie_margin=4.0)(STAFF, "the staff was great .", "the staff was awful .") == "tie"
+    run = tmp_path / "run"
+    _write_predictions(run, {("7", "pargs", 0): "x", ("7", "top-k", 0): "y"})  # prompts "p7": not synthetic
+    assert main(["judge", str(run), "--judge", "pargs.tasks.synthetic_judge:judge"]) == 1
+    err = capsys.readouterr().err
+    assert "judging prompt id '7' (pargs vs top-k): not a prompt of the synthetic task: 'p7'" in err

@@ -30,6 +30,12 @@ def test_quickstart_runs_end_to_end(tmp_path):
     table = (run / "report" / "results.md").read_text()
     for method in METHODS:
         assert method in table and method in summary["table"]
+    assert "reward: synthetic oracle reward," in table
+    rows = {r.method: r for r in summary["report"].rows}
+    # the paper's FLOPs convention: Best-of-10 is 10 plain responses (the context term moves it a little), the
+    # guided methods 1 + k C_RM / C_LM = 11 with RMs as large as the policy; prompt prefill is nowhere counted
+    assert 9.0 < rows["best-of-10"].flops_overhead < 11.0, rows["best-of-10"].flops_overhead
+    assert 10.0 < rows["pargs"].flops_overhead < 12.0, rows["pargs"].flops_overhead
     agreement = (run / "report" / "prefix_agreement.md").read_text()
     assert "| rm_partial |" in agreement and "| rm_full |" in agreement
     saved = json.loads((run / "quickstart.json").read_text())

@@ -5,12 +5,14 @@ import json
 
 import numpy as np
 import pytest
+import sacrebleu
+from matplotlib.container import ErrorbarContainer
 from PIL import Image
 from rouge_score import rouge_scorer
 from scipy.stats import wilcoxon
 
 from pargs.records import RecordError
-from pargs.report import build_report, format_markdown
+from pargs.report import build_report, format_markdown, report_figures
 
 REWARDS = {  # method -> prompt -> rewards of its samples
     "top-k": {f"p{i}": [i * 0.1, i * 0.2 - 1] for i in range(6)},
@@ -66,9 +68,15 @@ def test_every_column_against_an_independent_computation(preds, tmp_path):
         if row.samples >= 2:
             div = [scorer.score(*[x["response"] for x in lines if x["id"] == pid])["rougeL"].fmeasure
                    for pid in prompts]
-            assert row.diversity == pytest.approx(np.mean(div))
+            assert row.self_rouge_l == pytest.approx(np.mean(div))
         else:
-            assert row.diversity is None
+            assert row.self_rouge_l is None
+        # corpus BLEU: every sample a hypothesis with its prompt's references, straight through sacrebleu
+        expected = sacrebleu.corpus_bleu([x["response"] for x in lines], [[x["reference"][0] for x in lines]])
+        assert row.corpus_bleu == pytest.approx(expected.score)
+        sentence = [np.mean([sacrebleu.sentence_bleu(x["response"], x["reference"]).score
+                             for x in lines if x["id"] == pid]) for pid in prompts]
+        assert row.sentence_bleu == pytest.approx(np.mean(sentence))
     assert rows["pargs"].overhead == pytest.approx(3.0) and rows["top-k"].overhead == pytest.approx(1.0)
 
     table = (tmp_path / "report" / "results.md").read_text()
@@ -76,9 +84,11 @@ def test_every_column_against_an_independent_computation(preds, tmp_path):
     assert format_markdown(report) + "\n" == table
     with open(tmp_path / "report" / "results.csv") as fh:
         assert [r["method"] for r in csv.DictReader(fh)] == ["top-k", "pargs", "args"]
-    for name in ("time_per_token.png", "reward_vs_diversity.png"):
-        with Image.open(tmp_path / "report" / name) as img:
+    for name in ("reward", "time_per_token", "reward_vs_diversity"):
+        with Image.open(tmp_path / "report" / f"{name}.png") as img:
             assert img.format == "PNG" and img.size[0] > 100
+        assert (tmp_path / "report" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert report.paths[name].endswith(f"{name}.png") and report.paths[f"{name}_pdf"].endswith(f"{name}.pdf")
     assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
 
 
@@ -116,3 +126,118 @@ def test_flops_columns(tmp_path):
     assert rows["args"].gflops_per_token is None and rows["args"].flops_overhead is None
     table = format_markdown(report)
     assert "| 0.006 | 3.00 |" in table.splitlines()[3] and table.splitlines()[4].endswith("| - | - |")
+
+
+def test_corpus_bleu_takes_every_sample_with_its_prompts_references(tmp_path):
+    """Two samples of p0 (two references) and one of p1 (one reference: sacrebleu needs equally many streams, so
+    the first one fills the second) make one corpus of three segments."""
+    refs = {"p0": ["the staff was very friendly .", "the staff were friendly ."], "p1": ["the room was clean ."]}
+    responses = [("p0", 0, "the staff was friendly ."), ("p0", 1, "staff very friendly ."),
+                 ("p1", 0, "the room was very clean .")]
+    lines = [{"id": pid, "method": "m", "sample": s, "prompt": pid, "response": text, "reference": refs[pid],
+              "tokens": 5, "decode_seconds": 0.1, "reward": None} for pid, s, text in responses]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = build_report([path], tmp_path / "report", figures=False)
+    streams = [[refs["p0"][0], refs["p0"][0], refs["p1"][0]], [refs["p0"][1], refs["p0"][1], refs["p1"][0]]]
+    expected = sacrebleu.corpus_bleu([text for _, _, text in responses], streams).score
+    assert 0 < expected < 100 and report.rows[0].corpus_bleu == pytest.approx(expected)
+    p0 = np.mean([sacrebleu.sentence_bleu(text, refs[pid]).score for pid, _, text in responses if pid == "p0"])
+    p1 = sacrebleu.sentence_bleu(responses[2][2], refs["p1"]).score
+    assert report.rows[0].sentence_bleu == pytest.approx((p0 + p1) / 2)  # per-prompt means first, then prompts
+    table = format_markdown(report)
+    assert f"| {expected:.2f} |" in table.splitlines()[2]  # the table's BLEU is the corpus BLEU
+    with open(tmp_path / "report" / "results.csv") as fh:
+        (row,) = csv.DictReader(fh)
+    assert float(row["corpus_bleu"]) == pytest.approx(expected)
+    assert float(row["sentence_bleu"]) == pytest.approx((p0 + p1) / 2) and row["sentence_bleu_se"]
+
+
+def test_columns_and_note_say_what_they_measure(preds, tmp_path):
+    report = build_report([preds], tmp_path / "report", figures=False, reward_name="synthetic oracle reward")
+    table = format_markdown(report)
+    header = table.splitlines()[0]
+    assert "| corpus BLEU |" in header and "| self-ROUGE-L ± SE (lower = more diverse) |" in header
+    assert "BLEU ± SE" not in header and "diversity" not in header
+    assert "reward: synthetic oracle reward," in table and "prompt prefill excluded" in table
+    assert "Best-of-N n plain responses (n × plain" in table and "scoring of its n finished responses excluded" in table
+    with open(tmp_path / "report" / "results.csv") as fh:
+        fields = csv.DictReader(fh).fieldnames
+    assert {"corpus_bleu", "sentence_bleu", "sentence_bleu_se", "self_rouge_l", "self_rouge_l_se",
+            "ms_per_token_se"} <= set(fields)
+    assert not {"bleu", "bleu_se", "diversity", "diversity_se"} & set(fields)
+
+
+def test_reward_name_comes_from_the_lines_when_not_given(tmp_path):
+    lines = [dict(x, reward_name="rm:OpenAssistant/deberta") for x in _lines()]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert build_report([path], tmp_path / "r", figures=False).reward_name == "rm:OpenAssistant/deberta"
+    path.write_text("".join(json.dumps(x) + "\n" for x in _lines()))
+    assert build_report([path], tmp_path / "r", figures=False).reward_name == "evaluation reward"
+
+
+def test_figures_name_the_reward_show_se_and_say_what_they_leave_out(preds, tmp_path):
+    report = build_report([preds], tmp_path / "report", figures=False, reward_name="synthetic oracle reward")
+    figs = report_figures(report)
+    assert set(figs) == {"reward", "time_per_token", "reward_vs_diversity"}
+    rows = {r.method: r for r in report.rows}
+
+    (ax,) = figs["reward"].axes
+    assert ax.get_ylabel() == "average synthetic oracle reward"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["top-k", "pargs", "args"]
+    assert _error_bar_half_widths(ax) == pytest.approx([rows[m].reward_se for m in ("top-k", "pargs", "args")])
+    assert "± 1 standard error" in _texts(figs["reward"])
+
+    (ax,) = figs["time_per_token"].axes
+    assert ax.get_ylabel() == "ms per generated token"
+    assert _error_bar_half_widths(ax) == pytest.approx([rows[m].ms_per_token_se for m in ("top-k", "pargs", "args")])
+
+    (ax,) = figs["reward_vs_diversity"].axes
+    assert ax.get_xlabel() == "self-ROUGE-L (lower = more diverse)"
+    assert ax.get_ylabel() == "average synthetic oracle reward"
+    assert [t.get_text() for t in ax.texts] == ["top-k", "pargs"]  # the point labels
+    assert "Not shown: args (one sample per prompt: no self-ROUGE-L)." in _texts(figs["reward_vs_diversity"])
+
+
+def _texts(fig) -> str:
+    return " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+
+
+def _error_bar_half_widths(ax) -> list[float]:
+    """Half the length of each vertical error bar of the axes' one error-bar container."""
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    _, _, (lines,) = bars.lines
+    return [abs(seg[1][1] - seg[0][1]) / 2 for seg in lines.get_segments()]
+
+
+def test_methods_on_different_prompt_sets_are_flagged(tmp_path):
+    """A 2-prompt row next to 6-prompt rows: the CLI warns once naming each method's prompt count, and the
+    Markdown says so under the table (means are over different prompts; p pairs only shared ones)."""
+    from tests.subprocesses import run_pargs
+
+    lines = [x for x in _lines() if x["method"] != "args" or x["id"] in ("p0", "p1")]
+    lines += [dict(x, method="greedy", id=f"q{x['id']}") for x in _lines() if x["method"] == "args"]  # disjoint
+    path = tmp_path / "run" / "predictions" / "predictions-rank0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    done = run_pargs("report", str(tmp_path / "run"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "different prompt sets" in line]
+    assert warnings == ["[pargs] methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 "
+                        "prompts; 0 common to all): each mean is over the method's own prompts, and p pairs a "
+                        "method with pargs on their shared prompts only; decode the same prompt file with every "
+                        "method to compare them"], done.stderr
+    markdown = (tmp_path / "run" / "report" / "results.md").read_text()
+    assert "**Note:** methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 prompts;" in markdown
+    rows = {r["method"]: r for r in csv.DictReader(open(tmp_path / "run" / "report" / "results.csv"))}
+    assert rows["args"]["prompts"] == "2" and rows["greedy"]["p_value"] == ""  # greedy shares no prompt with pargs
+    # p of args: pargs and args paired on p0 and p1 only (hand check against scipy on those two)
+    pargs = {p: np.mean(v) for p, v in REWARDS["pargs"].items()}
+    diffs = [pargs[p] - np.mean(REWARDS["args"][p]) for p in ("p0", "p1")]
+    assert float(rows["args"]["p_value"]) == pytest.approx(wilcoxon(diffs, alternative="greater").pvalue)
+
+
+def test_same_prompt_sets_give_no_note(preds, tmp_path):
+    report = build_report([preds], tmp_path / "report", figures=False)
+    assert report.coverage is None and "Note" not in format_markdown(report)

@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from pargs.cli import main
-from pargs.sweep import grid_name
+from pargs.sweep import grid_name, sweep_figures
 
 
 def test_sweep_grid_tables(tmp_path, model_dirs, synthetic_dir):
@@ -45,5 +46,29 @@ def test_sweep_grid_tables(tmp_path, model_dirs, synthetic_dir):
               for b in (0.0, 2.0)]
     assert greedy[0] == greedy[1]
     table = (out / "sweep.md").read_text()
-    assert "Table 13 view" in table and "Table 14 view" in table
-    assert (out / "heatmap_reward.png").is_file() and (out / "heatmap_diversity.png").is_file()
+    assert "Table 13 view; reward: synthetic oracle reward" in table and "Table 14 view" in table
+    assert "lower = more diverse" in table
+    assert {"self_rouge_l", "self_rouge_l_se"} <= set(next(iter(rows.values())))
+    for name in ("heatmap_reward", "heatmap_self_rouge_l"):
+        with Image.open(out / f"{name}.png") as img:
+            assert img.format == "PNG"
+        assert (out / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_heatmaps_label_the_colorbar_print_se_and_name_blank_cells():
+    cells = {(0.5, 5): {"reward": 0.25, "reward_se": 0.125, "self_rouge_l": 0.5, "self_rouge_l_se": 0.0625},
+             (0.5, 10): {"reward": -1.0, "reward_se": 0.5},  # one sample per prompt: no self-ROUGE-L
+             (1.5, 5): {"reward": 1.0, "reward_se": 0.25, "self_rouge_l": 0.75, "self_rouge_l_se": 0.125}}
+    figs = sweep_figures(cells, "pargs", [0.5, 1.5], [5, 10], "synthetic oracle reward")
+    assert set(figs) == {"heatmap_reward", "heatmap_self_rouge_l"}
+    ax, bar = figs["heatmap_reward"].axes
+    assert bar.get_ylabel() == "average synthetic oracle reward" and "synthetic oracle reward" in ax.get_title()
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("k", "beta")
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["0.25\n± 0.12", "-1.00\n± 0.50", "1.00\n± 0.25"])
+    notes = " ".join(t.get_text() for t in figs["heatmap_reward"].texts).replace("\n", " ")
+    assert "Not shown: beta 1.5 k 10 (no scored predictions)." in notes and "± 1 standard error" in notes
+    ax, bar = figs["heatmap_self_rouge_l"].axes
+    assert bar.get_ylabel() == "self-ROUGE-L (lower = more diverse)"
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["0.50\n± 0.06", "0.75\n± 0.12"])
+    notes = " ".join(t.get_text() for t in figs["heatmap_self_rouge_l"].texts).replace("\n", " ")
+    assert "Not shown: beta 0.5 k 10, beta 1.5 k 10 (one sample per prompt" in notes

@@ -8,6 +8,9 @@ Run from the repository root (with pargs installed, or PYTHONPATH=.):
     # the original release (comparisons/batch*.json) names each row's split in a field:
     python data/tldr/prepare.py --source data/tldr/sample --split-field split --split train \\
         --out /tmp/tldr.jsonl
+    # one file of it needs no --split-field: rows of other splits are skipped (and counted) all the same
+    python data/tldr/prepare.py --source data/tldr/sample/comparisons/batch3.json --split train \\
+        --out /tmp/tldr.jsonl
 
 In --template and --article-template, the two characters \\n stand for a newline.
 """

@@ -9,6 +9,9 @@ fields with :mod:`pargs.adapters.fields`) and does the rest:
   :class:`ConvertReport`, with the first few ids of each, never silently dropped:
   ``read == written + sum(unusable.values())``. The checks shared by all adapters match
   :func:`pargs.records.load_preferences`, so every written record loads without ``drop_unusable``.
+- **Splits.** A release whose rows name their split in a column (``split_column``, e.g. TL;DR's
+  ``split``: train / valid1 / valid2) is filtered by it even when ``LoadOptions.split_field`` is unset,
+  so converting one file of such a release never mixes splits; the skipped rows are counted by split.
 - **Writing.** Records stream into :func:`pargs.records.write_jsonl` (temporary file, then rename):
   an error part-way leaves any existing output untouched. Ids are the source's own id when it has
   one (a repeated id gets a ``#2``, ``#3`` ... suffix, counted in ``notes``), else
@@ -21,13 +24,13 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NamedTuple
 
 from pargs.adapters.fields import Location, get
-from pargs.adapters.sources import LoadOptions, Part, check_columns, open_parts
+from pargs.adapters.sources import LoadOptions, Part, check_columns, column_names, open_parts
 from pargs.errors import ConfigError
 from pargs.records import write_jsonl
 
@@ -68,6 +71,8 @@ class ConvertReport:
     examples: dict[str, list[str]] = field(default_factory=dict)  #: reason -> first ids of such rows
     notes: Counter = field(default_factory=Counter)  #: remark -> written records it applies to
     other_split: int = 0  #: rows skipped because their split_field named another split
+    other_splits: Counter = field(default_factory=Counter)  #: split named by a skipped row -> rows
+    split_column: str | None = None  #: the column that selected the split's rows (split_field or the adapter's)
     prompts_path: str | None = None  #: the prompt JSONL written, if asked for
     prompts_written: int = 0  #: unique prompt records written
     prompts_duplicate: int = 0  #: rows whose prompt text was already written
@@ -88,11 +93,15 @@ class ConvertReport:
             out[f.name] = dict(value) if isinstance(value, dict) else value
         return out
 
+    def _skipped(self) -> str:
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(self.other_splits.items()))
+        return f"{counts}, by column {self.split_column!r}"
+
     def summary(self) -> str:
         """A few human-readable lines: what was read and written, and every unusable reason."""
         lines = [
             f"{self.dataset} [{self.split}] from {self.source}: read {self.read} rows"
-            + (f" ({self.other_split} rows of other splits skipped)" if self.other_split else "")
+            + (f" ({self.other_split} rows of other splits skipped: {self._skipped()})" if self.other_split else "")
             + f", wrote {self.written} preference records to {self.out_path}"
         ]
         n_bad = sum(self.unusable.values())
@@ -112,15 +121,16 @@ class ConvertReport:
         return "\n".join(lines)
 
 
-def _rows(
-    parts: list[Part], split: str, split_field: str | None, report: ConvertReport
-) -> Iterator[tuple[Location, dict]]:
-    """Yield ``(location, row)`` for each row of the split, counting rows of other splits."""
+def _rows(parts: list[Part], wanted: set[str], report: ConvertReport) -> Iterator[tuple[Location, dict]]:
+    """Yield ``(location, row)`` for each row of the split (its ``report.split_column`` in ``wanted``, when
+    set), counting rows of other splits."""
+    column = report.split_column
     for part in parts:
         for i, row in enumerate(part.rows):
             at = Location(part.name, i, part.lines[i] if part.lines else None, part.jsonl)
-            if split_field is not None and get(row, split_field, str, at) != split:
+            if column is not None and (named := get(row, column, str, at)) not in wanted:
                 report.other_split += 1
+                report.other_splits[named] += 1
                 continue
             yield at, row
 
@@ -168,6 +178,8 @@ def convert_source(
     load: LoadOptions | None = None,
     default_config: str | None = None,
     prompts_out: str | os.PathLike | None = None,
+    split_column: str | None = None,
+    split_values: Mapping[str, Sequence[str]] | None = None,
 ) -> ConvertReport:
     """Read ``split`` of ``source``, convert each row with ``convert_row`` and write the records.
 
@@ -182,6 +194,11 @@ def convert_source(
         load: hub / local reading options.
         default_config: hub configuration used when ``load.config`` is unset.
         prompts_out: also write unique evaluation prompts here (atomically), if the adapter makes them.
+        split_column: a column in which the release's rows name their split; without ``load.split_field``,
+            a source that has it in every file keeps only the rows of ``split`` (a split that no row names
+            fails), so a file mixing splits is never converted whole.
+        split_values: split -> the values of ``split_column`` that make it (default: the split's own name),
+            e.g. TL;DR's ``{"validation": ["valid1", "valid2"]}``; also when ``load.split_field`` names it.
     """
     load = load or LoadOptions()
     out_path = Path(out_path)
@@ -199,6 +216,13 @@ def convert_source(
             if target is not None and os.path.abspath(target) == os.path.abspath(part.name):
                 raise ConfigError(f"output {target} would overwrite the source file {part.name}: write elsewhere")
     check_columns(parts, [c for c in (*columns, load.split_field) if c])
+    report.split_column = load.split_field
+    by_default = load.split_field is None and split_column is not None
+    if by_default and all(split_column in column_names(p) for p in parts):
+        report.split_column = split_column
+    wanted = {split}
+    if report.split_column is not None and report.split_column == split_column:
+        wanted |= set((split_values or {}).get(split, ()))
     # default ids name the data_dir too, so subsets converted one by one can be concatenated
     id_prefix = dataset if not load.data_dir else f"{dataset}-{load.data_dir.strip('/').replace('/', '-')}"
     pair_ids, prompt_ids = _UniqueIds(report.notes, "pair"), _UniqueIds(report.notes, "prompt")
@@ -208,7 +232,7 @@ def convert_source(
         from tqdm import tqdm
 
         total = sum(len(p.rows) for p in parts)
-        rows = _rows(parts, split, load.split_field, report)
+        rows = _rows(parts, wanted, report)
         for at, row in tqdm(rows, total=total, desc=f"{dataset} [{split}]", unit="rows", disable=None):
             out = convert_row(row, at)
             rid = str(out.id) if out.id is not None else f"{id_prefix}-{split}-{report.read}"
@@ -232,8 +256,17 @@ def convert_source(
                 report.notes[out.note] += 1
             report.written += 1
             yield record
+        if by_default and report.split_column and not report.read and report.other_split:
+            raise ConfigError(
+                f"{source}: no row is of split {split!r}: the rows name their split in column "
+                f"{split_column!r} ({', '.join(f'{n} {name}' for name, n in sorted(report.other_splits.items()))})"
+                f"; pass one of them as the split, or set split_field (--split-field) to another column"
+            )
 
     write_jsonl(out_path, records())
+    if report.other_split and report.split_column != load.split_field:
+        log.warning("%s [%s]: the rows name their split in column %r: kept %d rows of %s, skipped %s",
+                    dataset, split, split_column, report.read, "/".join(sorted(wanted)), report._skipped())
     if report.read == 0:
         log.warning("%s [%s]: the source held no rows for this split", dataset, split)
     if prompts_out is not None:

@@ -39,7 +39,7 @@ def load_mapping(path: str | os.PathLike) -> dict:
     from pargs.records import RecordError
 
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise RecordError(path, None, None, f"cannot read the column mapping ({err})") from None
     if not isinstance(data, dict):

@@ -12,6 +12,7 @@ a :class:`pargs.errors.ConfigError`: a :class:`pargs.records.RecordError` naming
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gzip
@@ -28,7 +29,7 @@ from pargs.records import RecordError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadOptions", "Part", "check_columns", "open_parts"]
+__all__ = ["LoadOptions", "Part", "check_columns", "column_names", "open_parts"]
 
 # Local file formats: suffix -> (datasets builder, extra builder arguments).
 _FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -120,6 +121,8 @@ def _load_local_file(path: Path, cache_dir: str | None) -> Part:
     """Read one local file with ``datasets``; fall back to the json module to locate a mixed-type row."""
     import datasets
 
+    if path.stat().st_size == 0:
+        raise RecordError(path, None, None, "is empty: it holds no rows to convert")
     builder, kwargs, _ = _format(path)
     kwargs = dict(kwargs)
     if builder == "csv":
@@ -174,7 +177,7 @@ def _has_json_feature(feature: Any) -> bool:
 def _starts_with_bracket(path: Path) -> bool:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
-        return fh.read(4096).lstrip().startswith(b"[")
+        return fh.read(4096).removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"[")
 
 
 def _read_json_python(path: Path) -> Part:
@@ -183,7 +186,7 @@ def _read_json_python(path: Path) -> Part:
         import json
 
         try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
+            rows = json.loads(path.read_text(encoding="utf-8-sig"))
         except (ValueError, UnicodeDecodeError) as err:
             raise RecordError(path, None, None, f"is not valid JSON ({err})") from None
         for i, row in enumerate(rows):
@@ -200,10 +203,12 @@ def _csv_text_features(path: Path, sep: str):
 
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh, delimiter=sep), None)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise RecordError(path, 1, None, f"cannot read its header line as UTF-8 text ({err})") from None
+    if header is None:
+        raise RecordError(path, None, None, "is empty: it holds no header line and no rows to convert")
     if not header:
         raise RecordError(path, 1, None, "has no header line naming its columns")
     return Features({name: Value("string") for name in header})
@@ -257,12 +262,18 @@ def open_parts(source: str | os.PathLike, split: str, load: LoadOptions, default
     return [_load_local_file(f, load.cache_dir) for f in files]
 
 
+def column_names(part: Part) -> list[str]:
+    """The columns of a part (rows read with the json module: the keys of any row)."""
+    names = getattr(part.rows, "column_names", None)
+    return list(names) if names is not None else list(dict.fromkeys(key for row in part.rows for key in row))
+
+
 def check_columns(parts: list[Part], columns: Sequence[str]) -> None:
     """Fail early, naming the file, when a column the adapter needs is absent from a whole file."""
     for part in parts:
-        names = getattr(part.rows, "column_names", None)
-        if names is None:  # rows read with the json module: the keys of any row
-            names = list(dict.fromkeys(key for row in part.rows for key in row))
+        names = column_names(part)
+        if not names and not len(part.rows):
+            raise RecordError(part.name, None, None, "is empty: it holds no rows to convert")
         for col in columns:
             if col not in names and col.split(".")[0] not in names:
                 raise RecordError(

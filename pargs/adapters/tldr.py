@@ -23,6 +23,8 @@ each post wins): ``{"id": post id, "prompt", "reference": the chosen summary, st
 The hub copy has splits ``train`` and ``validation``. The original release (files
 ``comparisons/batch*.json`` of JSON lines) names the split of each row in its ``split`` field
 (``train``, ``valid1``, ``valid2``): read a folder of it with ``LoadOptions(split_field="split")``.
+A file or folder whose rows have that column is filtered by it even without ``split_field``
+(``validation`` = ``valid1`` + ``valid2``), and the rows of other splits are counted in the report.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ DEFAULT_TEMPLATE = "SUBREDDIT: r/{subreddit}\nTITLE: {title}\nPOST: {post}\nTL;D
 ARTICLE_TEMPLATE = "ARTICLE: {article}\nTL;DR:"  # a prompt for CNN/DM rows, if wanted
 POST_FIELDS = ("subreddit", "title", "post")  # fields a post template may use
 ARTICLE_FIELDS = ("article", "title", "site")  # fields an article template may use
+
+#: split -> the values of the rows' ``split`` column that make it (the hub's validation = valid1 + valid2)
+SPLIT_VALUES = {"validation": ("valid1", "valid2")}
 
 MISSING_CHOICE = "missing choice"
 ARTICLE_ROW = "article instead of post"
@@ -156,4 +161,6 @@ def convert(
         load=load,
         default_config=HUB_CONFIG,
         prompts_out=prompts_out,
+        split_column="split",
+        split_values=SPLIT_VALUES,
     )

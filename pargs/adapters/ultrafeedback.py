@@ -72,9 +72,12 @@ def _load_tokenizer(tokenizer: Any):
     if isinstance(tokenizer, (str, os.PathLike)):
         from transformers import AutoTokenizer
 
+        from pargs.models.loading import check_model_source
+
         try:
+            check_model_source(str(tokenizer))  # a missing folder fails here, without the network
             loaded = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=False)
-        except (OSError, ValueError) as err:  # no such folder or hub name, no tokenizer files in it
+        except (OSError, ValueError) as err:  # no such folder or hub name (ConfigError), no tokenizer files in it
             raise ConfigError(f"tokenizer {str(tokenizer)!r} could not be loaded ({err}): give a tokenizer "
                               "folder or hub name, or leave tokenizer unset to use the plain-text template") from None
     else:

@@ -35,7 +35,7 @@ def lightning_cli(args: Sequence[str]):
 
     import pargs.datamodules  # noqa: F401  (registers the classes for class_path short names)
     import pargs.lit  # noqa: F401
-    from pargs.lit.preflight import PreflightCLI  # LightningCLI that checks --ckpt_path and the data first
+    from pargs.commands.predict_options import PargsCLI  # checks --ckpt_path and the data first; predict options
 
     given, args = list(args), list(args)
     if args and args[0] in LIGHTNING_COMMANDS:
@@ -47,7 +47,7 @@ def lightning_cli(args: Sequence[str]):
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
         warnings.filterwarnings("ignore", message="skip_none parameter was deprecated")
         try:
-            return PreflightCLI(
+            return PargsCLI(
                 L.LightningModule,
                 L.LightningDataModule,
                 subclass_mode_model=True,

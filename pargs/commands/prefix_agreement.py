@@ -12,9 +12,11 @@ from pathlib import Path
 def agreement_of_models(pairs_file: str | Path, rm_dirs: Sequence[str | Path], max_length: int | None = None) -> str:
     """The Markdown table of each reward model directory (named by its folder) on the pairs of a JSONL file."""
     from pargs.metrics.prefix_agreement import agreement_table, prefix_agreement
-    from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
+    from pargs.models.loading import ModelSpec, check_model_source, load_reward_model, load_tokenizer
     from pargs.records import load_preferences
 
+    for path in rm_dirs:  # every directory before the first model loads
+        check_model_source(str(path), "--rm")
     pairs, _ = load_preferences(pairs_file)
     results = {}
     for path in rm_dirs:

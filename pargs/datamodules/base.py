@@ -8,14 +8,19 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from pargs.datamodules.resumable import ResumableData
-from pargs.models.loading import ModelSpec, load_tokenizer
+from pargs.datamodules.unknown_tokens import check_unknown_tokens
+from pargs.errors import ConfigError
+from pargs.models.loading import ModelSpec, check_model_source, load_tokenizer
 
 
 class JsonlDataModule(ResumableData, L.LightningDataModule):
     """Loads ``train_file`` / ``val_file`` once with :meth:`load` and serves them with :meth:`collate_fn`.
 
     Subclasses call ``save_hyperparameters()`` with at least ``train_file``, ``val_file``,
-    ``tokenizer``, ``batch_size``, ``num_workers``, ``seed`` and ``trust_remote_code``.
+    ``tokenizer``, ``batch_size``, ``num_workers``, ``seed``, ``trust_remote_code`` and ``max_unknown_share``.
+
+    Each file is checked once, as it is loaded, for text the tokenizer cannot read
+    (:mod:`pargs.datamodules.unknown_tokens`).
 
     The training order is a :class:`ResumableSampler`: checkpoints record how far into the epoch
     training got, so a resumed run continues the same epoch in the same order.
@@ -26,9 +31,16 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
         self.datasets: dict[str, list[dict]] = {}
         self._tokenizer = None
 
+    @staticmethod
+    def check_max_unknown_share(value: float) -> None:
+        """Fail on a ``max_unknown_share`` outside [0, 1]."""
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"max_unknown_share must be a share in [0, 1] (1: never refuse), got {value}")
+
     @property
     def tokenizer(self):
         if self._tokenizer is None:
+            check_model_source(self.hparams.tokenizer, "data.init_args.tokenizer")
             self._tokenizer = load_tokenizer(
                 ModelSpec(path=self.hparams.tokenizer, trust_remote_code=self.hparams.trust_remote_code)
             )
@@ -47,9 +59,16 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
-            self.datasets["train"] = self.load(self.hparams.train_file)
+            self.datasets["train"] = self._load_checked(self.hparams.train_file)
         if stage in (None, "fit", "validate") and self.hparams.val_file and "val" not in self.datasets:
-            self.datasets["val"] = self.load(self.hparams.val_file)
+            self.datasets["val"] = self._load_checked(self.hparams.val_file)
+
+    def _load_checked(self, path: str) -> list[dict]:
+        """:meth:`load`, then warn (or fail) when much of the file became the tokenizer's unknown token."""
+        examples = self.load(path)
+        check_unknown_tokens(self.tokenizer, str(path), examples, ("prompt", *self.response_keys),
+                             self.hparams.get("max_unknown_share", 0.5))
+        return examples
 
     def dataset(self, split: str):
         """What a split's loader iterates (subclasses may wrap the loaded examples)."""

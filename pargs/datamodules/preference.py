@@ -29,6 +29,8 @@ class PreferenceDataModule(JsonlDataModule):
         drop_unusable: count and skip empty / identical responses instead of failing on them.
         trust_remote_code: allow the tokenizer's own code to run.
         seed: seed of the shuffling (epoch e uses the permutation of (seed, e)) and of prefix rows.
+        max_unknown_share: refuse a file when more than this share of its tokens are the tokenizer's unknown
+            token (above 2 % it warns; :mod:`pargs.datamodules.unknown_tokens`); 1.0 never refuses.
         prefix_rows: train on materialised prefix pairs instead of whole pairs (needed by encoder RMs,
             which cannot read every prefix from one pass): a ratio r draws r x (number of pairs) rows
             per epoch (the paper: 1, 1.5, 2, 3), "all" takes every prefix of every pair; None: whole pairs.
@@ -58,8 +60,10 @@ class PreferenceDataModule(JsonlDataModule):
         prefix_rows: float | str | None = None,
         pad_rule: str = "longest",
         prefix_weighting: str = "term",
+        max_unknown_share: float = 0.5,
     ) -> None:
         super().__init__()
+        self.check_max_unknown_share(max_unknown_share)
         check_pad_rule(pad_rule)
         if prefix_weighting not in ("term", "pair"):
             raise ConfigError(f"prefix_weighting must be 'term' or 'pair', got {prefix_weighting!r}")

@@ -37,6 +37,8 @@ class RolloutDataModule(JsonlDataModule):
         drop_unusable: count and skip rollouts with no response token instead of failing on them.
         trust_remote_code: allow the tokenizer's own code to run.
         seed: seed of the shuffling (epoch e uses the permutation of (seed, e)).
+        max_unknown_share: refuse a file when more than this share of its tokens are the tokenizer's unknown
+            token (above 2 % it warns; :mod:`pargs.datamodules.unknown_tokens`); 1.0 never refuses.
     """
 
     response_keys = ("response",)
@@ -53,8 +55,10 @@ class RolloutDataModule(JsonlDataModule):
         drop_unusable: bool = False,
         trust_remote_code: bool = False,
         seed: int = 0,
+        max_unknown_share: float = 0.5,
     ) -> None:
         super().__init__()
+        self.check_max_unknown_share(max_unknown_share)
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
         if val_fraction and val_file:

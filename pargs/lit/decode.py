@@ -21,10 +21,12 @@ from pargs.decoding.engine import generate
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
+from pargs.lit.fingerprint import method_settings
 from pargs.lit.writer import JsonlPredictionWriter
 from pargs.metrics.flops import shape_or_none
 from pargs.models.encoding import encode_prompt
-from pargs.models.loading import ModelSpec, context_length, load_causal_lm, load_tokenizer
+from pargs.models.identity import FileDigests
+from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,20 @@ class DecodeModule(L.LightningModule):
         self._done: set = set()
         self._warm: set[str] = set()
 
+    def check_model_sources(self) -> None:
+        """Every model and tokenizer path, checked before any model loads, so a typo in the last one costs no
+        waiting (no file is read); the CLI calls it before it writes anything."""
+        for name, spec in self.policy_specs.items():
+            check_spec_sources(spec, f"model.init_args.policies.{name}")
+        rewards = {f"scorers.{name}": spec for name, spec in self.scorer_specs.items()}
+        for where, reward in dict(rewards, eval_reward=self.eval_spec).items():
+            if reward is not None and reward.model is not None:
+                check_spec_sources(reward.model, f"model.init_args.{where}.model")
+
     def configure_model(self) -> None:
         if len(self.policies):
             return
+        self.check_model_sources()
         for name, spec in self.policy_specs.items():
             tok = load_tokenizer(spec)
             self.tokenizers[name] = tok
@@ -136,6 +149,16 @@ class DecodeModule(L.LightningModule):
         rm = shape_or_none(self.reward_models[method.scorer].config) if scored else None
         scoring = "cached" if isinstance(scorer, CachedCausalScorer) else "from_scratch"
         return [method.rule.flops(method, lm, rm, p, n, scoring) for p, n in zip(prompt_lens, new_tokens)]
+
+    def prediction_settings(self, digests: FileDigests) -> dict[str, dict]:
+        """``{method name: what decides its lines}`` (:mod:`pargs.lit.fingerprint`), read from the config and
+        the models' files, not from loaded models: the writer compares it with the record of earlier lines
+        before :meth:`configure_model` runs."""
+        hp = self.hparams
+        generation = {"max_new_tokens": hp.max_new_tokens, "stop_strings": hp.stop_strings, "seed": hp.seed,
+                      "trainer.precision": self._trainer.precision if self._trainer is not None else None}
+        return method_settings(self.methods, self.policy_specs, self.scorer_specs, self.eval_spec, generation,
+                               digests)
 
     def on_predict_start(self) -> None:
         writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)

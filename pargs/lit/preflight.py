@@ -17,7 +17,8 @@
   those that differ from the checkpoint's are listed in one warning line. ``export_dir`` (where
   outputs go) and the data loader's ``num_workers`` (no effect on what is trained) are not compared.
 
-The data files are read (and so checked) before anything is written too: a pargs datamodule's
+Model and tokenizer paths are checked then too (``check_model_sources`` of a pargs module, which only
+looks whether they exist). The data files are read (and so checked) before anything is written too: a pargs datamodule's
 ``setup`` runs once the classes are built, in every process, before Lightning makes the logger's run
 directory, so a bad file leaves no empty ``version_0`` behind (``setup`` keeps what it read). It is
 not Lightning's ``prepare_data``: that runs on rank 0 only, and the other ranks would die in a barrier
@@ -79,6 +80,8 @@ class PreflightCLI(LightningCLI):
             options["ckpt_path"] = path  # what was checked is what Lightning loads
         if self._checkpoint is not None:
             warn_differences(self._checkpoint, self.model, self.datamodule, str(options["ckpt_path"]))
+        if hasattr(self.model, "check_model_sources"):  # pargs modules: model paths exist (stat only)
+            self.model.check_model_sources()
         read_data_files(self.datamodule, sub)
 
 

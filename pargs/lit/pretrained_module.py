@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import lightning as L
@@ -12,7 +13,7 @@ from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_
 from pargs.lit.export import export_pretrained
 from pargs.lit.fsdp2 import shard_with_fsdp2
 from pargs.lit.optim import adamw_warmup_cosine
-from pargs.models.loading import ModelSpec, context_length, load_tokenizer
+from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_tokenizer
 from pargs.models.lora import LoraSpec, prepare_for_training
 
 
@@ -43,6 +44,12 @@ class PretrainedModule(L.LightningModule):
             self._tokenizer = load_tokenizer(self.spec)
         return self._tokenizer
 
+    def check_model_sources(self) -> None:
+        """Every model and tokenizer path of the config, checked before any model loads (no file is read;
+        :func:`pargs.models.loading.check_model_source`); the CLI calls it before it writes anything."""
+        for where, spec in model_specs(self.hparams, "model.init_args"):
+            check_spec_sources(spec, where)
+
     def build_model(self) -> PreTrainedModel:
         """Load or create the model (called once, from ``configure_model``)."""
         raise NotImplementedError
@@ -50,6 +57,7 @@ class PretrainedModule(L.LightningModule):
     def configure_model(self) -> None:
         if self.model is not None:
             return
+        self.check_model_sources()
         model = prepare_for_training(self.build_model(), self.hparams.gradient_checkpointing, self.lora_spec,
                                      self.lora_task_type)
         # from_pretrained returns eval mode; follow the LightningModule's mode (dropout on in training)
@@ -82,6 +90,22 @@ class PretrainedModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "pargs_rng_state" in checkpoint:
             restore_rng_state(checkpoint["pargs_rng_state"])
+
+
+def model_specs(value, where: str):
+    """``(config key, ModelSpec)`` of every model spec in plain hyperparameters (stored as dicts with exactly
+    the fields of :class:`ModelSpec`, at any depth: a PPO reward's ``model`` too)."""
+    names = {f.name for f in dataclasses.fields(ModelSpec)}
+    if isinstance(value, ModelSpec):
+        yield where, value
+    elif isinstance(value, dict) and set(value) == names:
+        yield where, ModelSpec(**value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from model_specs(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from model_specs(item, f"{where}.{i}")
 
 
 def check_fits_context(model: PreTrainedModel, datamodule) -> None:

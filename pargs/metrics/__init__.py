@@ -18,7 +18,7 @@ from pargs.metrics.flops import (
 from pargs.metrics.judge import LocalLMJudge, WinTie, win_tie_rate
 from pargs.metrics.prefix_agreement import agreement, pair_prefix_scores, prefix_agreement
 from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary
-from pargs.metrics.runtime import time_per_token
+from pargs.metrics.runtime import time_per_token, time_per_token_se
 from pargs.metrics.significance import McNemarTest, PairedTest, mcnemar, paired_wilcoxon, pooled_mcnemar
 from pargs.metrics.text_overlap import corpus_bleu, rouge_l, sentence_bleu
 
@@ -28,5 +28,5 @@ __all__ = [
     "diversity", "flops_per_token", "mcnemar", "mean_se",
     "overhead_ratio", "pair_prefix_scores", "paired_wilcoxon", "pairwise_rouge_l", "per_prompt_means",
     "pooled_mcnemar", "prefix_agreement", "reward_summary", "rouge_l",
-    "sentence_bleu", "shape_of", "time_per_token", "win_tie_rate",
+    "sentence_bleu", "shape_of", "time_per_token", "time_per_token_se", "win_tie_rate",
 ]

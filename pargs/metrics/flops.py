@@ -8,8 +8,23 @@ reward model costs ``k * C_RM`` on top of the policy's ``C_LM``, so guided decod
 Large (k = 10), which :func:`overhead_ratio` reproduces with the context term left out (``n_ctx=0``;
 for short contexts it is small next to ``2N``).
 
-The FLOPs of a whole response depend on the decoding rule; each rule estimates its own from these
-shapes (``flops`` of the rules in ``pargs/decoding/rules/``).
+The convention (the paper's, one for every method; each decoding rule's ``flops`` in
+``pargs/decoding/rules/`` follows it and ``pargs report`` divides by the generated tokens):
+
+- counted: the forward passes that make the generated tokens, each token at its own context length
+  (prompt plus the response so far, the ``n_ctx`` term above);
+- excluded for every method: the prompt prefill (the forward pass over the prompt before the first
+  new token), the policy's and the reward model's alike;
+- plain decoding (greedy, top-k, the DPO / PPO policies): ``C_LM`` per token, 1x;
+- guided decoding (ARGS, PARGS, PARGS-G, CD-FUDGE): ``C_LM + k C_RM`` per token, ``1 + k C_RM / C_LM``
+  times plain, whether the scorer keeps a KV cache or re-encodes the text (that difference is an
+  implementation's, and shows in the measured time per token); with the oracle as guide, 1x;
+- Best-of-N: N responses by plain decoding, counted at the returned response's length: N times plain
+  (an overhead of N - 1, 9x for N = 10). The reward model's one pass over each of the N finished
+  responses is excluded too: it is paid once per response, not per token.
+
+:func:`flops_per_token` also gives the cost of re-encoding from scratch (``from_scratch``), the
+reference implementations' way, for comparison.
 """
 
 from __future__ import annotations

@@ -3,11 +3,15 @@
 A model is named by a :class:`ModelSpec`: a local directory or hub name (``from_pretrained``), or a
 config dict that builds a fresh, randomly initialised model (tiny models for tests and the
 quickstart). ``trust_remote_code`` stays off unless the spec turns it on.
+
+Before anything is loaded, :func:`check_model_source` tells a local path from a Hub name without the
+network: a path that is not there fails at once, naming the config key that gave it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +25,15 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from pargs.errors import ConfigError
+from pargs.errors import ConfigError, SourceUnavailableError
 
 log = logging.getLogger(__name__)
+
+_TRUE = ("1", "on", "yes", "true")
+#: path -> the config keys that gave it to :func:`check_model_source`, so that a later load failure names them
+_KEYS: dict[str, list[str]] = {}
+#: Hub names already looked up and found (one lookup per process)
+_ON_HUB: set[str] = set()
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -62,10 +72,126 @@ class ModelSpec:
         return _DTYPES[self.dtype] if self.dtype else None
 
 
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    env = (os.environ.get(name, "").lower() for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(value in _TRUE for value in env)
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import constants
+
+    snapshots = os.path.join(constants.HF_HUB_CACHE, "models--" + repo_id.replace("/", "--"), "snapshots")
+    return os.path.isdir(snapshots) and bool(os.listdir(snapshots))
+
+
+def is_hub_name(path: str) -> bool:
+    """Whether ``path`` can only mean a Hugging Face Hub name (``gpt2``, ``owner/name``), not a local path.
+
+    A path that starts with ``.``, ``/`` or ``~``, has more than one ``/``, or whose first folder exists
+    here (``runs/rm`` next to a ``runs/`` folder) is local; so is anything the Hub would not accept as a name.
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if path.startswith((".", "/", "~")) or os.path.isabs(path) or "\\" in path:
+        return False
+    try:
+        validate_repo_id(path)
+    except HFValidationError:
+        return False
+    return not ("/" in path and os.path.isdir(path.split("/")[0]))
+
+
+def check_model_source(path: str, key: str | None = None) -> None:
+    """Fail at once, naming ``key`` (the config key or option that gave ``path``), when ``path`` is neither
+    an existing model / tokenizer directory nor a Hub name that can be loaded.
+
+    A path that looks local (:func:`is_hub_name`) must exist; the network is never asked. A Hub name passes
+    when the Hugging Face cache has it; otherwise offline mode (``HF_HUB_OFFLINE=1``) fails, and online the
+    Hub is asked once, without retries (:func:`_hub_lookup`).
+    """
+    if key and key not in _KEYS.setdefault(path, []):
+        _KEYS[path].append(key)
+    where = f"{key}: " if key else ""
+    local = os.path.expanduser(path)
+    if os.path.isdir(local):
+        return
+    if os.path.exists(local):
+        raise ConfigError(f"{where}{path!r} is a file; give the directory that holds the model or tokenizer "
+                          "(the folder with config.json / tokenizer_config.json)")
+    if not is_hub_name(path):
+        resolved = "" if os.path.isabs(local) else f" (looked for {os.path.abspath(local)})"
+        raise ConfigError(f"{where}{path!r} does not exist{resolved}; give a directory written by save_pretrained "
+                          "(a model or tokenizer), or a Hugging Face Hub name")
+    if _in_hub_cache(path):
+        return
+    looked_for = f"no local directory (looked for {os.path.abspath(local)})"
+    if _offline():
+        raise SourceUnavailableError(
+            f"{where}{path!r} is {looked_for}, and as a Hugging Face Hub name it is not in the local cache while "
+            "offline mode (HF_HUB_OFFLINE) is on; give a local directory, or download it once with network access"
+        )
+    problem = _hub_lookup(path)
+    if problem:
+        raise SourceUnavailableError(f"{where}{path!r} is {looked_for}, and as a Hugging Face Hub name {problem}")
+
+
+def _hub_lookup(repo_id: str) -> str | None:
+    """Ask the Hub once, without retries, whether ``repo_id`` exists: what is wrong, or None (it exists, or
+    the Hub answered something the loader will explain). Loading would retry an unreachable Hub for a minute."""
+    if repo_id in _ON_HUB:
+        return None
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        model_info(repo_id, timeout=10)
+    except GatedRepoError:
+        pass  # it exists; access is the loader's to report
+    except RepositoryNotFoundError:
+        return "the Hub has no such model (or it is private: log in with `hf auth login`)"
+    except HfHubHTTPError:
+        pass
+    except Exception as err:  # no network, DNS, timeout: the loader would retry for a minute first
+        return (f"the Hub cannot be reached ({type(err).__name__}: {err}); with no network, set HF_HUB_OFFLINE=1 "
+                "to use the local cache only")
+    _ON_HUB.add(repo_id)
+    return None
+
+
+def check_spec_sources(spec: ModelSpec, where: str) -> None:
+    """:func:`check_model_source` of a spec's ``path`` and ``tokenizer``, named ``<where>.path`` and
+    ``<where>.tokenizer`` (``where``: the spec's config key, e.g. ``model.init_args.policies.reference``)."""
+    if spec.path is not None:
+        check_model_source(spec.path, f"{where}.path")
+    if spec.tokenizer is not None:
+        check_model_source(spec.tokenizer, f"{where}.tokenizer")
+
+
+def _pretrained(load, path: str, **kwargs: Any):
+    """``load(path, **kwargs)`` (a ``from_pretrained``) after :func:`check_model_source`. What transformers
+    cannot read (no config in a folder, a Hub name it cannot fetch) fails as one :class:`ConfigError` naming
+    the path and the config keys that gave it."""
+    check_model_source(path)
+    try:
+        return load(path, **kwargs)
+    except OSError as err:
+        keys = _KEYS.get(path)
+        where = f"{' / '.join(keys)}: " if keys else ""
+        if os.path.isdir(os.path.expanduser(path)):
+            raise ConfigError(f"{where}cannot load {path!r}: {err}") from err
+        raise SourceUnavailableError(
+            f"{where}{path!r} is no local directory (looked for {os.path.abspath(os.path.expanduser(path))}), "
+            f"and as a Hugging Face Hub name it could not be loaded: {str(err).splitlines()[0]}"
+        ) from err
+
+
 def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
     """Load the spec's tokenizer. Without an EOS token, [SEP] ends responses (encoder tokenizers), so
     a sequence reads ``[CLS] prompt [SEP] response [SEP]``; without a pad token, EOS pads."""
-    tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer_path, trust_remote_code=spec.trust_remote_code)
+    tokenizer = _pretrained(AutoTokenizer.from_pretrained, spec.tokenizer_path,
+                            trust_remote_code=spec.trust_remote_code)
     if tokenizer.eos_token_id is None and tokenizer.sep_token_id is not None:
         tokenizer.eos_token = tokenizer.sep_token  # BERT-style: responses end with [SEP]
     if tokenizer.pad_token_id is None:
@@ -96,7 +222,7 @@ def _from_spec(auto_cls, spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | N
     kwargs: dict[str, Any] = dict(spec.config, **extra)
     if spec.torch_dtype is not None:
         kwargs["dtype"] = spec.torch_dtype
-    return auto_cls.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code, **kwargs)
+    return _pretrained(auto_cls.from_pretrained, spec.path, trust_remote_code=spec.trust_remote_code, **kwargs)
 
 
 def load_causal_lm(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None = None) -> PreTrainedModel:
@@ -109,7 +235,7 @@ def load_causal_lm(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None = 
 def load_reward_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None = None) -> PreTrainedModel:
     """A scalar reward model: ``AutoModelForSequenceClassification`` with exactly one output."""
     if spec.path is not None:
-        loaded = AutoConfig.from_pretrained(spec.path, trust_remote_code=spec.trust_remote_code)
+        loaded = _pretrained(AutoConfig.from_pretrained, spec.path, trust_remote_code=spec.trust_remote_code)
         is_classifier = any(a.endswith("ForSequenceClassification") for a in (loaded.architectures or []))
         if is_classifier and loaded.num_labels != 1:
             raise ConfigError(

@@ -70,6 +70,7 @@ ADJECTIVES: dict[str, float] = {
 }
 INTENSIFIERS: dict[str, float] = {"very": 1.5, "really": 1.5, "quite": 1.25, "slightly": 0.5, "somewhat": 0.5}
 NEGATION_FACTOR = -0.5
+ORACLE_NAME = "synthetic oracle reward"  #: how reports and figures name :func:`oracle_reward`
 LENGTHS = ("short", "", "detailed")
 CONNECTIVES = ("and", "but", ",")
 END = "."

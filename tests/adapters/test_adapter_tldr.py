@@ -1,6 +1,9 @@
 """TL;DR comparisons adapter: the sample in the original release's format, checked by hand."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -182,3 +185,45 @@ def test_malformed_row_names_file_line_and_field(tmp_path, change, field, messag
         tldr.convert(path, "train", tmp_path / "out.jsonl", load=LoadOptions(cache_dir=str(tmp_path / "c")))
     assert str(err.value).startswith(f"{path}, line 3: field '{field}' {message}")
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_one_file_of_the_release_keeps_only_the_split(tmp_path):
+    """batch3.json holds 6 train rows and 1 valid1 row: --split train without --split-field used to write all 7."""
+    batch = SAMPLE / "comparisons" / "batch3.json"
+    out = tmp_path / "train.jsonl"
+    report = tldr.convert(batch, "train", out, load=LoadOptions(cache_dir=str(tmp_path / "hf-cache")))
+    assert (report.read, report.other_split, report.other_splits) == (6, 1, {"valid1": 1})
+    assert report.split_column == "split"
+    assert "1 rows of other splits skipped: 1 valid1, by column 'split'" in report.summary()
+    post_ids = {r["meta"]["post_id"] for r in load_preferences(out)[0]}
+    valid_ids = {json.loads(line)["info"]["id"] for line in batch.read_text("utf-8").splitlines()
+                 if json.loads(line)["split"] != "train"}
+    assert post_ids and not post_ids & valid_ids
+    # "validation" is valid1 + valid2, as on the hub
+    report = tldr.convert(SAMPLE / "comparisons", "validation", tmp_path / "v.jsonl",
+                          load=LoadOptions(cache_dir=str(tmp_path / "hf-cache"), split_field="split"))
+    assert (report.read, report.other_split, report.other_splits) == (2, 6, {"train": 6})
+
+
+def test_a_split_that_no_row_names_fails(tmp_path):
+    out = tmp_path / "test.jsonl"
+    with pytest.raises(ConfigError, match=r"no row is of split 'test': the rows name their split in column "
+                                          r"'split' \(6 train, 1 valid1\); pass one of them as the split"):
+        tldr.convert(SAMPLE / "comparisons" / "batch3.json", "test", out,
+                     load=LoadOptions(cache_dir=str(tmp_path / "hf-cache")))
+    assert not out.exists()
+
+
+def test_prepare_script_reports_the_skipped_rows(tmp_path):
+    """The command line a user runs on one file of the release, without --split-field."""
+    root = SAMPLE.parents[2]
+    out = tmp_path / "train.jsonl"
+    command = [sys.executable, "data/tldr/prepare.py", "--source", "data/tldr/sample/comparisons/batch3.json",
+               "--split", "train", "--out", str(out), "--cache-dir", str(tmp_path / "hf-cache")]
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("tldr [train] from data/tldr/sample/comparisons/batch3.json: read 6 rows (1 rows "
+                                  "of other splits skipped: 1 valid1, by column 'split'), wrote 3 "), done.stdout
+    assert "the rows name their split in column 'split': kept 6 rows of train, skipped 1 valid1" in done.stderr
+    assert len(load_preferences(out)[0]) == 3

@@ -121,14 +121,20 @@ def test_new_rule_and_presets_as_rows_of_a_predict_run(tmp_path, lm, rm, tokeniz
         assert r["flops"] == plain * (11 if r["method"] == "args-sampled" else 1)  # + k = 10 RM tokens a step
 
 
-def test_each_rule_estimates_its_own_flops():
+def test_each_rule_counts_flops_by_the_papers_convention():
+    """Prompt prefill excluded for every method; guided: the policy's token + k RM tokens a step (cached or not);
+    Best-of-N: n plain responses, the RM's scoring of the finished ones excluded (pargs/metrics/flops.py)."""
     lm, rm = Shape(2, 4), Shape(1, 2)  # f_lm(c) = 768 + 16 c, f_rm(c) = 96 + 4 c
-    assert lm.span_flops(3, 2) == 816 + 832 and rm.span_flops(0, 5) == 5 * 96 + 4 * (0 + 1 + 2 + 3 + 4)
+    assert lm.span_flops(3, 2) == 816 + 832 and rm.span_flops(3, 2) == 108 + 112
     top_k, pargs, bon = preset("top-k"), preset("pargs", k=5), preset("best-of-n", n=3)
+    # 2 new tokens after a 3-token prompt: the policy at contexts 3 and 4 (816 + 832), no prefill of the prompt
     assert top_k.rule.flops(top_k, lm, rm, prompt_tokens=3, new_tokens=2) == 1648
-    assert pargs.rule.flops(pargs, lm, rm, 3, 2) == 1648 + 5 * (108 + 112)  # k candidates a step, cached
-    # from scratch: step 1 re-encodes 4 tokens (408 FLOPs), step 2 five (520), for each of the k candidates
-    assert pargs.rule.flops(pargs, lm, rm, 3, 2, scoring="from_scratch") == 1648 + 5 * (408 + 520)
-    assert bon.rule.flops(bon, lm, rm, 3, 2) == 3 * (1648 + 520)  # n responses, each scored whole
+    assert pargs.rule.flops(pargs, lm, rm, 3, 2) == 1648 + 5 * (108 + 112)  # k = 5 candidates a step
+    # the text path re-encodes what it scores, but the convention counts k RM token-forwards a step all the same
+    assert pargs.rule.flops(pargs, lm, rm, 3, 2, scoring="from_scratch") == 1648 + 5 * (108 + 112)
+    assert bon.rule.flops(bon, lm, rm, 3, 2) == 3 * 1648  # n = 3 responses; 9x overhead at n = 10
+    assert preset("best-of-n").rule.flops(preset("best-of-n"), lm, rm, 3, 2) == 10 * 1648
     assert pargs.rule.flops(pargs, lm, None, 3, 2) == 1648  # the oracle costs no model FLOPs
     assert bon.rule.flops(bon, lm, None, 3, 2) == 3 * 1648
+    with pytest.raises(ValueError, match="scoring must be cached or from_scratch"):
+        pargs.rule.flops(pargs, lm, rm, 3, 2, scoring="cache")

@@ -26,6 +26,7 @@ from pargs.metrics import (
     rouge_l,
     sentence_bleu,
     time_per_token,
+    time_per_token_se,
     win_tie_rate,
 )
 
@@ -137,3 +138,15 @@ def test_local_lm_judge_reads_the_answer_log_probabilities():
         assert judge("p", first, second) == ("A" if logp[a] > logp[b] else "B")
     assert LocalLMJudge(lm, tok, template="{prompt} : {first} {second} better ?",
                         tie_margin=1e9)("p", "x", "y") == "tie"
+
+
+def test_time_per_token_se_by_hand():
+    # equal tokens per prompt: the ratio's SE is the plain SE of the per-prompt rates 0.2 and 0.6
+    recs = [{"id": "a", "decode_seconds": 1.5, "tokens": 6}, {"id": "a", "decode_seconds": 0.5, "tokens": 4},
+            {"id": "b", "decode_seconds": 6.0, "tokens": 10}]
+    assert time_per_token(recs) == pytest.approx(0.4)
+    assert time_per_token_se(recs) == pytest.approx(np.std([0.2, 0.6], ddof=1) / np.sqrt(2))
+    # one rate for every prompt, whatever their lengths: no spread
+    assert time_per_token_se([{"id": "a", "decode_seconds": 1, "tokens": 1},
+                              {"id": "b", "decode_seconds": 3, "tokens": 3}]) == pytest.approx(0.0)
+    assert math.isnan(time_per_token_se([{"id": "a", "decode_seconds": 1, "tokens": 2}]))

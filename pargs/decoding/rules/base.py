@@ -32,11 +32,13 @@ class DecodeRule:
 
     def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
               scoring: str = "cached") -> int:
-        """Estimated FLOPs of one response of ``new_tokens`` after ``prompt_tokens`` (prefill excluded).
+        """Estimated FLOPs of one response of ``new_tokens`` after ``prompt_tokens``, under the one convention
+        of :mod:`pargs.metrics.flops` (the paper's: prompt prefill excluded, k RM token-forwards a step for a
+        guided method, n responses for Best-of-N, the RM's scoring of finished responses excluded).
 
         ``rm`` is the scorer's shape (None: a reward that costs no model FLOPs, such as the oracle);
         ``scoring`` is ``cached`` (pargs' cached causal scorer) or ``from_scratch`` (the text path,
-        which re-encodes what it scores). See :mod:`pargs.metrics.flops`.
+        which re-encodes what it scores); the convention counts both alike.
         """
         raise NotImplementedError
 

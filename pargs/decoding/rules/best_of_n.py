@@ -37,8 +37,7 @@ class BestOfN(DecodeRule):
 
     def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
               scoring: str = "cached") -> int:
-        """``n`` responses of this one's length, each scored once as a whole by the RM."""
-        policy = lm.span_flops(prompt_tokens, new_tokens)
-        if rm is None:
-            return method.n * policy
-        return method.n * (policy + rm.span_flops(0, prompt_tokens + new_tokens))
+        """``n`` responses of this one's length by the policy: ``n`` times plain decoding (the paper's convention,
+        :mod:`pargs.metrics.flops`). The RM's one pass over each finished response is left out, as the prompt
+        prefill is for every method; ``rm`` and ``scoring`` do not change the count."""
+        return method.n * lm.span_flops(prompt_tokens, new_tokens)

@@ -44,11 +44,13 @@ class Guided(TokenRule):
 
     def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
               scoring: str = "cached") -> int:
+        """The policy's token plus k RM token-forwards a step, each candidate with the prefix as context: ``1 + k
+        C_RM / C_LM`` times plain decoding (the paper's convention, :mod:`pargs.metrics.flops`). The text path
+        (``scoring="from_scratch"``) re-encodes what it scores and really costs more; that shows in the measured
+        time per token, not in this count, so that every method is counted one way."""
+        if scoring not in ("cached", "from_scratch"):
+            raise ValueError(f"scoring must be cached or from_scratch, got {scoring!r}")
         policy = lm.span_flops(prompt_tokens, new_tokens)
         if rm is None:  # the oracle costs no model FLOPs
             return policy
-        if scoring == "cached":  # each step: k candidate tokens, each with the prefix as context
-            return policy + method.k * rm.span_flops(prompt_tokens, new_tokens)
-        if scoring == "from_scratch":  # each step: k whole sequences of prompt + t + 1 tokens
-            return policy + method.k * sum(rm.span_flops(0, prompt_tokens + t + 1) for t in range(new_tokens))
-        raise ValueError(f"scoring must be cached or from_scratch, got {scoring!r}")
+        return policy + method.k * rm.span_flops(prompt_tokens, new_tokens)
