@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 16 in one run of at most ~8 minutes: `pytest -m gpu`, then the GPU decoding benchmark.
+# The GPU checks of issue 16 in one run of at most ~8 minutes: `pytest -m gpu` (the static path's tests first),
+# then the GPU decoding benchmark, then the other gpu tests if a minute is left.
 #
-# On the GPU machine (device `run` from the checkout's root, carry [".whl"]; ../shared/gpu/README.md says how
-# to fill .whl/ with the wheels it lacks):
-#     bash benchmarks/gpu_check.sh
-# writes under $OUT: versions.txt, pytest_gpu.log, bench.log and decoding_gpu.md (commit the table as
-# benchmarks/results/decoding_gpu.md).
-# Here, on a CPU, the same steps on tiny models (the benchmark's Python, and the gpu tests being skipped):
-#     DRY=1 OUT=/tmp/gpu_check bash benchmarks/gpu_check.sh
+# 1. Here, the wheels the GPU machine lacks, into .whl/ (/work/shared/gpu/README.md). In a git worktree
+#    /work/shared/gpu/wheels.sh stops at `mkdir .git/info` (.git is a file there); this variant skips the
+#    git-ignore step, so .whl/ stays untracked (it travels to the machine anyway; never commit it):
+#      sed -e 's#^mkdir -p .git/info .whl$#mkdir -p .whl#' -e 's#^grep -qx .*exclude$#true#' \
+#        /work/shared/gpu/wheels.sh | bash
+# 2. One device `run` from the checkout's root, with carry [".whl"] and timeout_s 520:
+#      bash benchmarks/gpu_check.sh
+#    It writes under $OUT: versions.txt, pytest_gpu.log, bench.log, decoding_gpu.md, pytest_gpu_rest.log.
+#    Commit $OUT/decoding_gpu.md as benchmarks/results/decoding_gpu.md; then `give_back`.
+# Here, on a CPU, the same steps on tiny models (checks the script and the benchmark's Python; the gpu tests skip):
+#      DRY=1 OUT=/tmp/gpu_check PY=/work/main/.venv/bin/python bash benchmarks/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 TOTAL=${TOTAL:-460}  # seconds for the whole script; the benchmark gets what pytest leaves
