@@ -17,7 +17,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassifi
 
 import pargs.decoding.static_loop as static_loop
 from pargs.decoding.cached_scorer import CachedCausalScorer
-from pargs.decoding.engine import Stopping, choose_path, generate
+from pargs.decoding.engine import Stopping, choose_path, encode_prompts, generate
 from pargs.decoding.methods import DecodeMethod, preset
 from pargs.decoding.noise import stable_seed
 from pargs.decoding.text_reward import ModelReward
@@ -102,6 +102,31 @@ def test_rows_end_at_different_steps(models, tokenizer):
             lengths.update(gen.num_tokens)
             reasons.update(gen.stop_reasons)
     assert len(lengths) >= 4 and reasons == {"eos", "length"}
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_the_static_scorer_gives_the_rewards_of_scoring_from_scratch(models, tokenizer, family):
+    """The RM's candidate chunk in the static buffers (candidates at the columns after the prefix, the chosen
+    one moved into place) against each candidate sequence scored on its own, over a walk of 6 steps."""
+    from tests.decoding.test_scorers import _from_scratch
+
+    rm = models[family][1]
+    scorer = CachedCausalScorer(rm).static_twin(64)
+    prompts = PROMPTS[:3]
+    ids, mask = encode_prompts(tokenizer, prompts)
+    scorer.begin(prompts, ids, mask)
+    g = torch.Generator().manual_seed(0)
+    prefixes = [[] for _ in prompts]
+    for _ in range(6):
+        cand = torch.randint(3, len(tokenizer), (len(prompts), 5), generator=g)
+        got = scorer.score_candidates(cand)
+        for i, p in enumerate(prompts):
+            torch.testing.assert_close(got[i], _from_scratch(rm, tokenizer, p, prefixes[i], cand[i].tolist()),
+                                       atol=1e-5, rtol=1e-5)
+        chosen = torch.randint(5, (len(prompts),), generator=g)
+        scorer.advance(chosen, cand.gather(1, chosen.unsqueeze(1)).squeeze(1))
+        for i in range(len(prompts)):
+            prefixes[i].append(int(cand[i, chosen[i]]))
 
 
 @pytest.mark.parametrize("method", ["top-k", "pargs"])
