@@ -215,6 +215,9 @@ def static_decode_tokens(rule, method: DecodeMethod, policy: PreTrainedModel, ba
     except BaseException:
         _SESSIONS.pop(key, None)  # a failed compile or capture leaves nothing half made behind
         raise
+    if session.capture_seconds:
+        log.info("decoding step of %s for %d rows and %d columns (path %s): warm-up, compiling and capturing took "
+                 "%.1f s", method.name, session.seeds.shape[0], session.slots, path, session.capture_seconds)
     picked = session.tokens[:rows, :steps].tolist()
     eos = set(stop.eos_ids.tolist())
     token_ids, reasons = [], []
