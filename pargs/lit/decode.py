@@ -198,7 +198,12 @@ class DecodeModule(L.LightningModule):
         seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
         kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), path=hp.decode_path)
         if hp.warmup and method.name not in self._warm:
-            generate(policy, tok, prompts[:1], method, seeds[:1], max_new_tokens=min(4, hp.max_new_tokens), **kwargs)
+            # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this
+            # batch's shape so the capture is not timed; the eager loop needs only a short run
+            captured = hp.decode_path in ("graphs", "compiled") or (hp.decode_path == "auto"
+                                                                    and self.device.type == "cuda")
+            n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
+            generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
             self._warm.add(method.name)
         gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
         rewards = (self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None
