@@ -21,6 +21,9 @@ Memory per extra candidate is measured from the reward model's KV cache while de
 k = 1, 10 and 20 (slope per candidate), next to the analytic size of one candidate's keys and values.
 
 Usage: python benchmarks/decoding.py [--lengths 32 128 256] [--repeats 5] [--out benchmarks/results/decoding.md]
+
+With ``--device`` or ``--preset`` it runs the GPU benchmark instead (``benchmarks/decoding_gpu.py``: 7B-shaped
+Llama models, pargs' eager and captured paths next to Hugging Face ``generate``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -225,6 +229,60 @@ def rm_matmul_floor(repeats: int = 200) -> tuple[float, float]:
     return seconds * 1e3, flops / seconds / 1e9
 
 
+def compare_paths(n: int, repeats: int, paths: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+    """Top-k and cached PARGS on each token loop (``generate``'s ``path``), in this one process.
+
+    Each (method, path) first runs once: for ``compiled`` that call compiles the step (its time is the
+    "first call"). Then ``repeats`` rounds, each running every (method, path) once, the paths' order turning
+    from round to round; medians of tokens per second of wall time and of this process's CPU time (with one
+    thread, CPU time is less disturbed by other processes on a shared machine).
+    """
+    tokenizer, policy, rm, prompts = build()
+    methods = {"top-k": (TOP_K, lambda: None), "pargs-cached": (PARGS, lambda: CachedCausalScorer(rm))}
+
+    def run(method, scorer, path):
+        wall, cpu = time.perf_counter(), time.process_time()
+        gen = generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer(), max_new_tokens=n, min_new_tokens=n,
+                       path=path)
+        return gen, time.perf_counter() - wall, time.process_time() - cpu
+
+    first, tokens, samples = {}, {}, {}
+    for name, (method, scorer) in methods.items():
+        for path in paths:
+            gen, wall, _ = run(method, scorer, path)
+            first[name, path], tokens[name, path] = (wall, gen.compile_seconds), gen.token_ids
+    for r in range(repeats):
+        for name, (method, scorer) in methods.items():
+            for path in paths[r % len(paths):] + paths[: r % len(paths)]:
+                gen, wall, cpu = run(method, scorer, path)
+                samples.setdefault((name, path), []).append((sum(gen.num_tokens) / wall, sum(gen.num_tokens) / cpu))
+    return {key: {"wall": statistics.median(w for w, _ in runs), "cpu": statistics.median(c for _, c in runs),
+                  "first": first[key][0], "compile": first[key][1],
+                  "same tokens": tokens[key] == tokens[key[0], paths[0]]}
+            for key, runs in samples.items()}
+
+
+def paths_section(n: int, repeats: int, paths: list[str]) -> list[str]:
+    """The results of :func:`compare_paths` as a section of the results file."""
+    result = compare_paths(n, repeats, paths)
+    lines = [
+        f"## Token loops ({n} new tokens; `generate(path=...)`)", "",
+        "eager: the growing caches (the default on CPU); static: the fixed-shape step over preallocated caches, "
+        "run as it is; compiled: that step compiled by `torch.compile` (Inductor). Each runs once first (compiled: "
+        f"the call that compiles), then all take turns for {repeats} rounds (median). CPU time: tokens per second "
+        "of this process's CPU time (one thread, so less disturbed by the shared machine's other load). Written "
+        f"by `python benchmarks/decoding.py --only paths --lengths {n} --repeats {repeats}`.", "",
+        "| method | path | tok/s | tok/s of CPU time | CPU time vs eager | first call s | of it compiling s "
+        "| tokens as eager |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for (name, path), r in result.items():
+        eager = result[name, paths[0]]["cpu"]
+        lines.append(f"| {name} | {path} | {r['wall']:.0f} | {r['cpu']:.0f} | {eager / r['cpu']:.2f}x | "
+                     f"{r['first']:.1f} | {r['compile']:.1f} | {'yes' if r['same tokens'] else 'no'} |")
+    return lines
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -238,12 +296,30 @@ def machine() -> str:
 
 
 def main() -> None:
+    if any(a.split("=")[0] in ("--device", "--preset") for a in sys.argv[1:]):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout's root
+        from benchmarks.decoding_gpu import main as gpu_main
+
+        return gpu_main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128, 256])
     parser.add_argument("--repeats", type=int, default=5, help="runs of top-k and cached PARGS")
     parser.add_argument("--general-max", type=int, default=256, help="longest length to run the general path at")
+    parser.add_argument("--paths", nargs="+", default=["eager", "static", "compiled"],
+                        help="token loops to compare (the first is the reference)")
+    parser.add_argument("--only", choices=["paths"], help="run only this section and replace it in --out")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "decoding.md"))
     ns = parser.parse_args()
+    n_split = 128 if 128 in ns.lengths else max(ns.lengths)
+    if ns.only == "paths":
+        section = paths_section(n_split, ns.repeats, ns.paths)
+        old = Path(ns.out).read_text().split("\n") if Path(ns.out).exists() else ["# Decoding speed", ""]
+        start = next((i for i, line in enumerate(old) if line.startswith("## Token loops")), len(old))
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        text = "\n".join([*old[:start], *section, "", *old[end:]]).rstrip("\n") + "\n"
+        Path(ns.out).write_text(text)
+        print("\n".join(section))
+        return
 
     rows = run_methods(ns.lengths, ns.repeats, ns.general_max)
     lines = [
@@ -264,7 +340,6 @@ def main() -> None:
             f"{tps['official-style']:.1f} | {tps['pargs-cached'] / tps['official-style']:.1f}x | "
             f"{tps['top-k'] / tps['pargs-cached']:.2f}x |"
         )
-    n_split = 128 if 128 in ns.lengths else max(ns.lengths)
     split = step_breakdown(n_split, ns.repeats)
     floor_ms, floor_gflops = rm_matmul_floor()
     columns = [*PARTS.values(), "rest", "total"]
@@ -297,6 +372,7 @@ def main() -> None:
         "steps rather than per candidate. Per step, the chunk's hidden states are k tokens per row; its attention "
         "scores and mask are k x (length + k) per row and head, so they do grow with the length.",
     ]
+    lines += ["", *paths_section(n_split, ns.repeats, ns.paths)]
     text = "\n".join(lines) + "\n"
     Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
     Path(ns.out).write_text(text)

@@ -5,6 +5,9 @@ are appended as one chunk under a 4D mask that lets each candidate see only the 
 so one forward pass of k tokens (not k passes over the whole sequence) gives every r(x, y + v); the
 chosen candidate's keys and values are then moved into place and the others dropped, so no second
 forward pass is needed.
+
+With ``slots`` the cache is a :class:`~pargs.decoding.static_stream.StaticStream` of that many columns
+(the static decoding path, ``pargs/decoding/static_loop.py``); rows then never leave the batch.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from pargs.decoding.scorer import Responses, Scorer
+from pargs.decoding.static_stream import StaticStream
 from pargs.decoding.stream import CausalStream, why_no_candidate_chunks
 from pargs.errors import ConfigError
 from pargs.models.encoding import pad_batch
@@ -23,7 +27,7 @@ from pargs.models.reward_model import is_causal_reward_model, sequence_rewards, 
 class CachedCausalScorer(Scorer):
     """r(x, y + v) for k candidates per step from one incremental forward of a causal RM."""
 
-    def __init__(self, model: PreTrainedModel) -> None:
+    def __init__(self, model: PreTrainedModel, slots: int | None = None) -> None:
         if not is_causal_reward_model(model):
             raise ConfigError(
                 f"{type(model).__name__} is not a causal reward model with a per-position head; "
@@ -34,7 +38,10 @@ class CachedCausalScorer(Scorer):
             raise ConfigError(f"{type(model).__name__} cannot use the cached scorer: {reason}; use the text scorer "
                               "(scorer mode 'text')")
         self.model = model
-        self.stream = CausalStream(self._forward, model.config, model.dtype)
+        if slots is None:
+            self.stream = CausalStream(self._forward, model.config, model.dtype)
+        else:
+            self.stream = StaticStream(self._forward, model.config, model.dtype, slots)
         self._k = 0
 
     def _forward(self, ids: Tensor, mask: Tensor, positions: Tensor, cache) -> tuple[Tensor, object]:
@@ -61,6 +68,16 @@ class CachedCausalScorer(Scorer):
 
     def keep_rows(self, rows: Tensor) -> None:
         self.stream.keep_rows(rows)
+
+    def why_not_static(self) -> str | None:
+        return None  # the constructor already refused models whose candidate chunks would be wrong
+
+    def static_twin(self, slots: int) -> CachedCausalScorer:
+        return CachedCausalScorer(self.model, slots=slots)
+
+    @property
+    def static_key(self) -> object:
+        return self.model
 
     @torch.no_grad()
     def score_responses(self, responses: Responses) -> Tensor:

@@ -5,18 +5,34 @@ and lets it decode the batch. Rules that pick one token per step (sample, guided
 :func:`decode_tokens`; Best-of-N runs it on n copies of each row and keeps the best response.
 
 Each row carries its own seed; all randomness is counter-based noise keyed by (seed, step, token),
-so outputs do not depend on batch size or order (see :mod:`pargs.decoding.noise`). Finished rows
-leave the batch (their KV-cache rows are dropped), so a batch costs what its live rows cost.
+so outputs do not depend on batch size or order (see :mod:`pargs.decoding.noise`).
 
-This is its own loop rather than Hugging Face ``generate`` with a ``LogitsProcessor``: a processor
-cannot keep the reward model's KV cache in step with the chosen token, so every step would re-encode
-the k candidates from scratch, as the reference implementations do (``official-style`` in
-``benchmarks/decoding.py``, 14-49x slower than the cached scorer in ``benchmarks/results/decoding.md``).
-Guided decoding here costs 2.5-2.9x plain sampling (``benchmarks/decoding.py``).
+Two token loops (``path``):
+
+- **eager** (:func:`decode_tokens`): finished rows leave the batch (their KV-cache rows are dropped),
+  so a batch costs what its live rows cost, and the host checks stopping after every step. Any rule,
+  scorer and stop string. The reference.
+- **static** / **graphs** / **compiled** (:mod:`pargs.decoding.static_loop`): preallocated caches and
+  one fixed-shape step with no host synchronisation, run as it is, captured as a CUDA graph, or
+  compiled with ``torch.compile`` (and captured, on CUDA). For GPUs, where the eager loop is bound by
+  kernel launches. It needs a rule with a static step, a scorer that can follow it (the cached scorer;
+  not the text scorer, which scores on the host) and no stop strings (they are matched in the text).
+
+``auto`` takes ``compiled`` on CUDA when the method allows it (else ``eager``, with a log line saying
+why) and ``eager`` on CPU: there the compiled step takes 0.74-0.82x the eager time but compiling costs
+minutes per shape, which pays off only after tens of calls of that shape (``benchmarks/results/decoding.md``).
+
+Guided decoding here keeps the reward model's KV cache in step with the chosen tokens (the cached
+scorer), 14-49x faster than re-scoring the k candidate sequences from scratch as the reference
+implementations do (``official-style`` in ``benchmarks/results/decoding.md``), at 2.5-2.9x the time of
+plain sampling. The same scorer also runs inside Hugging Face ``generate`` as a ``LogitsProcessor``
+(:mod:`pargs.decoding.hf_processor`), at 1.0-1.1x this loop's time on CPU
+(``benchmarks/results/hf_processor.md``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,9 +44,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import child_seeds
 from pargs.decoding.scorer import Scorer
-from pargs.decoding.stream import CausalStream
+from pargs.decoding.stream import CausalStream, why_no_candidate_chunks
 from pargs.errors import ConfigError
 from pargs.models.encoding import decode_response, encode_prompt, pad_batch
+
+log = logging.getLogger(__name__)
+
+#: the token loops :func:`generate` can run (module docstring); ``auto`` picks one
+PATHS = ("auto", "eager", "static", "graphs", "compiled")
 
 
 @dataclass
@@ -43,6 +64,8 @@ class Generation:
     seconds: float = 0.0  #: wall time of the whole call
     scores: Tensor | None = None  #: Best-of-N: the scorer's reward of each chosen response
     tokens_generated: int = 0  #: tokens generated in total (Best-of-N counts every candidate)
+    path: str = "eager"  #: the token loop that ran (eager, static, graphs or compiled)
+    compile_seconds: float = 0.0  #: of ``seconds``, compiling and capturing the step (a shape's first call)
 
     @property
     def num_tokens(self) -> list[int]:
@@ -100,11 +123,12 @@ class Prompts:
     ids: Tensor  #: ``[R, P]`` left-padded prompt ids
     mask: Tensor  #: ``[R, P]`` their attention mask
     seeds: Tensor  #: ``[R]`` int64 seed per row
+    path: str = "eager"  #: the token loop to run: eager, static, graphs or compiled (module docstring)
 
     def repeat(self, n: int) -> Prompts:
         """Each row ``n`` times in a row, each copy with its own seed (:func:`pargs.decoding.noise.child_seeds`)."""
         return Prompts([t for t in self.texts for _ in range(n)], self.ids.repeat_interleave(n, 0),
-                       self.mask.repeat_interleave(n, 0), child_seeds(self.seeds, n))
+                       self.mask.repeat_interleave(n, 0), child_seeds(self.seeds, n), self.path)
 
 
 #: ``pick(logp, seeds, step) -> tokens``: the next token of each live row from its ``[R, V]`` log-probabilities
@@ -124,7 +148,9 @@ def encode_prompts(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], m
     return pad_batch(rows, tokenizer.pad_token_id, side="left")
 
 
-def _lm_forward(model: PreTrainedModel):
+def lm_forward(model: PreTrainedModel):
+    """``forward(ids, mask, positions, cache) -> (last logits [B, 1, V], cache)`` of a causal LM, for a stream."""
+
     def forward(ids: Tensor, mask: Tensor, positions: Tensor, cache) -> tuple[Tensor, object]:
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
                     logits_to_keep=1)
@@ -143,7 +169,7 @@ def decode_tokens(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, b
     stop reason.
     """
     n_rows = batch.ids.shape[0]
-    stream = CausalStream(_lm_forward(policy), policy.config)
+    stream = CausalStream(lm_forward(policy), policy.config)
     logits = stream.prefill(batch.ids, batch.mask)[:, -1]
     if scorer is not None:
         scorer.begin(batch.texts, batch.ids, batch.mask)
@@ -204,6 +230,7 @@ def generate(
     max_prompt_length: int | None = None,
     min_new_tokens: int = 0,
     suppress_tokens: Sequence[int] | None = None,
+    path: str = "auto",
 ) -> Generation:
     """Decode one response per prompt with ``method``.
 
@@ -219,6 +246,9 @@ def generate(
         max_prompt_length: reject longer prompts instead of silently overflowing the context.
         min_new_tokens: EOS cannot be generated before this many tokens.
         suppress_tokens: ids never generated; None = the tokenizer's padding and unknown tokens.
+        path: the token loop: ``eager``, ``static``, ``graphs`` (CUDA), ``compiled``, or ``auto`` (compiled on
+            CUDA when the method allows it, else eager); see the module docstring. A path other than eager
+            or auto that cannot run the method fails with a ConfigError saying why.
     """
     rule = method.rule
     if rule.uses_scorer and scorer is None:
@@ -229,7 +259,47 @@ def generate(
     start = time.perf_counter()
     prompts = list(prompts)
     ids, mask = encode_prompts(tokenizer, prompts, max_prompt_length)
-    batch = Prompts(prompts, ids.to(device), mask.to(device), seeds.to(device))
+    path = choose_path(path, method, policy, scorer, stop, device)
+    batch = Prompts(prompts, ids.to(device), mask.to(device), seeds.to(device), path)
     gen = rule.decode(method, policy, tokenizer, batch, scorer, stop)
     gen.seconds = time.perf_counter() - start
+    gen.path = path
     return gen
+
+
+_told: set[str] = set()
+
+
+def choose_path(path: str, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping,
+                device: torch.device) -> str:
+    """The token loop that decodes ``method``: ``path`` itself, or for ``auto`` the one that suits the device."""
+    if path not in PATHS:
+        raise ConfigError(f"decoding path must be one of {list(PATHS)}, got {path!r}")
+    if path == "eager" or (path == "auto" and device.type != "cuda"):
+        return "eager"
+    reason = why_not_static(method, policy, scorer, stop)
+    if path == "auto":
+        if reason:
+            message = f"decoding method {method.name!r} runs on the eager path: {reason}"
+            if message not in _told:  # once per reason, not once per batch
+                _told.add(message)
+                log.warning(message)
+            return "eager"
+        return "compiled"
+    if reason:
+        raise ConfigError(f"decoding path {path!r} cannot run method {method.name!r}: {reason}; use path 'eager' "
+                          "(or 'auto', which falls back to it)")
+    if path == "graphs" and device.type != "cuda":
+        raise ConfigError(f"decoding path 'graphs' captures CUDA graphs and needs a CUDA device, not {device.type}; "
+                          "use 'static' or 'compiled' there")
+    return path
+
+
+def why_not_static(method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping) -> str | None:
+    """Why ``method`` cannot run on the static path (:mod:`pargs.decoding.static_loop`), or None when it can."""
+    if stop.stop_strings:
+        return "stop strings are matched in the decoded text, on the host"
+    reason = why_no_candidate_chunks(policy.config)  # the static caches pass their own 4D masks, like the chunks
+    if reason:
+        return f"the policy cannot use static caches: {reason}"
+    return method.rule.why_not_static(method, scorer)

@@ -52,6 +52,27 @@ class Scorer(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} only continues with one of its scored candidates")
 
+    def why_not_static(self) -> str | None:
+        """Why this scorer cannot follow the static (compiled) decoding path, or None when it can.
+
+        On that path a step runs on the device with fixed shapes and no host synchronisation, and may be
+        captured (``pargs/decoding/static_loop.py``); a scorer that can follow it gives :meth:`static_twin`.
+        """
+        return f"{type(self).__name__} scores on the host, which a captured step cannot include"
+
+    def static_twin(self, slots: int) -> Scorer:
+        """A scorer of the same reward whose state lives in fixed buffers of ``slots`` columns (static path).
+
+        The twin is kept with the captured step and reused by later calls of the same shape, so it must
+        depend only on :attr:`static_key`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no static twin")
+
+    @property
+    def static_key(self) -> object:
+        """What :meth:`static_twin` depends on (a captured step is reused for scorers with the same key)."""
+        return self
+
     @abstractmethod
     def keep_rows(self, rows: Tensor) -> None:
         """Only ``rows`` (indices into the current batch) continue."""

@@ -9,6 +9,7 @@ uninterrupted one would have.
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import lightning as L
 import torch
@@ -48,6 +49,8 @@ class DecodeModule(L.LightningModule):
         rows_per_call: responses decoded together (None: the prompt batch size). The same for every
             method, so methods with several samples per prompt are timed under the same batch size as
             greedy ones and time per token is comparable across the table.
+        decode_path: the token loop (:func:`pargs.decoding.engine.generate`'s ``path``): ``auto`` (compiled on
+            CUDA where the method allows it, else eager), ``eager``, ``static``, ``graphs`` or ``compiled``.
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class DecodeModule(L.LightningModule):
         seed: int = 0,
         warmup: bool = True,
         rows_per_call: int | None = None,
+        decode_path: Literal["auto", "eager", "static", "graphs", "compiled"] = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -192,9 +196,14 @@ class DecodeModule(L.LightningModule):
         prompt_lens = self._check_prompts(method, rows)
         prompts = [rec["prompt"] for rec, _ in rows]
         seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
-        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or ())
+        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), path=hp.decode_path)
         if hp.warmup and method.name not in self._warm:
-            generate(policy, tok, prompts[:1], method, seeds[:1], max_new_tokens=min(4, hp.max_new_tokens), **kwargs)
+            # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this
+            # batch's shape so the capture is not timed; the eager loop needs only a short run
+            captured = hp.decode_path in ("graphs", "compiled") or (hp.decode_path == "auto"
+                                                                    and self.device.type == "cuda")
+            n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
+            generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
             self._warm.add(method.name)
         gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
         rewards = (self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None

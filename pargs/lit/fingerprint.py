@@ -16,7 +16,9 @@ Keys ending in ``path``/``tokenizer`` name where a model was read (shown in mess
 only when the content of either side is unknown (a hub name not downloaded yet): a moved model
 directory with the same files resumes. Left out, because they do not change a line: ``warmup``,
 ``rows_per_call``, the rewards' ``batch_size`` and the data's (outputs do not depend on batching: each row
-has its own seed), ``max_prompt_length`` (a longer prompt stops the run, it is never cut), the devices.
+has its own seed), ``max_prompt_length`` (a longer prompt stops the run, it is never cut), the devices and
+``decode_path`` (the static and compiled loops give the eager loop's tokens; like a change of device, they
+can differ in the last bits of a float, which a near-tie could turn into another token).
 The prompts are compared line by line (each line holds its prompt and references).
 """
 

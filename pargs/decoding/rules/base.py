@@ -8,6 +8,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from pargs.decoding.engine import Generation, Prompts, Stopping, decode_tokens, finished
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.scorer import Scorer
+from pargs.decoding.static_loop import static_decode_tokens
 from pargs.metrics.flops import Shape
 
 
@@ -22,8 +23,12 @@ class DecodeRule:
 
     def decode(self, method: DecodeMethod, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                batch: Prompts, scorer: Scorer | None, stop: Stopping) -> Generation:
-        """One response per row of ``batch``."""
+        """One response per row of ``batch`` (with the token loop ``batch.path``)."""
         raise NotImplementedError
+
+    def why_not_static(self, method: DecodeMethod, scorer: Scorer | None) -> str | None:
+        """Why ``method`` cannot run on the static (compiled) path with ``scorer``, or None when it can."""
+        return f"rule {self.kind!r} does not say it can run on the static path (see pargs/decoding/registry.py)"
 
     def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
               scoring: str = "cached") -> int:
@@ -41,9 +46,25 @@ class DecodeRule:
 class TokenRule(DecodeRule):
     """A rule that picks each row's next token from the policy's log-probabilities, one step at a time."""
 
-    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int, scorer: Scorer | None) -> Tensor:
-        """The next token of each live row from its ``[R, V]`` log-probabilities (``seeds``: ``[R]``)."""
+    #: whether ``step`` can run on the static path: device tensor operations only (no ``.item()``, ``.tolist()``,
+    #: Python branches on tensor values), the same shapes every step, and ``step`` taken as an int or a 0-dim tensor
+    static_step: bool = False
+
+    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor,
+             scorer: Scorer | None) -> Tensor:
+        """The next token of each live row from its ``[R, V]`` log-probabilities (``seeds``: ``[R]``).
+
+        On the static path ``step`` is a 0-dim device tensor and finished rows stay in the batch.
+        """
         raise NotImplementedError
+
+    def why_not_static(self, method: DecodeMethod, scorer: Scorer | None) -> str | None:
+        if not self.static_step:
+            return (f"rule {self.kind!r} does not set static_step = True (its step may read values on the host; "
+                    "see pargs/decoding/registry.py)")
+        if self.uses_scorer and scorer is not None:
+            return scorer.why_not_static()
+        return None
 
     def decode(self, method: DecodeMethod, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                batch: Prompts, scorer: Scorer | None, stop: Stopping) -> Generation:
@@ -52,5 +73,11 @@ class TokenRule(DecodeRule):
         def pick(logp: Tensor, seeds: Tensor, step: int) -> Tensor:
             return self.step(method, logp, seeds, step, scorer)
 
-        token_ids, reasons = decode_tokens(policy, tokenizer, batch, pick, scorer, stop)
-        return finished(tokenizer, token_ids, reasons, stop)
+        if batch.path == "eager":
+            token_ids, reasons = decode_tokens(policy, tokenizer, batch, pick, scorer, stop)
+            return finished(tokenizer, token_ids, reasons, stop)
+        token_ids, reasons, compile_seconds = static_decode_tokens(self, method, policy, batch, scorer, stop,
+                                                                   batch.path)
+        gen = finished(tokenizer, token_ids, reasons, stop)
+        gen.compile_seconds = compile_seconds
+        return gen

@@ -20,6 +20,9 @@ class BestOfN(DecodeRule):
 
     uses_scorer = True
 
+    def why_not_static(self, method: DecodeMethod, scorer: Scorer | None) -> str | None:
+        return None  # the candidates are sample rows; the scorer reads them afterwards, on the host
+
     def decode(self, method: DecodeMethod, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
                batch: Prompts, scorer: Scorer | None, stop: Stopping) -> Generation:
         n = method.n
@@ -30,7 +33,7 @@ class BestOfN(DecodeRule):
         pick = [i * n + int(b) for i, b in enumerate(scores.argmax(dim=1))]
         return Generation([cands.token_ids[i] for i in pick], [cands.texts[i] for i in pick],
                           [cands.stop_reasons[i] for i in pick], scores=scores.max(dim=1).values.cpu(),
-                          tokens_generated=cands.tokens_generated)
+                          tokens_generated=cands.tokens_generated, compile_seconds=cands.compile_seconds)
 
     def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
               scoring: str = "cached") -> int:

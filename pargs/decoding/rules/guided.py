@@ -22,13 +22,15 @@ class Guided(TokenRule):
     """Reward-guided decoding over the top-k candidates: argmax (``greedy``) or a draw from their softmax."""
 
     uses_scorer = True
+    static_step = True
 
     def check(self, method: DecodeMethod, vocab_size: int | None) -> None:
         if vocab_size is not None and method.k > vocab_size:
             raise ConfigError(f"decoding method {method.name!r}: k={method.k} is larger than the vocabulary "
                               f"({vocab_size} tokens)")
 
-    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int, scorer: Scorer | None) -> Tensor:
+    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor,
+             scorer: Scorer | None) -> Tensor:
         lp, cand = logp.topk(method.k, dim=-1)
         rewards = scorer.score_candidates(cand)
         scores = lp + method.beta * rewards.to(lp.dtype)

@@ -17,7 +17,10 @@ from pargs.metrics.flops import Shape
 class Sample(TokenRule):
     """Plain decoding of the policy: greedy, top-k, nucleus, or the whole distribution."""
 
-    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int, scorer: Scorer | None) -> Tensor:
+    static_step = True
+
+    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor,
+             scorer: Scorer | None) -> Tensor:
         if method.greedy:
             return logp.argmax(dim=-1)
         scores = logp / method.temperature

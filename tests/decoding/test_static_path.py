@@ -1,0 +1,289 @@
+"""The static decoding path (fixed-shape step over preallocated caches) gives the eager loop's tokens.
+
+The eager loop (pargs/decoding/engine.py, decode_tokens) is the reference: rows leave its batch as they
+finish, its caches grow, and the host checks stopping after every step. The static path keeps every
+row to the end in buffers of a bucketed length. Here both decode the same batches (prompts of
+different lengths, rows ending at different steps, min_new_tokens) on tiny GPT-2 and Llama models,
+in float32 on CPU; the step runs as it is (``static``) across the matrix, and through
+``torch.compile`` with a cheap backend (full graph: no graph break inside the step) on two cases.
+"""
+
+import copy
+import logging
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+import pargs.decoding.static_loop as static_loop
+from pargs.decoding.cached_scorer import CachedCausalScorer
+from pargs.decoding.engine import Stopping, choose_path, encode_prompts, generate
+from pargs.decoding.methods import DecodeMethod, preset
+from pargs.decoding.noise import stable_seed
+from pargs.decoding.text_reward import ModelReward
+from pargs.decoding.text_scorer import TextScorer
+from pargs.errors import ConfigError
+from tests.conftest import make_lm, make_rm
+
+PROMPTS = [
+    "write a review of the hotel about the staff :",
+    "write a short review of the phone :",
+    "the plot",
+    "write a detailed review of the movie about the plot and the actors :",
+    "write a review of the gym :",
+]
+#: besides the tokenizer's EOS, these ids end a response too, so sampled rows end at different steps
+EXTRA_EOS = list(range(3, 40, 3))
+METHODS = {
+    "top-k": preset("top-k"),
+    "greedy": preset("greedy"),
+    "pargs": preset("pargs", scorer="rm", k=5, beta=2.0),
+    "pargs-g": preset("pargs-g", scorer="rm", k=5, beta=2.0),
+    "args": preset("args", scorer="rm", k=4),
+}
+
+
+def _seeds(n, salt="static"):
+    return torch.tensor([stable_seed(salt, i) for i in range(n)])
+
+
+def _with_extra_eos(model):
+    model = copy.deepcopy(model)
+    model.generation_config.eos_token_id = [model.config.eos_token_id, *EXTRA_EOS]
+    return model
+
+
+def _llama_config(tokenizer, **kw):
+    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                       bos_token_id=tokenizer.eos_token_id, **kw)
+
+
+@pytest.fixture(scope="module")
+def models(tokenizer):
+    """name -> (policy with extra EOS ids, causal RM of the same family)."""
+    torch.manual_seed(11)
+    llama = LlamaForCausalLM(_llama_config(tokenizer)).eval()
+    torch.manual_seed(12)
+    llama_rm = LlamaForSequenceClassification(_llama_config(tokenizer, num_labels=1)).eval()
+    with torch.no_grad():
+        llama_rm.score.weight.normal_(0, 1.0)  # rewards that differ visibly between candidates
+    return {"gpt2": (_with_extra_eos(make_lm(tokenizer)), make_rm(tokenizer)),
+            "llama": (_with_extra_eos(llama), llama_rm)}
+
+
+def _both(policy, rm, tokenizer, method, prompts, seeds, path="static", **kw):
+    kw.setdefault("max_new_tokens", 14)
+    eager = generate(policy, tokenizer, prompts, method, seeds, scorer=CachedCausalScorer(rm), path="eager", **kw)
+    other = generate(policy, tokenizer, prompts, method, seeds, scorer=CachedCausalScorer(rm), path=path, **kw)
+    assert other.path == path
+    return eager, other
+
+
+@pytest.mark.parametrize("method", METHODS, ids=str)
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_static_path_gives_the_eager_tokens(models, tokenizer, family, method):
+    policy, rm = models[family]
+    eager, static = _both(policy, rm, tokenizer, METHODS[method], PROMPTS, _seeds(len(PROMPTS)))
+    assert static.token_ids == eager.token_ids
+    assert static.stop_reasons == eager.stop_reasons
+    assert static.texts == eager.texts
+
+
+def test_rows_end_at_different_steps(models, tokenizer):
+    """The matrix above is not degenerate: rows stop by EOS at different steps, others run to the limit."""
+    lengths, reasons = set(), set()
+    for family in models:
+        for method in ("top-k", "pargs"):
+            policy, rm = models[family]
+            gen = generate(policy, tokenizer, PROMPTS, METHODS[method], _seeds(len(PROMPTS)),
+                           scorer=CachedCausalScorer(rm), max_new_tokens=14, path="static")
+            lengths.update(gen.num_tokens)
+            reasons.update(gen.stop_reasons)
+    assert len(lengths) >= 4 and reasons == {"eos", "length"}
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_the_static_scorer_gives_the_rewards_of_scoring_from_scratch(models, tokenizer, family):
+    """The RM's candidate chunk in the static buffers (candidates at the columns after the prefix, the chosen
+    one moved into place) against each candidate sequence scored on its own, over a walk of 6 steps."""
+    from tests.decoding.test_scorers import _from_scratch
+
+    rm = models[family][1]
+    scorer = CachedCausalScorer(rm).static_twin(64)
+    prompts = PROMPTS[:3]
+    ids, mask = encode_prompts(tokenizer, prompts)
+    scorer.begin(prompts, ids, mask)
+    g = torch.Generator().manual_seed(0)
+    prefixes = [[] for _ in prompts]
+    for _ in range(6):
+        cand = torch.randint(3, len(tokenizer), (len(prompts), 5), generator=g)
+        got = scorer.score_candidates(cand)
+        for i, p in enumerate(prompts):
+            torch.testing.assert_close(got[i], _from_scratch(rm, tokenizer, p, prefixes[i], cand[i].tolist()),
+                                       atol=1e-5, rtol=1e-5)
+        chosen = torch.randint(5, (len(prompts),), generator=g)
+        scorer.advance(chosen, cand.gather(1, chosen.unsqueeze(1)).squeeze(1))
+        for i in range(len(prompts)):
+            prefixes[i].append(int(cand[i, chosen[i]]))
+
+
+@pytest.mark.parametrize("method", ["top-k", "pargs"])
+def test_min_new_tokens(models, tokenizer, method):
+    policy, rm = models["gpt2"]
+    eager, static = _both(policy, rm, tokenizer, METHODS[method], PROMPTS, _seeds(len(PROMPTS)), min_new_tokens=6)
+    assert static.token_ids == eager.token_ids
+    assert min(static.num_tokens) >= 6 and "eos" in static.stop_reasons
+
+
+@pytest.mark.parametrize("method", ["top-k", "pargs-g"])
+def test_static_results_do_not_depend_on_batch_size(models, tokenizer, method):
+    policy, rm = models["llama"]
+    seeds = _seeds(len(PROMPTS))
+    run = lambda prompts, s: generate(policy, tokenizer, prompts, METHODS[method], s,  # noqa: E731
+                                      scorer=CachedCausalScorer(rm), max_new_tokens=14, path="static").token_ids
+    whole = run(PROMPTS, seeds)
+    assert whole == [run([p], seeds[i:i + 1])[0] for i, p in enumerate(PROMPTS)]
+
+
+def test_a_kept_session_decodes_a_new_batch_like_a_fresh_one(models, tokenizer):
+    """The second call of a shape reuses the buffers and state tensors of the first; nothing of it leaks."""
+    policy, rm = models["gpt2"]
+    static_loop.release_sessions()
+    method = METHODS["pargs"]
+    first = generate(policy, tokenizer, PROMPTS, method, _seeds(5, "a"), scorer=CachedCausalScorer(rm),
+                     max_new_tokens=14, min_new_tokens=3, path="static")
+    assert len(static_loop._SESSIONS) == 1
+    other = [p + " the staff" for p in PROMPTS[::-1]]  # the same padded length bucket, other tokens
+    eager, static = _both(policy, rm, tokenizer, method, other, _seeds(5, "b"))
+    assert len(static_loop._SESSIONS) == 1 and first.token_ids != static.token_ids
+    assert static.token_ids == eager.token_ids
+
+
+def test_batches_of_five_and_seven_rows_share_one_session(models, tokenizer):
+    """Both are padded to 8 rows (copies of the last row, decoded and dropped)."""
+    policy, rm = models["llama"]
+    static_loop.release_sessions()
+    seven = PROMPTS + PROMPTS[:2]
+    _both(policy, rm, tokenizer, METHODS["pargs-g"], PROMPTS, _seeds(5))
+    eager, static = _both(policy, rm, tokenizer, METHODS["pargs-g"], seven, _seeds(7))
+    assert len(static_loop._SESSIONS) == 1 and static.token_ids == eager.token_ids and len(static.token_ids) == 7
+
+
+def test_a_model_whose_weights_moved_gets_a_new_session(models, tokenizer):
+    """A captured CUDA graph reads the weights where they were; new weight tensors need a new capture."""
+    policy = copy.deepcopy(models["gpt2"][0])
+    static_loop.release_sessions()
+    run = lambda: generate(policy, tokenizer, PROMPTS, METHODS["top-k"], _seeds(5), max_new_tokens=6,  # noqa: E731
+                           path="static")
+    before = run()
+    run()
+    assert len(static_loop._SESSIONS) == 1
+    with torch.no_grad():
+        policy.transformer.wte.weight = torch.nn.Parameter(policy.transformer.wte.weight * 3.0)  # a new tensor
+    after = run()
+    assert len(static_loop._SESSIONS) == 2 and after.token_ids != before.token_ids
+
+
+def test_best_of_n_on_the_static_path(models, tokenizer):
+    policy, rm = models["gpt2"]
+    method = DecodeMethod("bon", kind="best_of_n", n=3, top_k=10, scorer="rm")
+    eager, static = _both(policy, rm, tokenizer, method, PROMPTS[:3], _seeds(3))
+    assert static.token_ids == eager.token_ids
+    torch.testing.assert_close(static.scores, eager.scores)
+
+
+@pytest.mark.parametrize("family,method", [("gpt2", "pargs"), ("llama", "top-k")])
+def test_the_compiled_step_is_one_graph_and_gives_the_eager_tokens(models, tokenizer, monkeypatch, family, method):
+    """torch.compile with fullgraph=True fails on any graph break inside the step; the cheap aot_eager
+    backend traces what Inductor would compile. A second call of the shape compiles nothing new."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(static_loop, "COMPILE_BACKEND", "aot_eager")
+    static_loop.release_sessions()
+    policy, rm = models[family]
+    seeds = _seeds(len(PROMPTS))
+    eager, compiled = _both(policy, rm, tokenizer, METHODS[method], PROMPTS, seeds, path="compiled")
+    assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
+    graphs = counters["stats"]["unique_graphs"]
+    again = generate(policy, tokenizer, PROMPTS[::-1], METHODS[method], seeds.flip(0), scorer=CachedCausalScorer(rm),
+                     max_new_tokens=14, path="compiled")
+    assert again.token_ids == eager.token_ids[::-1] and again.compile_seconds == 0.0
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def _stop(policy, tokenizer, **kw):
+    return Stopping.for_models(policy, tokenizer, "cpu", max_new_tokens=4, **kw)
+
+
+def test_path_choice(lm, rm, tokenizer, caplog):
+    text = TextScorer(ModelReward(rm, tokenizer), tokenizer)
+    cached = CachedCausalScorer(rm)
+    pargs, stop = METHODS["pargs"], _stop(lm, tokenizer)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert choose_path("auto", pargs, lm, cached, stop, cpu) == "eager"
+    assert choose_path("auto", pargs, lm, cached, stop, cuda) == "compiled"
+    with caplog.at_level(logging.WARNING, logger="pargs.decoding.engine"):
+        assert choose_path("auto", pargs, lm, text, stop, cuda) == "eager"
+    assert "TextScorer scores on the host" in caplog.text
+    with pytest.raises(ConfigError, match="path 'compiled' cannot run method 'pargs': TextScorer scores on the host"):
+        choose_path("compiled", pargs, lm, text, stop, cpu)
+    with pytest.raises(ConfigError, match="stop strings"):
+        choose_path("static", METHODS["top-k"], lm, None, _stop(lm, tokenizer, stop_strings=["x"]), cpu)
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        choose_path("graphs", METHODS["top-k"], lm, None, stop, cpu)
+    with pytest.raises(ConfigError, match="must be one of"):
+        choose_path("fast", METHODS["top-k"], lm, None, stop, cpu)
+    flash = copy.deepcopy(lm)
+    flash.config._attn_implementation = "flash_attention_2"
+    with pytest.raises(ConfigError, match="the policy cannot use static caches: its attention implementation"):
+        choose_path("compiled", METHODS["top-k"], flash, None, stop, cpu)
+    assert choose_path("compiled", DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm"), lm, text, stop,
+                       cpu) == "compiled"  # Best-of-N samples, then scores on the host
+
+
+def test_a_rule_without_a_static_step_is_refused(lm, tokenizer):
+    import tests.decoding.runner_up_rule  # noqa: F401  (registers kind runner_up)
+
+    method = DecodeMethod("runner-up", kind="runner_up")
+    with pytest.raises(ConfigError, match="rule 'runner_up' does not set static_step = True"):
+        generate(lm, tokenizer, PROMPTS[:1], method, _seeds(1), max_new_tokens=2, path="static")
+
+
+def _agreement(eager, other):
+    same = sum(a == b for x, y in zip(eager.token_ids, other.token_ids) for a, b in zip(x, y))
+    return f"{same} of {sum(eager.num_tokens)} tokens as eager"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graphs_give_the_eager_tokens(models, tokenizer):
+    """float32 on the GPU: a captured step replayed gives the eager loop's tokens, on the first call of a shape
+    (warm-up steps, capture, replays) and on a later one (replays only). bfloat16: the agreement is printed."""
+    static_loop.release_sessions()
+    for family, (policy, rm) in models.items():
+        policy, rm = copy.deepcopy(policy).cuda(), copy.deepcopy(rm).cuda()
+        for name in ("top-k", "pargs"):
+            eager, captured = _both(policy, rm, tokenizer, METHODS[name], PROMPTS, _seeds(len(PROMPTS)), path="graphs")
+            assert captured.token_ids == eager.token_ids, (family, name)
+            again = generate(policy, tokenizer, PROMPTS[::-1], METHODS[name], _seeds(len(PROMPTS)).flip(0),
+                             scorer=CachedCausalScorer(rm), max_new_tokens=14, path="graphs")
+            assert again.token_ids == eager.token_ids[::-1] and again.compile_seconds == 0.0
+        policy, rm = policy.to(torch.bfloat16), rm.to(torch.bfloat16)
+        eager, captured = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="graphs")
+        print(f"{family} graphs bfloat16 pargs: {_agreement(eager, captured)}")
+    static_loop.release_sessions()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled path is captured on CUDA only")
+def test_compiled_step_on_cuda_gives_the_eager_tokens(models, tokenizer):
+    """Inductor's step inside a CUDA graph, Llama policy and RM in float32 (one compile; the benchmark,
+    benchmarks/decoding_gpu.py, reports the bfloat16 agreement of 7B models)."""
+    static_loop.release_sessions()
+    policy, rm = (copy.deepcopy(m).cuda() for m in models["llama"])
+    eager, compiled = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="compiled")
+    print(f"llama compiled float32: compiling and capturing took {compiled.compile_seconds:.1f} s")
+    assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
+    static_loop.release_sessions()
