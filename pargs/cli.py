@@ -9,6 +9,7 @@ This module is the table of commands and their usage; each command's ``main`` is
     pargs fit      -c lightning_configs/quickstart/reward_partial.yaml   # LightningCLI subcommands
     pargs predict  -c lightning_configs/quickstart/predict.yaml
     pargs quickstart [--out runs/quickstart]                              # the whole pipeline
+    pargs study [--out runs/study] [--seeds 5]                            # every claim tested across seeds
     pargs report RUN_DIR [RUN_DIR ...]                                    # tables and figures
     pargs sweep -c lightning_configs/quickstart/predict.yaml --out runs/sweep   # beta x k grid
     pargs judge RUN_DIR --model JUDGE_LM_DIR                              # pairwise win / tie / lose
@@ -34,6 +35,7 @@ Lightning commands (LightningCLI; `{prog} <command> --help` lists every option):
 
 pargs commands:
   quickstart          the whole pipeline on the embedded synthetic task (no network, no GPU)
+  study               the paper's claims tested across seeds, with verdicts: {prog} study [--seeds 5] [--smoke]
   report              results tables and figures from prediction files: {prog} report RUN_DIR
   sweep               beta x k grid of a guided method:  {prog} sweep -c PREDICT_CONFIG --out DIR
   judge               win/tie/lose of one method vs the others: {prog} judge RUN_DIR --model JUDGE_LM_DIR
@@ -68,6 +70,7 @@ def setup_logging(level: int = logging.INFO) -> None:
 #: command -> "module:function" of its ``main(argv) -> int``, imported only when that command runs
 COMMANDS: dict[str, str] = {
     "quickstart": "pargs.quickstart:main",
+    "study": "pargs.study.command:main",
     "report": "pargs.commands.report:main",
     "sweep": "pargs.sweep:main",
     "judge": "pargs.judging:main",

@@ -26,11 +26,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
-from pargs.commands.lightning_runner import lightning_cli
 from pargs.commands.prefix_agreement import agreement_of_models
-from pargs.errors import ConfigError
+from pargs.commands.steps import DEFAULT_RUN_DIR, run_config, step_config, write_config
 from pargs.tasks.synthetic import ORACLE_NAME
 
 if TYPE_CHECKING:
@@ -38,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "lightning_configs" / "quickstart"
-DEFAULT_RUN_DIR = "runs/quickstart"  # the path the shipped configs are written against
 STEPS = ("sft", "reward_partial", "reward_full", "predict")
 #: ``--all``: the baselines after the reward models, then every method in one prediction run
 EXTENDED_STEPS = ("sft", "reward_partial", "reward_full", "dpo", "value_rollouts", "value", "ppo", "predict_all")
@@ -51,28 +46,10 @@ PREDICT_STEPS = ("predict", "predict_all", "value_rollouts")
 
 def _config(name: str, run_dir: Path, seed: int, overrides: dict) -> Path:
     """Copy a shipped config into ``run_dir/configs`` with its paths and seed pointed at this run."""
-    folder = "baselines" if name in BASELINE_STEPS else "quickstart"
-    source = CONFIG_DIR.parent / folder / f"{name}.yaml"
-    if not source.is_file():
-        raise ConfigError(
-            f"{source} not found: the quickstart runs the configs of a source checkout; install with "
-            "`pip install -e .` from the repository"
-        )
-    text = source.read_text().replace(DEFAULT_RUN_DIR, str(run_dir))
-    cfg = yaml.safe_load(text)
-    cfg["seed_everything"] = seed
-    for dotted, value in overrides.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    out = run_dir / "configs" / f"{name}.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    source = f"{'baselines' if name in BASELINE_STEPS else 'quickstart'}/{name}"
     command = "predict" if name in PREDICT_STEPS else "fit"
-    header = f"# pargs {command} -c {out}\n# written by pargs quickstart from lightning_configs/{folder}/{name}.yaml\n"
-    out.write_text(header + yaml.safe_dump(cfg, sort_keys=False))
-    return out
+    cfg = step_config(source, run_dir, seed, overrides)
+    return write_config(cfg, run_dir / "configs" / f"{name}.yaml", command, source, "pargs quickstart")
 
 
 def run_quickstart(
@@ -114,11 +91,8 @@ def run_quickstart(
         if step in ("predict", "predict_all") and limit_prompts:
             step_overrides["data.init_args.limit"] = limit_prompts
         config = _config(step, run_dir, seed, step_overrides)
-        command = "predict" if step in PREDICT_STEPS else "fit"
-        log.info("quickstart step %s: pargs %s -c %s", step, command, config)
-        start = time.perf_counter()
-        lightning_cli([command, "-c", str(config)])
-        seconds[step] = time.perf_counter() - start
+        log.info("quickstart step %s", step)
+        seconds[step] = run_config("predict" if step in PREDICT_STEPS else "fit", config)
 
     start = time.perf_counter()
     report = build_report([run_dir / "predictions"], run_dir / "report", baseline="pargs",

@@ -28,6 +28,7 @@ LAYERS = (
             "pargs.cli",
             "pargs.commands",
             "pargs.quickstart",
+            "pargs.study",
             "pargs.sweep",
             "pargs.report",
             "pargs.judging",

@@ -72,6 +72,25 @@ def test_prepare_is_deterministic_and_readable_by_the_loaders(tmp_path):
     assert meta["files"]["pairs_train"]["records"] == 20
 
 
+def test_validation_prompts_are_further_held_out_combinations(tmp_path):
+    """``n_val_prompts`` adds held-out combinations that are neither test nor training prompts; the test prompt
+    combinations stay the ones drawn without it, and 0 (the quickstart's default) writes no validation file."""
+    base = dict(seed=2, n_sft=30, n_sft_val=5, n_pairs=20, n_pairs_val=5, n_heldout_prompts=10, n_test=10)
+    prepare_synthetic(tmp_path / "plain", SyntheticSizes(**base))
+    meta = prepare_synthetic(tmp_path / "val", SyntheticSizes(**base, n_val_prompts=7))
+    assert not (tmp_path / "plain" / "prompts_val.jsonl").exists()
+    val = [r["prompt"] for r in load_prompts(tmp_path / "val" / "prompts_val.jsonl")]
+    test = {r["prompt"] for r in load_prompts(tmp_path / "val" / "prompts_test.jsonl")}
+    train = {r["prompt"] for r in load_prompts(tmp_path / "val" / "prompts_train.jsonl")}
+    assert len(set(val)) == 7 and not set(val) & test and not set(val) & train
+    assert len(train) == 360 - 10 - 7 and meta["n_validation_prompt_combinations"] == 7
+    plain_test = [(r["id"], r["prompt"]) for r in load_prompts(tmp_path / "plain" / "prompts_test.jsonl")]
+    assert [(r["id"], r["prompt"]) for r in load_prompts(tmp_path / "val" / "prompts_test.jsonl")] == plain_test
+    # a different seed draws other validation combinations
+    prepare_synthetic(tmp_path / "other", SyntheticSizes(**{**base, "seed": 5}, n_val_prompts=7))
+    assert {r["prompt"] for r in load_prompts(tmp_path / "other" / "prompts_val.jsonl")} != set(val)
+
+
 def test_saved_tokenizer_loads_with_autotokenizer_and_round_trips(tmp_path):
     prepare_synthetic(tmp_path, SyntheticSizes(n_sft=2, n_sft_val=1, n_pairs=2, n_pairs_val=1, n_test=1))
     tok = AutoTokenizer.from_pretrained(tmp_path / "tokenizer")

@@ -2,7 +2,9 @@
 
 Everything is a deterministic function of the seed and the sizes. The prompt combinations are split
 once: SFT and training pairs use the training prompts; validation pairs and test prompts use the
-held-out prompts, which no model is trained on.
+held-out prompts, which no model is trained on. With ``n_val_prompts`` a further block of combinations,
+held out of training too, becomes the validation prompts that ``pargs study`` tunes on (disjoint from
+the test prompts).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class SyntheticSizes:
     n_pairs_val: int = 400  #: validation preference pairs (held-out prompts)
     n_heldout_prompts: int = 120  #: prompt combinations held out of training (<= 359)
     n_test: int = 120  #: test prompts, drawn from the held-out combinations
+    n_val_prompts: int = 0  #: validation prompts (``pargs study`` tunes on them): more held-out combinations, none a
+    #: test or training prompt; 0 (the quickstart) writes none and leaves the training prompts as they were
     n_reference_candidates: int = 16  #: a test prompt's reference is the best of this many writer samples
     bt_temperature: float = 1.0  #: label noise: P(a > b) = sigmoid((r_a - r_b) / bt_temperature)
 
@@ -60,7 +64,9 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = WriterConfig()
-    train_prompts, heldout = split_prompts(sizes.seed, sizes.n_heldout_prompts)
+    train_prompts, heldout = split_prompts(sizes.seed, sizes.n_heldout_prompts + sizes.n_val_prompts)
+    # the first n_heldout_prompts of the shuffled held-out block are what they are without validation prompts
+    heldout, val_prompts = heldout[:sizes.n_heldout_prompts], heldout[sizes.n_heldout_prompts:]
     rng = random.Random(sizes.seed + 1)
 
     def sft(n: int, prompts: list[Prompt], tag: str) -> list[dict]:
@@ -102,6 +108,10 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
     files["prompts_train"] = write_jsonl(
         out / "prompts_train.jsonl", ({"id": f"train-{i:04d}", "prompt": p.text} for i, p in enumerate(train_prompts))
     )
+    if val_prompts:  # each validation combination once; none is a training or a test prompt
+        files["prompts_val"] = write_jsonl(
+            out / "prompts_val.jsonl", ({"id": f"val-{i:04d}", "prompt": p.text} for i, p in enumerate(val_prompts))
+        )
     save_word_tokenizer(vocabulary(), out / "tokenizer")
 
     summary = {
@@ -113,6 +123,7 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
         "label_agreement_with_oracle": {"train": round(train_agree, 4), "val": round(val_agree, 4)},
         "n_train_prompt_combinations": len(train_prompts),
         "n_heldout_prompt_combinations": len(heldout),
+        "n_validation_prompt_combinations": len(val_prompts),
     }
     (out / "task.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info("synthetic task written to %s (%s)", out, ", ".join(f"{k}={v}" for k, v in files.items()))

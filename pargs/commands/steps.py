@@ -1,0 +1,71 @@
+"""A pipeline step: a shipped config copied into a run directory with its paths and seed pointed at the run,
+changed by overrides, and run through LightningCLI.
+
+``pargs quickstart`` (:mod:`pargs.quickstart`) and ``pargs study`` (:mod:`pargs.study`) build their steps here,
+so a step of either can be re-run by hand with ``pargs fit|predict -c <run>/configs/<step>.yaml``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import yaml
+
+from pargs.commands.lightning_runner import lightning_cli
+from pargs.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_ROOT = Path(__file__).resolve().parents[2] / "lightning_configs"
+DEFAULT_RUN_DIR = "runs/quickstart"  # the path the shipped quickstart and baseline configs are written against
+
+
+def shipped_config(source: str) -> Path:
+    """The shipped config ``lightning_configs/<source>.yaml`` (e.g. ``baselines/dpo``), or a ConfigError."""
+    path = CONFIG_ROOT / f"{source}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"{path} not found: the quickstart and the study run the configs of a source checkout; install with "
+            "`pip install -e .` from the repository"
+        )
+    return path
+
+
+def set_dotted(cfg: dict, dotted: str, value) -> None:
+    """Set ``cfg[a][b][c] = value`` for ``dotted = "a.b.c"``; a number indexes a list (``callbacks.0``)."""
+    node = cfg
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(leaf)] = value
+    else:
+        node[leaf] = value
+
+
+def step_config(source: str, run_dir: Path, seed: int, overrides: dict) -> dict:
+    """The shipped config ``source`` with ``runs/quickstart`` replaced by ``run_dir``, the seed and the overrides."""
+    text = shipped_config(source).read_text().replace(DEFAULT_RUN_DIR, str(run_dir))
+    cfg = yaml.safe_load(text)
+    cfg["seed_everything"] = seed
+    for dotted, value in overrides.items():
+        set_dotted(cfg, dotted, value)
+    return cfg
+
+
+def write_config(cfg: dict, out: Path, command: str, source: str, writer: str) -> Path:
+    """Write ``cfg`` to ``out`` under a header saying how to run it and where it came from."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# pargs {command} -c {out}\n# written by {writer} from lightning_configs/{source}.yaml\n"
+    out.write_text(header + yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
+def run_config(command: str, config: Path) -> float:
+    """``pargs <command> -c <config>`` in this process; the wall time in seconds."""
+    log.info("pargs %s -c %s", command, config)
+    start = time.perf_counter()
+    lightning_cli([command, "-c", str(config)])
+    return time.perf_counter() - start

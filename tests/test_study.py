@@ -1,0 +1,103 @@
+"""`pargs study --smoke` end to end: two seeds of the whole pipeline, the report, resuming after an interruption
+without redoing completed steps, refusing a changed config, and --reuse training nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import pytest
+
+from pargs.errors import ConfigError
+from pargs.study.command import main, run_study
+from pargs.study.grids import GUIDED
+from pargs.study.ledger import StudyConflict
+from pargs.study.plan import SMOKE
+from pargs.tasks.synthetic import oracle_reward
+
+VERDICTS = {"supported", "not supported", "mixed"}
+
+
+def _lines(folder):
+    return [json.loads(x) for p in sorted(folder.glob("*.jsonl")) for x in p.read_text().splitlines()]
+
+
+def _hand_signed_rank_greater(d0: float, d1: float) -> float:
+    """Exact P(W+ >= observed) for two non-zero differences of distinct size, by listing the four sign patterns."""
+    small, large = sorted((d0, d1), key=abs)
+    observed = (small > 0) * 1 + (large > 0) * 2
+    return sum(w >= observed for w in (0, 1, 2, 3)) / 4
+
+
+def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(["--smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| claim | the paper |" in printed and "report:" in printed
+    summary = json.loads((out / "study.json").read_text())
+    assert summary["seeds"] == [0, 1] and summary["ablation_seeds"] == [0, 1]
+    report = out / "report"
+    figures = [f"{f}.{e}" for f in ("rewards", "prefix_agreement", "ablation") for e in ("png", "pdf")]
+    for name in ("study.md", "claims.md", "methods.csv", "claims.csv", "theorem1.csv", "tuning.csv", "ablation.csv",
+                 "timing.csv", *figures):
+        assert (report / name).is_file(), name
+
+    # every method of the test step, scored by the oracle; per-seed means recomputed here from the lines
+    methods = {"greedy": 1, "top-k": 2, "best-of-2": 2, "dpo": 2, "ppo": 2}
+    for g in GUIDED:
+        n = 1 if g in ("pargs-g", "args") else 2
+        methods[g] = methods[f"{g}@b1.5"] = n
+    table = {(r["method"], int(r["seed"])): float(r["reward"]) for r in csv.DictReader(open(report / "methods.csv"))}
+    for seed in (0, 1):
+        lines = _lines(out / f"seed-{seed}" / "predictions" / "test")
+        counts: dict[str, int] = {}
+        per: dict[str, dict[str, list[float]]] = {}
+        for r in lines:
+            counts[r["method"]] = counts.get(r["method"], 0) + 1
+            assert r["reward"] == pytest.approx(oracle_reward(r["prompt"], r["response"]))
+            per.setdefault(r["method"], {}).setdefault(r["id"], []).append(r["reward"])
+        assert counts == {m: 3 * n for m, n in methods.items()}  # 3 test prompts
+        for m, prompts in per.items():
+            assert table[(m, seed)] == pytest.approx(sum(sum(v) / len(v) for v in prompts.values()) / len(prompts))
+        tuning = json.loads((out / f"seed-{seed}" / "tuning.json").read_text())
+        test_config = (out / f"seed-{seed}" / "configs" / "test.yaml").read_text()
+        assert test_config.startswith("# pargs predict -c")
+        assert all(tuning["guided"][g]["chosen"] in SMOKE.betas for g in GUIDED)
+        assert f"beta: {tuning['guided']['pargs']['chosen']}" in test_config
+        gt = json.loads((out / f"seed-{seed}" / "ground_truth.json").read_text())
+        assert {k: len(v) for k, v in gt["outcomes"].items()} == {"rm_partial": 3 * 4, "rm_full": 3 * 4}
+
+    # the across-seed test of each claim, recomputed by hand from the two per-seed differences
+    rows = list(csv.DictReader(open(report / "claims.csv")))
+    assert rows and {r["verdict"] for r in rows} <= VERDICTS
+    for name in {(r["claim"], r["view"]) for r in rows}:
+        d0, d1 = (float(r["diff"]) for r in sorted((r for r in rows if (r["claim"], r["view"]) == name),
+                                                  key=lambda r: int(r["seed"])))
+        if d0 and d1 and abs(d0) != abs(d1):
+            across = next(float(r["across_p_a_greater"]) for r in rows if (r["claim"], r["view"]) == name)
+            assert across == pytest.approx(_hand_signed_rank_greater(d0, d1)), name
+    claims = (report / "claims.md").read_text().splitlines()
+    claim_rows = [x for x in claims if x.startswith("| ") and not x.startswith("| claim")]
+    assert len(claim_rows) == 8  # seven method claims and Theorem 1
+    assert all(x.rstrip(" |").split("| ")[-1].split(" (")[0] in VERDICTS for x in claim_rows)
+
+    # resume: seed 1's last step lost its record (an interruption), and --redo ground_truth: only those run again
+    weights = out / "seed-0" / "models" / "reference" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    (out / "seed-1" / "steps" / "ablation_decode.json").unlink()
+    again = run_study(out, seeds=2, plan=SMOKE, redo=["ground_truth"])
+    ran = {(int(s), step) for s, per in again["steps"].items() for step, v in per.items() if v["status"] == "ran"}
+    assert ran == {(0, "ground_truth"), (1, "ground_truth"), (1, "ablation_decode")}
+    assert sum(len(per) for per in again["steps"].values()) == 2 * 14  # 11 main + 3 ablation steps a seed
+    assert weights.stat().st_mtime_ns == before
+
+    # a changed config of a completed step is refused, naming the step and the field; nothing runs
+    with pytest.raises(StudyConflict, match=r"seed 0, step 'sft'[\s\S]*trainer.max_epochs: 1 -> 2"):
+        run_study(out, seeds=2, plan=replace(SMOKE, epochs={**SMOKE.epochs, "sft": 2}))
+    assert weights.stat().st_mtime_ns == before
+
+    # --reuse trains nothing: a training step without a record is an error, not a retraining
+    (out / "seed-0" / "steps" / "dpo-0.json").unlink()
+    with pytest.raises(ConfigError, match="--reuse trains nothing.*'dpo-0'"):
+        run_study(out, seeds=2, plan=SMOKE, reuse=True)
