@@ -57,14 +57,24 @@ SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
 
 def build(seed: int = 0):
     tokenizer = build_word_tokenizer([f"w{i}" for i in range(VOCAB - 3)])
-    cfg = GPT2Config(n_layer=LAYERS, n_embd=D_MODEL, n_head=4, n_positions=PROMPT_LEN + 300, vocab_size=len(tokenizer),
-                     pad_token_id=0, eos_token_id=2, bos_token_id=2, num_labels=1)
+    cfg = GPT2Config(
+        n_layer=LAYERS,
+        n_embd=D_MODEL,
+        n_head=4,
+        n_positions=PROMPT_LEN + 300,
+        vocab_size=len(tokenizer),
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=2,
+        num_labels=1,
+    )
     torch.manual_seed(seed)
     policy = GPT2LMHeadModel(cfg).eval()
     rm = GPT2ForSequenceClassification(cfg).eval()
     g = torch.Generator().manual_seed(seed)
-    prompts = [" ".join(f"w{int(i)}" for i in torch.randint(0, VOCAB - 3, (PROMPT_LEN,), generator=g))
-               for _ in range(BATCH)]
+    prompts = [
+        " ".join(f"w{int(i)}" for i in torch.randint(0, VOCAB - 3, (PROMPT_LEN,), generator=g)) for _ in range(BATCH)
+    ]
     return tokenizer, policy, rm, prompts
 
 
@@ -112,24 +122,42 @@ def run_methods(lengths, repeats, general_max):
 
     def engine(method, scorer_factory, n):
         def fn():
-            g = generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer_factory(), max_new_tokens=n,
-                         min_new_tokens=n)
+            g = generate(
+                policy, tokenizer, prompts, method, SEEDS, scorer=scorer_factory(), max_new_tokens=n, min_new_tokens=n
+            )
             return sum(g.num_tokens)
+
         return fn
 
     rows = []
     for n in lengths:
         row = {"tokens": n}
-        row.update(timed({"top-k": engine(TOP_K, lambda: None, n),
-                          "pargs-cached": engine(PARGS, lambda: CachedCausalScorer(rm), n)}, repeats))
+        row.update(
+            timed(
+                {
+                    "top-k": engine(TOP_K, lambda: None, n),
+                    "pargs-cached": engine(PARGS, lambda: CachedCausalScorer(rm), n),
+                },
+                repeats,
+            )
+        )
         if n <= general_max:  # the long runs: one each, no warm-up (one-time costs vanish in 30 s or more)
-            row.update(timed({"pargs-general": engine(PARGS, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer),
-                                                      n)}, 1, warm_up=False))
-        row.update(timed({"official-style": lambda n=n: official_style(policy, rm, tokenizer, prompts, n, K)}, 1,
-                         warm_up=False))
+            row.update(
+                timed(
+                    {"pargs-general": engine(PARGS, lambda: TextScorer(ModelReward(rm, tokenizer), tokenizer), n)},
+                    1,
+                    warm_up=False,
+                )
+            )
+        row.update(
+            timed(
+                {"official-style": lambda n=n: official_style(policy, rm, tokenizer, prompts, n, K)}, 1, warm_up=False
+            )
+        )
         rows.append(row)
-        print(json.dumps({m: (round(v[1] / v[0], 1) if isinstance(v, tuple) else v) for m, v in row.items()}),
-              flush=True)
+        print(
+            json.dumps({m: (round(v[1] / v[0], 1) if isinstance(v, tuple) else v) for m, v in row.items()}), flush=True
+        )
     return rows
 
 
@@ -181,6 +209,7 @@ def step_breakdown(n: int, repeats: int) -> dict[str, dict[str, float]]:
             out = fn(*args, **kwargs)
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
             return out
+
         return call
 
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
@@ -191,8 +220,7 @@ def step_breakdown(n: int, repeats: int) -> dict[str, dict[str, float]]:
             for m, (method, scorer) in methods.items():
                 spent.clear()
                 start = time.perf_counter()
-                generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer(), max_new_tokens=n,
-                         min_new_tokens=n)
+                generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer(), max_new_tokens=n, min_new_tokens=n)
                 if round_:
                     runs[m].append({**spent, "total": time.perf_counter() - start})
     finally:
@@ -215,9 +243,11 @@ def rm_matmul_floor(repeats: int = 200) -> tuple[float, float]:
     """
     _, _, rm, _ = build()
     x, h = torch.randn(BATCH * K, D_MODEL), torch.randn(BATCH * K, 4 * D_MODEL)
-    convs = [(conv, h if conv is block.mlp.c_proj else x)
-             for block in rm.transformer.h for conv in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc,
-                                                        block.mlp.c_proj)]
+    convs = [
+        (conv, h if conv is block.mlp.c_proj else x)
+        for block in rm.transformer.h
+        for conv in (block.attn.c_attn, block.attn.c_proj, block.mlp.c_fc, block.mlp.c_proj)
+    ]
     flops = sum(2 * inp.shape[0] * conv.weight.numel() for conv, inp in convs)
     with torch.no_grad():
         for _ in range(2):
@@ -242,8 +272,9 @@ def compare_paths(n: int, repeats: int, paths: list[str]) -> dict[tuple[str, str
 
     def run(method, scorer, path):
         wall, cpu = time.perf_counter(), time.process_time()
-        gen = generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer(), max_new_tokens=n, min_new_tokens=n,
-                       path=path)
+        gen = generate(
+            policy, tokenizer, prompts, method, SEEDS, scorer=scorer(), max_new_tokens=n, min_new_tokens=n, path=path
+        )
         return gen, time.perf_counter() - wall, time.process_time() - cpu
 
     first, tokens, samples = {}, {}, {}
@@ -253,33 +284,43 @@ def compare_paths(n: int, repeats: int, paths: list[str]) -> dict[tuple[str, str
             first[name, path], tokens[name, path] = (wall, gen.compile_seconds), gen.token_ids
     for r in range(repeats):
         for name, (method, scorer) in methods.items():
-            for path in paths[r % len(paths):] + paths[: r % len(paths)]:
+            for path in paths[r % len(paths) :] + paths[: r % len(paths)]:
                 gen, wall, cpu = run(method, scorer, path)
                 samples.setdefault((name, path), []).append((sum(gen.num_tokens) / wall, sum(gen.num_tokens) / cpu))
-    return {key: {"wall": statistics.median(w for w, _ in runs), "cpu": statistics.median(c for _, c in runs),
-                  "first": first[key][0], "compile": first[key][1],
-                  "same tokens": tokens[key] == tokens[key[0], paths[0]]}
-            for key, runs in samples.items()}
+    return {
+        key: {
+            "wall": statistics.median(w for w, _ in runs),
+            "cpu": statistics.median(c for _, c in runs),
+            "first": first[key][0],
+            "compile": first[key][1],
+            "same tokens": tokens[key] == tokens[key[0], paths[0]],
+        }
+        for key, runs in samples.items()
+    }
 
 
 def paths_section(n: int, repeats: int, paths: list[str]) -> list[str]:
     """The results of :func:`compare_paths` as a section of the results file."""
     result = compare_paths(n, repeats, paths)
     lines = [
-        f"## Token loops ({n} new tokens; `generate(path=...)`)", "",
+        f"## Token loops ({n} new tokens; `generate(path=...)`)",
+        "",
         "eager: the growing caches (the default on CPU); static: the fixed-shape step over preallocated caches, "
         "run as it is; compiled: that step compiled by `torch.compile` (Inductor). Each runs once first (compiled: "
         f"the call that compiles), then all take turns for {repeats} rounds (median). CPU time: tokens per second "
         "of this process's CPU time (one thread, so less disturbed by the shared machine's other load). Written "
-        f"by `python benchmarks/decoding.py --only paths --lengths {n} --repeats {repeats}`.", "",
+        f"by `python benchmarks/decoding.py --only paths --lengths {n} --repeats {repeats}`.",
+        "",
         "| method | path | tok/s | tok/s of CPU time | CPU time vs eager | first call s | of it compiling s "
         "| tokens as eager |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for (name, path), r in result.items():
         eager = result[name, paths[0]]["cpu"]
-        lines.append(f"| {name} | {path} | {r['wall']:.0f} | {r['cpu']:.0f} | {eager / r['cpu']:.2f}x | "
-                     f"{r['first']:.1f} | {r['compile']:.1f} | {'yes' if r['same tokens'] else 'no'} |")
+        lines.append(
+            f"| {name} | {path} | {r['wall']:.0f} | {r['cpu']:.0f} | {eager / r['cpu']:.2f}x | "
+            f"{r['first']:.1f} | {r['compile']:.1f} | {'yes' if r['same tokens'] else 'no'} |"
+        )
     return lines
 
 
@@ -305,8 +346,12 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[32, 128, 256])
     parser.add_argument("--repeats", type=int, default=5, help="runs of top-k and cached PARGS")
     parser.add_argument("--general-max", type=int, default=256, help="longest length to run the general path at")
-    parser.add_argument("--paths", nargs="+", default=["eager", "static", "compiled"],
-                        help="token loops to compare (the first is the reference)")
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        default=["eager", "static", "compiled"],
+        help="token loops to compare (the first is the reference)",
+    )
     parser.add_argument("--only", choices=["paths"], help="run only this section and replace it in --out")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "decoding.md"))
     ns = parser.parse_args()
@@ -323,11 +368,13 @@ def main() -> None:
 
     rows = run_methods(ns.lengths, ns.repeats, ns.general_max)
     lines = [
-        "# Decoding speed", "",
+        "# Decoding speed",
+        "",
         f"Machine: {machine()}. Policy and RM: GPT-2 style, {LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; "
         f"batch {BATCH}, k = {K}, prompts of {PROMPT_LEN} tokens, exactly N new tokens. Top-k and "
         f"cached PARGS run once to warm up, then take turns for {ns.repeats} runs each (median reported); the "
-        "general path and official-style run once, without a warm-up. Written by `python benchmarks/decoding.py`.", "",
+        "general path and official-style run once, without a warm-up. Written by `python benchmarks/decoding.py`.",
+        "",
         "| N new tokens | top-k tok/s | PARGS cached tok/s | PARGS general tok/s | official-style tok/s "
         "| cached / official | top-k / cached (slowdown) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -344,11 +391,15 @@ def main() -> None:
     floor_ms, floor_gflops = rm_matmul_floor()
     columns = [*PARTS.values(), "rest", "total"]
     lines += [
-        "", f"## Where a step's time goes ({n_split} new tokens)", "",
+        "",
+        f"## Where a step's time goes ({n_split} new tokens)",
+        "",
         "Milliseconds per decoding step (one token for each of the batch's rows), from timers around the stream's "
         "policy forward, reward-model chunk forward and candidate move; rest = prefills, log-softmax and top-k over "
-        "the vocabulary, sampling, stopping checks.", "",
-        "| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns),
+        "the vocabulary, sampling, stopping checks.",
+        "",
+        "| method | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
         *(f"| {m} | " + " | ".join(f"{parts[c]:.2f}" for c in columns) + " |" for m, parts in split.items()),
         "",
         f"The RM chunk's matrix products alone ({4 * LAYERS} Conv1D products on {BATCH * K} rows, nothing else "
@@ -361,7 +412,9 @@ def main() -> None:
     slope = (peak[20][0] - peak[1][0]) / 19
     kv_bytes = BATCH * LAYERS * 2 * D_MODEL * 4
     lines += [
-        "", "## Memory per extra candidate", "",
+        "",
+        "## Memory per extra candidate",
+        "",
         f"Largest reward-model KV cache while decoding {n_mem} tokens with PARGS (cached scorer), batch {BATCH}, "
         "as slots filled / buffers allocated: "
         + ", ".join(f"k = {k}: {f:.2f} / {a:.2f} MB" for k, (f, a) in peak.items())

@@ -46,8 +46,13 @@ from pargs.tasks.word_tokenizer import build_word_tokenizer
 SHAPES = {"7b": (32, 4096, 32, 32, 11008), "1b": (22, 2048, 32, 4, 5632), "tiny": (2, 64, 4, 2, 128)}
 #: preset -> (policy shape, reward model shape)
 PAIRS = {"7b+1b": ("7b", "1b"), "7b+7b": ("7b", "7b"), "tiny": ("tiny", "tiny")}
-TARGETS = {("top-k", 8): 1400, ("top-k", 32): 4000, ("pargs", 8, "7b+1b"): 1100, ("pargs", 8, "7b+7b"): 700,
-           ("pargs", 1): 100}
+TARGETS = {
+    ("top-k", 8): 1400,
+    ("top-k", 32): 4000,
+    ("pargs", 8, "7b+1b"): 1100,
+    ("pargs", 8, "7b+7b"): 700,
+    ("pargs", 1): 100,
+}
 K = 10
 TOP_K = preset("top-k", top_k=K)
 PARGS = preset("pargs", k=K, scorer="rm")
@@ -55,9 +60,20 @@ PARGS = preset("pargs", k=K, scorer="rm")
 
 def config(shape: str, vocab: int, **extra) -> LlamaConfig:
     layers, hidden, heads, kv_heads, mlp = SHAPES[shape]
-    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=mlp, num_hidden_layers=layers,
-                       num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=512,
-                       pad_token_id=0, eos_token_id=2, bos_token_id=2, attn_implementation="sdpa", **extra)
+    return LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=mlp,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=512,
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=2,
+        attn_implementation="sdpa",
+        **extra,
+    )
 
 
 def build(cls, shape: str, vocab: int, dtype: torch.dtype, device: str, seed: int, **extra):
@@ -84,12 +100,16 @@ class Bench:
         self.tokenizer = build_word_tokenizer([f"w{i}" for i in range(vocab - 3)])
         t = time.perf_counter()
         self.policy = build(LlamaForCausalLM, PAIRS[ns.preset[0]][0], vocab, self.dtype, self.device, 0)
-        self.rms = {p: build(LlamaForSequenceClassification, PAIRS[p][1], vocab, self.dtype, self.device, 1,
-                             num_labels=1) for p in ns.preset}
+        self.rms = {
+            p: build(LlamaForSequenceClassification, PAIRS[p][1], vocab, self.dtype, self.device, 1, num_labels=1)
+            for p in ns.preset
+        }
         self.build_seconds = time.perf_counter() - t
         g = torch.Generator().manual_seed(0)
-        self.prompts = [" ".join(f"w{int(i)}" for i in torch.randint(0, vocab - 3, (ns.prompt_len,), generator=g))
-                        for _ in range(max(ns.batches))]
+        self.prompts = [
+            " ".join(f"w{int(i)}" for i in torch.randint(0, vocab - 3, (ns.prompt_len,), generator=g))
+            for _ in range(max(ns.batches))
+        ]
         self.rows: list[dict] = []
         self.skipped: list[str] = []
         self.eager_tokens: dict[tuple, list[list[int]]] = {}
@@ -100,16 +120,34 @@ class Bench:
     def _pargs(self, method, batch: int, pair: str | None, path: str, n: int):
         seeds = torch.tensor([stable_seed("gpu-bench", i) for i in range(batch)])
         scorer = CachedCausalScorer(self.rms[pair]) if pair else None
-        return generate(self.policy, self.tokenizer, self.prompts[:batch], method, seeds, scorer=scorer,
-                        max_new_tokens=n, min_new_tokens=n, path=path)
+        return generate(
+            self.policy,
+            self.tokenizer,
+            self.prompts[:batch],
+            method,
+            seeds,
+            scorer=scorer,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            path=path,
+        )
 
     def _hf(self, batch: int, static: bool, n: int) -> float:
         ids, mask = encode_prompts(self.tokenizer, self.prompts[:batch])
         kwargs = {"cache_implementation": "static"} if static else {}
         start = time.perf_counter()
-        out = self.policy.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                   do_sample=True, top_k=K, top_p=1.0, temperature=1.0, max_new_tokens=n,
-                                   min_new_tokens=n, pad_token_id=0, **kwargs)
+        out = self.policy.generate(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            do_sample=True,
+            top_k=K,
+            top_p=1.0,
+            temperature=1.0,
+            max_new_tokens=n,
+            min_new_tokens=n,
+            pad_token_id=0,
+            **kwargs,
+        )
         out.cpu()
         return time.perf_counter() - start
 
@@ -159,39 +197,61 @@ class Bench:
         ns = self.ns
         gpu = torch.cuda.get_device_name() if self.device == "cuda" else "CPU"
         lines = [
-            "# Decoding speed on a GPU", "",
+            "# Decoding speed on a GPU",
+            "",
             f"Device: {gpu}; torch {torch.__version__}; {ns.dtype}; Llama-shaped models with random weights "
             f"(`benchmarks/decoding_gpu.py`: 7b, 1b = TinyLlama-1.1B's shape), vocabulary "
             f"{len(self.tokenizer)}, prompts of {ns.prompt_len} tokens, exactly {ns.new_tokens} new tokens, k = {K}. "
             f"Models built in {self.build_seconds:.1f} s. Written by `python benchmarks/decoding.py "
-            f"--device {ns.device} --dtype {ns.dtype} --preset {' '.join(ns.preset)}`.", "",
+            f"--device {ns.device} --dtype {ns.dtype} --preset {' '.join(ns.preset)}`.",
+            "",
             "Paths: eager = pargs' eager loop; graphs = the static step captured as a CUDA graph; compiled = the "
             "static step compiled by Inductor and captured. First call: the first full decode of that shape "
             "(compiling and capturing included; for eager methods a 4-token warm-up); compile s: the part of it spent "
             "in warm-up steps, compiling and capturing. Agreement: rows identical to the eager path's tokens / mean "
-            "share of a row before its first difference.", "",
+            "share of a row before its first difference.",
+            "",
             "| batch | models | method | path | tok/s | first call s | compile s | agreement |",
             "|---:|---|---|---|---:|---:|---:|---|",
         ]
         for r in self.rows:
             if "error" in r:
-                lines.append(f"| {r['batch']} | {r['models']} | {r['method']} | {r['path']} | failed: "
-                             f"{r['error'].replace('|', '/')} | | | |")
+                lines.append(
+                    f"| {r['batch']} | {r['models']} | {r['method']} | {r['path']} | failed: "
+                    f"{r['error'].replace('|', '/')} | | | |"
+                )
                 continue
             compile_s = f"{r['compile s']:.1f}" if "compile s" in r else "-"
-            lines.append(f"| {r['batch']} | {r['models']} | {r['method']} | {r['path']} | {r['tok/s']:,.0f} | "
-                         f"{r['first call s']:.1f} | {compile_s} | {r.get('agreement', '-')} |")
-        lines += ["", "## Targets (issue 16)", "", "| what | target tok/s | best measured tok/s (path) |",
-                  "|---|---:|---|"]
+            lines.append(
+                f"| {r['batch']} | {r['models']} | {r['method']} | {r['path']} | {r['tok/s']:,.0f} | "
+                f"{r['first call s']:.1f} | {compile_s} | {r.get('agreement', '-')} |"
+            )
+        lines += [
+            "",
+            "## Targets (issue 16)",
+            "",
+            "| what | target tok/s | best measured tok/s (path) |",
+            "|---|---:|---|",
+        ]
         for key, target in TARGETS.items():
             method, batch = key[0], key[1]
             pair = key[2] if len(key) > 2 else None
-            hits = [r for r in self.rows if "tok/s" in r and r["method"] == method and r["batch"] == batch
-                    and r["path"] != "eager" and (pair is None or r["models"] == pair)]
+            hits = [
+                r
+                for r in self.rows
+                if "tok/s" in r
+                and r["method"] == method
+                and r["batch"] == batch
+                and r["path"] != "eager"
+                and (pair is None or r["models"] == pair)
+            ]
             best = max(hits, key=lambda r: r["tok/s"], default=None)
             what = f"{method}, batch {batch}" + (f", {pair}" if pair else "")
-            lines.append(f"| {what} | {target:,} | " + (f"{best['tok/s']:,.0f} ({best['path']}, {best['models']})"
-                                                         if best else "not measured") + " |")
+            lines.append(
+                f"| {what} | {target:,} | "
+                + (f"{best['tok/s']:,.0f} ({best['path']}, {best['models']})" if best else "not measured")
+                + " |"
+            )
         if self.skipped:
             lines += ["", f"Not run (time budget of {ns.budget:.0f} s): " + "; ".join(self.skipped) + "."]
         Path(ns.out).parent.mkdir(parents=True, exist_ok=True)

@@ -43,14 +43,24 @@ SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
 
 def build(seed: int = 0):
     tokenizer = build_word_tokenizer([f"w{i}" for i in range(VOCAB - 3)])
-    cfg = GPT2Config(n_layer=LAYERS, n_embd=D_MODEL, n_head=4, n_positions=PROMPT_LEN + 300, vocab_size=len(tokenizer),
-                     pad_token_id=0, eos_token_id=2, bos_token_id=2, num_labels=1)
+    cfg = GPT2Config(
+        n_layer=LAYERS,
+        n_embd=D_MODEL,
+        n_head=4,
+        n_positions=PROMPT_LEN + 300,
+        vocab_size=len(tokenizer),
+        pad_token_id=0,
+        eos_token_id=2,
+        bos_token_id=2,
+        num_labels=1,
+    )
     torch.manual_seed(seed)
     policy = GPT2LMHeadModel(cfg).eval()
     rm = GPT2ForSequenceClassification(cfg).eval()
     g = torch.Generator().manual_seed(seed)
-    prompts = [" ".join(f"w{int(i)}" for i in torch.randint(0, VOCAB - 3, (PROMPT_LEN,), generator=g))
-               for _ in range(BATCH)]
+    prompts = [
+        " ".join(f"w{int(i)}" for i in torch.randint(0, VOCAB - 3, (PROMPT_LEN,), generator=g)) for _ in range(BATCH)
+    ]
     return tokenizer, policy, rm, prompts
 
 
@@ -73,9 +83,18 @@ def methods(n: int):
 
     def engine(method, scorer=None):
         def fn():
-            g = generate(policy, tokenizer, prompts, method, SEEDS, scorer=scorer and scorer(), max_new_tokens=n,
-                         min_new_tokens=n)
+            g = generate(
+                policy,
+                tokenizer,
+                prompts,
+                method,
+                SEEDS,
+                scorer=scorer and scorer(),
+                max_new_tokens=n,
+                min_new_tokens=n,
+            )
             return g.token_ids
+
         return fn
 
     def hf(processor=None):
@@ -85,9 +104,16 @@ def methods(n: int):
                 proc = processor()
                 kw = {"logits_processor": [proc.prepare(mask)], **proc.generate_kwargs()}
             with torch.no_grad():
-                out = policy.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n,
-                                      pad_token_id=tokenizer.pad_token_id, **kw)
-            return out[:, ids.shape[1]:].tolist()
+                out = policy.generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    max_new_tokens=n,
+                    min_new_tokens=n,
+                    pad_token_id=tokenizer.pad_token_id,
+                    **kw,
+                )
+            return out[:, ids.shape[1] :].tolist()
+
         return fn
 
     return {
@@ -132,21 +158,25 @@ def main() -> None:
 
     load = f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     lines = [
-        "# PARGS-G inside Hugging Face generate vs the engine", "",
+        "# PARGS-G inside Hugging Face generate vs the engine",
+        "",
         f"Machine: {machine()}; a 2-core CPU shared with other jobs while this ran (1-minute load average {load}), "
         "so absolute speeds are noisy: read the ratios, taken between runs that followed each other. Policy and RM: "
         f"GPT-2 style, {LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; batch {BATCH}, k = {K}, prompts of "
         f"{PROMPT_LEN} tokens, exactly N new tokens, cached scorer on both sides. One warm-up run each, then "
         f"{ns.repeats} interleaved runs each; tokens/s of the median run. The guided runs gave identical "
-        "tokens. Written by `python -m benchmarks.hf_processor`.", "",
+        "tokens. Written by `python -m benchmarks.hf_processor`.",
+        "",
         "| N new tokens | engine greedy tok/s | HF greedy tok/s | engine PARGS-G tok/s | HF + processor tok/s "
         "| HF + processor time / engine time (median of rounds; min-max) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n, median, ratio, low, high in rows:
         tps = {m: BATCH * n / s for m, s in median.items()}
-        lines.append(f"| {n} | {tps['engine greedy']:.0f} | {tps['HF greedy']:.0f} | {tps['engine PARGS-G']:.0f} | "
-                     f"{tps['HF + processor']:.0f} | {ratio:.2f}x ({low:.2f}-{high:.2f}) |")
+        lines.append(
+            f"| {n} | {tps['engine greedy']:.0f} | {tps['HF greedy']:.0f} | {tps['engine PARGS-G']:.0f} | "
+            f"{tps['HF + processor']:.0f} | {ratio:.2f}x ({low:.2f}-{high:.2f}) |"
+        )
     text = "\n".join(lines) + "\n"
     Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
     Path(ns.out).write_text(text)

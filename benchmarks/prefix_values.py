@@ -37,9 +37,16 @@ from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 def quickstart_lm(tokenizer, seed: int = 0) -> GPT2LMHeadModel:
     torch.manual_seed(seed)
-    cfg = GPT2Config(n_layer=2, n_embd=128, n_head=4, n_positions=64, vocab_size=len(tokenizer),
-                     pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                     bos_token_id=tokenizer.eos_token_id)
+    cfg = GPT2Config(
+        n_layer=2,
+        n_embd=128,
+        n_head=4,
+        n_positions=64,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
     return GPT2LMHeadModel(cfg)
 
 
@@ -93,8 +100,13 @@ def run(policy, tokenizer, pairs, m: int) -> dict:
         distinct[(c.pair_id, "l", c.length_l)] = c.rejected
     drawn = sum(v.n for v in distinct.values())
     cut = sum(v.truncated for v in distinct.values())
-    return {"seconds": seconds, "drawn": drawn, "per_s": drawn / seconds, "truncated": cut / max(drawn, 1),
-            "se": gt.mean_se()}
+    return {
+        "seconds": seconds,
+        "drawn": drawn,
+        "per_s": drawn / seconds,
+        "truncated": cut / max(drawn, 1),
+        "se": gt.mean_se(),
+    }
 
 
 def main() -> None:
@@ -132,8 +144,11 @@ def main() -> None:
         se = " / ".join(f"{r['se'][f]:.3f}" for f in (0.25, 0.5, 0.75))
         lines.append(f"| {name} | {r['drawn']} | {r['seconds']:.1f} | {r['per_s']:.0f} | {r['truncated']:.1%} | {se} |")
     load_after = os.getloadavg()[0]
-    lines += ["", f"The short fine-tuning took {sft_seconds:.0f} s and is not in the times above. Load average "
-              f"(1 min) {load_before:.1f} before the run, {load_after:.1f} after it, on {os.cpu_count()} cores."]
+    lines += [
+        "",
+        f"The short fine-tuning took {sft_seconds:.0f} s and is not in the times above. Load average "
+        f"(1 min) {load_before:.1f} before the run, {load_after:.1f} after it, on {os.cpu_count()} cores.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(ns.out).write_text(text)

@@ -36,8 +36,18 @@ PAIRS, PROMPT, VOCAB, LAYERS, D_MODEL = 8, 32, 8000, 4, 256
 
 def build(length: int, seed: int = 0):
     torch.manual_seed(seed)
-    cfg = GPT2Config(n_layer=LAYERS, n_embd=D_MODEL, n_head=4, n_positions=PROMPT + length + 8, vocab_size=VOCAB,
-                     num_labels=1, pad_token_id=0, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    cfg = GPT2Config(
+        n_layer=LAYERS,
+        n_embd=D_MODEL,
+        n_head=4,
+        n_positions=PROMPT + length + 8,
+        vocab_size=VOCAB,
+        num_labels=1,
+        pad_token_id=0,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
     model = GPT2ForSequenceClassification(cfg).train()
     g = torch.Generator().manual_seed(seed)
     len_w = torch.randint(length // 2, length + 1, (PAIRS,), generator=g)
@@ -111,8 +121,9 @@ def peak_step_mb(mode: str, length: int) -> float:
     step()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
+    events = sorted(
+        (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
+    )
     current = peak = 0
     for e in events:
         current += e.nbytes()
@@ -140,21 +151,26 @@ def main() -> None:
         dense, mat = throughput("dense", length, ns.seconds), throughput("materialised", length, ns.seconds)
         mem = {m: peak_step_mb(m, length) for m in ("dense", "full", "materialised")}
         rows.append((length, dense, mat, mem))
-        print(json.dumps({"L": length, "pairs/s dense": dense, "pairs/s materialised": mat, "peak MB": mem}),
-              flush=True)
+        print(
+            json.dumps({"L": length, "pairs/s dense": dense, "pairs/s materialised": mat, "peak MB": mem}), flush=True
+        )
     lines = [
-        "# Partial-sequence RM training: dense vs materialised prefixes", "",
+        "# Partial-sequence RM training: dense vs materialised prefixes",
+        "",
         f"Machine: {machine()}. Causal RM: GPT-2 style, {LAYERS} layers, d_model {D_MODEL}, vocabulary {VOCAB}; "
         f"{PAIRS} pairs per batch, {PROMPT}-token prompts, responses of L/2..L tokens. A step is forward + backward "
         "+ AdamW. Peak MB: the most tensor memory one step allocates on top of weights and optimizer state "
-        "(profiler allocation events). Written by `python benchmarks/reward_loss.py`.", "",
+        "(profiler allocation events). Written by `python benchmarks/reward_loss.py`.",
+        "",
         "| L | dense prefix-pairs/s | materialised prefix-pairs/s | dense / materialised | peak MB dense "
         "| peak MB full-sequence | dense / full | peak MB materialised |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for length, dense, mat, mem in rows:
-        lines.append(f"| {length} | {dense:.0f} | {mat:.1f} | {dense / mat:.0f}x | {mem['dense']:.0f} | "
-                     f"{mem['full']:.0f} | {mem['dense'] / mem['full']:.2f}x | {mem['materialised']:.0f} |")
+        lines.append(
+            f"| {length} | {dense:.0f} | {mat:.1f} | {dense / mat:.0f}x | {mem['dense']:.0f} | "
+            f"{mem['full']:.0f} | {mem['dense'] / mem['full']:.2f}x | {mem['materialised']:.0f} |"
+        )
     text = "\n".join(lines) + "\n"
     Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
     Path(ns.out).write_text(text)

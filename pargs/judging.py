@@ -38,13 +38,15 @@ def load_template(path: str | Path) -> str:
         raise ConfigError(f"{path}: cannot read the judge template ({err})") from None
     missing = [f for f in TEMPLATE_FIELDS if f not in text]
     if missing:
-        raise ConfigError(f"{path}: the judge template must contain {', '.join(TEMPLATE_FIELDS)}; missing "
-                          f"{', '.join(missing)}")
+        raise ConfigError(
+            f"{path}: the judge template must contain {', '.join(TEMPLATE_FIELDS)}; missing {', '.join(missing)}"
+        )
     try:
         text.format(prompt="", first="", second="")
     except (KeyError, IndexError, ValueError) as err:
-        raise ConfigError(f"{path}: the judge template is not a valid format string ({err!r}); write literal "
-                          "braces as {{ and }}") from None
+        raise ConfigError(
+            f"{path}: the judge template is not a valid format string ({err!r}); write literal braces as {{{{ and }}}}"
+        ) from None
     return text
 
 
@@ -87,21 +89,23 @@ class Pairs:
 def paired_responses(ours: dict[str, dict], theirs: dict[str, dict]) -> Pairs:
     """Prompts and both methods' responses for every prompt id both have (records keyed by id)."""
     ids = sorted(set(ours) & set(theirs))
-    return Pairs(ids, [ours[i]["prompt"] for i in ids], [ours[i]["response"] for i in ids],
-                 [theirs[i]["response"] for i in ids])
+    return Pairs(
+        ids, [ours[i]["prompt"] for i in ids], [ours[i]["response"] for i in ids], [theirs[i]["response"] for i in ids]
+    )
 
 
 def judge_table(results: dict[str, WinTie], method: str) -> str:
     """Markdown: one row per opponent, rates in percent."""
     lines = [f"| {method} vs | prompts | win % | tie % | lose % | win + tie % |", "|---|---:|---:|---:|---:|---:|"]
     for other, r in results.items():
-        lines.append(f"| {other} | {r.n} | {100 * r.win:.1f} | {100 * r.tie:.1f} | {100 * r.lose:.1f} | "
-                     f"{100 * r.win_or_tie:.1f} |")
+        lines.append(
+            f"| {other} | {r.n} | {100 * r.win:.1f} | {100 * r.tie:.1f} | {100 * r.lose:.1f} | "
+            f"{100 * r.win_or_tie:.1f} |"
+        )
     return "\n".join(lines)
 
 
-def pair_methods(records: list[dict], method: str, against: Sequence[str] | None,
-                 sample: int = 0) -> dict[str, Pairs]:
+def pair_methods(records: list[dict], method: str, against: Sequence[str] | None, sample: int = 0) -> dict[str, Pairs]:
     """``method``'s pairs with each of ``against`` (default: every other method), checked."""
     methods = sorted({r["method"] for r in records})
     by_method: dict[str, dict[str, dict]] = {m: {} for m in methods}  # the chosen sample, keyed by prompt id
@@ -157,8 +161,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--method", default="pargs", help="the method judged against the others (default: pargs)")
     parser.add_argument("--against", nargs="+", help="opponents (default: every other method)")
     parser.add_argument("--template", help="text file with the judge prompt ({prompt}, {first}, {second})")
-    parser.add_argument("--tie-margin", type=float, default=0.0,
-                        help="--model: answers within this log-probability margin are a tie")
+    parser.add_argument(
+        "--tie-margin", type=float, default=0.0, help="--model: answers within this log-probability margin are a tie"
+    )
     parser.add_argument("--sample", type=int, default=0, help="which sample of each method to judge")
     parser.add_argument("--out", help="Markdown output (default: <first run>/report/judge_<method>.md)")
     ns = parser.parse_args(list(argv))

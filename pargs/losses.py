@@ -92,7 +92,12 @@ def partial_bt_loss(
 
 
 def full_bt_loss(
-    rewards_w: Tensor, rewards_l: Tensor, prompt_len_w: Tensor, len_w: Tensor, prompt_len_l: Tensor, len_l: Tensor,
+    rewards_w: Tensor,
+    rewards_l: Tensor,
+    prompt_len_w: Tensor,
+    len_w: Tensor,
+    prompt_len_l: Tensor,
+    len_l: Tensor,
     **bt_kwargs,
 ) -> Tensor:
     """The ordinary reward-model loss: one term per pair, rewards read at the last response token."""

@@ -82,7 +82,11 @@ def prefix_fraction_lengths(len_w: Tensor, len_l: Tensor, fraction: float, rule:
 
 
 def sample_prefix_rows(
-    len_w: Tensor, len_l: Tensor, ratio: float, generator: torch.Generator, rule: PadRule = "longest",
+    len_w: Tensor,
+    len_l: Tensor,
+    ratio: float,
+    generator: torch.Generator,
+    rule: PadRule = "longest",
     weighting: str = "term",
 ) -> tuple[Tensor, Tensor]:
     """Draw materialised prefix rows for models that cannot score all prefixes in one pass.

@@ -95,12 +95,21 @@ def run_quickstart(
         seconds[step] = run_config("predict" if step in PREDICT_STEPS else "fit", config)
 
     start = time.perf_counter()
-    report = build_report([run_dir / "predictions"], run_dir / "report", baseline="pargs",
-                          tensorboard_dir=run_dir / "tensorboard" / "report", reward_name=ORACLE_NAME)
+    report = build_report(
+        [run_dir / "predictions"],
+        run_dir / "report",
+        baseline="pargs",
+        tensorboard_dir=run_dir / "tensorboard" / "report",
+        reward_name=ORACLE_NAME,
+    )
     agreement = _prefix_agreement(run_dir)
     seconds["report"] = time.perf_counter() - start
-    summary = {"run_dir": str(run_dir), "seed": seed, "seconds": {k: round(v, 1) for k, v in seconds.items()},
-               "total_seconds": round(sum(seconds.values()), 1)}
+    summary = {
+        "run_dir": str(run_dir),
+        "seed": seed,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "total_seconds": round(sum(seconds.values()), 1),
+    }
     (run_dir / "quickstart.json").write_text(json.dumps(summary, indent=2) + "\n")
     summary["table"] = format_markdown(report)
     summary["prefix_agreement"] = agreement
@@ -124,11 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=DEFAULT_RUN_DIR, help="run directory (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, training and decoding")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a reduced run for checking an installation (small data, 1 epoch, 8 prompts)")
-    parser.add_argument("--all", action="store_true", dest="extended",
-                        help="extended mode: also train DPO, CD-FUDGE (rollouts + value model) and PPO, and "
-                        "decode with every method of the paper in one table")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a reduced run for checking an installation (small data, 1 epoch, 8 prompts)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        dest="extended",
+        help="extended mode: also train DPO, CD-FUDGE (rollouts + value model) and PPO, and "
+        "decode with every method of the paper in one table",
+    )
     ns = parser.parse_args(argv)
     kwargs = {}
     if ns.smoke:
@@ -144,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + summary["table"])
     print("\nReward models on prefixes of the held-out pairs (the paper's Table 12 view):\n")
     print(summary["prefix_agreement"])
-    print(f"\nrun directory: {summary['run_dir']}  (total {summary['total_seconds']} s: "
-          + ", ".join(f"{k} {v} s" for k, v in summary["seconds"].items()) + ")")
+    print(
+        f"\nrun directory: {summary['run_dir']}  (total {summary['total_seconds']} s: "
+        + ", ".join(f"{k} {v} s" for k, v in summary["seconds"].items())
+        + ")"
+    )
     print(f"report:        {Path(summary['run_dir']) / 'report'}")
     print(f"tensorboard:   tensorboard --logdir {Path(summary['run_dir']) / 'tensorboard'}")
     return 0

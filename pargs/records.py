@@ -126,8 +126,9 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as err:
-                raise RecordError(path, line_no, None,
-                                  f"is not valid UTF-8 ({err.reason} at byte {err.start})") from None
+                raise RecordError(
+                    path, line_no, None, f"is not valid UTF-8 ({err.reason} at byte {err.start})"
+                ) from None
             if not text.strip():
                 continue
             try:
@@ -142,8 +143,10 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
 def _json_problem(err: json.JSONDecodeError, text: str) -> str:
     """What is wrong with a line that is not JSON: cut off (a torn line), or where it goes wrong."""
     if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
-        return (f"is not valid JSON: it ends (column {len(text) + 1}) before its value does, a torn line such as "
-                "an interrupted write leaves; complete it or delete it")
+        return (
+            f"is not valid JSON: it ends (column {len(text) + 1}) before its value does, a torn line such as "
+            "an interrupted write leaves; complete it or delete it"
+        )
     what = err.msg[: -len(" at")] if err.msg.endswith(" at") else err.msg
     return f"is not valid JSON ({what} at column {err.colno})"
 
@@ -154,7 +157,9 @@ def _check_fields(obj: dict, schema: Schema, path: Path, line: int) -> None:
             raise RecordError(path, line, name, f"is missing (a {schema.name} record needs {sorted(schema.required)})")
         if not isinstance(obj[name], types) or isinstance(obj[name], bool):
             raise RecordError(
-                path, line, name,
+                path,
+                line,
+                name,
                 f"must be {' or '.join(t.__name__ for t in types)}, got {type(obj[name]).__name__}",
             )
     for name, types in schema.optional.items():
@@ -210,7 +215,9 @@ def load_records(
         if problem is not None:
             if not drop_unusable:
                 raise RecordError(
-                    path, line_no, problem[0],
+                    path,
+                    line_no,
+                    problem[0],
                     f"{problem[1]}: fix the record, or set drop_unusable to count and skip such records",
                 )
             report.dropped[problem[1]] += 1
@@ -222,8 +229,9 @@ def load_records(
     return records, report
 
 
-def load_preferences(path: str | os.PathLike, drop_unusable: bool = False,
-                     with_line: bool = False) -> tuple[list[dict], LoadReport]:
+def load_preferences(
+    path: str | os.PathLike, drop_unusable: bool = False, with_line: bool = False
+) -> tuple[list[dict], LoadReport]:
     """Load preference pairs (see :data:`PREFERENCE_SCHEMA`; ``with_line``: add ``_line``)."""
     return load_records(path, PREFERENCE_SCHEMA, drop_unusable, with_line)
 
@@ -237,8 +245,9 @@ def load_prompts(path: str | os.PathLike, with_line: bool = False) -> list[dict]
     return records
 
 
-def load_sft(path: str | os.PathLike, drop_unusable: bool = False,
-             with_line: bool = False) -> tuple[list[dict], LoadReport]:
+def load_sft(
+    path: str | os.PathLike, drop_unusable: bool = False, with_line: bool = False
+) -> tuple[list[dict], LoadReport]:
     """Load supervised fine-tuning records (see :data:`SFT_SCHEMA`; ``with_line``: add ``_line``)."""
     return load_records(path, SFT_SCHEMA, drop_unusable, with_line)
 
@@ -248,8 +257,9 @@ def rollout_complete(record: dict) -> bool:
     return record.get("stop", "eos") != "length"
 
 
-def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False,
-                  with_line: bool = False) -> tuple[list[dict], LoadReport]:
+def load_rollouts(
+    path: str | os.PathLike, drop_unusable: bool = False, with_line: bool = False
+) -> tuple[list[dict], LoadReport]:
     """Load rollout records (see :data:`ROLLOUT_SCHEMA`) from a JSONL file, or from every
     ``predictions-rank*.jsonl`` of a ``pargs predict`` output directory.
 
@@ -272,17 +282,26 @@ def load_rollouts(path: str | os.PathLike, drop_unusable: bool = False,
                 raise RecordError(file, line_no, "reward", f"must be a finite number, got {obj['reward']}")
             key = (str(obj["id"]), obj.get("method"), obj.get("sample", 0))
             if key in seen:
-                raise RecordError(file, line_no, "id", f"duplicate rollout (id, method, sample) = {key} (first seen "
-                                  f"at {seen[key]})")
+                raise RecordError(
+                    file, line_no, "id", f"duplicate rollout (id, method, sample) = {key} (first seen at {seen[key]})"
+                )
             seen[key] = f"{file}, line {line_no}"
             if not obj["response"].strip() and not rollout_complete(obj):
                 if not drop_unusable:
-                    raise RecordError(file, line_no, "response", "empty and unfinished: no token to learn from; set "
-                                      "drop_unusable to count and skip such records")
+                    raise RecordError(
+                        file,
+                        line_no,
+                        "response",
+                        "empty and unfinished: no token to learn from; set "
+                        "drop_unusable to count and skip such records",
+                    )
                 report.dropped["empty unfinished response"] += 1
                 continue
-            records.append(dict(obj, id=str(obj["id"]), _file=str(file), _line=line_no) if with_line
-                           else dict(obj, id=str(obj["id"])))
+            records.append(
+                dict(obj, id=str(obj["id"]), _file=str(file), _line=line_no)
+                if with_line
+                else dict(obj, id=str(obj["id"]))
+            )
     if not records:
         raise RecordError(path, None, None, "holds no usable rollout records" + _why_none(report))
     report.kept = len(records)

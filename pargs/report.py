@@ -35,8 +35,16 @@ from pargs.records import RecordError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
-_FIELDS = {"id": (str, int), "method": (str,), "sample": (int,), "prompt": (str,), "response": (str,),
-           "tokens": (int,), "decode_seconds": (int, float), "reward": (int, float, type(None))}
+_FIELDS = {
+    "id": (str, int),
+    "method": (str,),
+    "sample": (int,),
+    "prompt": (str,),
+    "response": (str,),
+    "tokens": (int,),
+    "decode_seconds": (int, float),
+    "reward": (int, float, type(None)),
+}
 
 
 @dataclass
@@ -113,8 +121,12 @@ def load_predictions(inputs: Sequence[str | Path]) -> tuple[list[dict], int]:
                 if name not in rec:
                     raise RecordError(path, line, name, "is missing (is this a pargs predictions file?)")
                 if not isinstance(rec[name], types) or (isinstance(rec[name], bool)):
-                    raise RecordError(path, line, name, f"must be {'/'.join(t.__name__ for t in types)}, "
-                                      f"got {type(rec[name]).__name__}")
+                    raise RecordError(
+                        path,
+                        line,
+                        name,
+                        f"must be {'/'.join(t.__name__ for t in types)}, got {type(rec[name]).__name__}",
+                    )
             key = (str(rec["id"]), rec["method"], rec["sample"])
             duplicates += key in by_key
             by_key[key] = dict(rec, id=str(rec["id"]))
@@ -161,11 +173,15 @@ def prompt_coverage(by_method: dict[str, list[dict]], baseline: str) -> str | No
     if len(groups) < 2:
         return None
     common = frozenset.intersection(*groups)
-    covered = ", ".join(f"{' / '.join(sorted(methods))}: {len(ids)}"
-                        for ids, methods in sorted(groups.items(), key=lambda g: (len(g[0]), sorted(g[1]))))
-    return (f"methods cover different prompt sets ({covered} prompts; {len(common)} common to all): each mean is "
-            f"over the method's own prompts, and p pairs a method with {baseline} on their shared prompts only; "
-            "decode the same prompt file with every method to compare them")
+    covered = ", ".join(
+        f"{' / '.join(sorted(methods))}: {len(ids)}"
+        for ids, methods in sorted(groups.items(), key=lambda g: (len(g[0]), sorted(g[1])))
+    )
+    return (
+        f"methods cover different prompt sets ({covered} prompts; {len(common)} common to all): each mean is "
+        f"over the method's own prompts, and p pairs a method with {baseline} on their shared prompts only; "
+        "decode the same prompt file with every method to compare them"
+    )
 
 
 def _fmt(value: float | None, se: float | None = None, digits: int = 3) -> str:
@@ -181,8 +197,21 @@ def _p(p: float | None) -> str:
     return "-" if p is None else f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
 
 
-HEADER = ["method", "prompts", "samples", "reward ± SE", "p", "ROUGE-L ± SE", "corpus BLEU",
-          "self-ROUGE-L ± SE (lower = more diverse)", "tokens", "ms/token", "× plain", "GFLOPs/token", "FLOPs × plain"]
+HEADER = [
+    "method",
+    "prompts",
+    "samples",
+    "reward ± SE",
+    "p",
+    "ROUGE-L ± SE",
+    "corpus BLEU",
+    "self-ROUGE-L ± SE (lower = more diverse)",
+    "tokens",
+    "ms/token",
+    "× plain",
+    "GFLOPs/token",
+    "FLOPs × plain",
+]
 
 #: the FLOPs convention in one sentence, under the table (pargs/metrics/flops.py states it in full)
 FLOPS_NOTE = (
@@ -198,10 +227,21 @@ def format_markdown(report: Report) -> str:
     """The results table as Markdown, with a note stating the test and the units."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * (len(HEADER) - 1)) + "|"]
     for r in report.rows:
-        cells = [r.method, str(r.prompts), str(r.samples), _fmt(r.reward, r.reward_se), _p(r.p_value),
-                 _fmt(r.rouge_l, r.rouge_l_se), _fmt(r.corpus_bleu, digits=2), _fmt(r.self_rouge_l, r.self_rouge_l_se),
-                 f"{r.tokens:.1f}", f"{r.ms_per_token:.3f}", _fmt(r.overhead, digits=2),
-                 "-" if r.gflops_per_token is None else f"{r.gflops_per_token:.3g}", _fmt(r.flops_overhead, digits=2)]
+        cells = [
+            r.method,
+            str(r.prompts),
+            str(r.samples),
+            _fmt(r.reward, r.reward_se),
+            _p(r.p_value),
+            _fmt(r.rouge_l, r.rouge_l_se),
+            _fmt(r.corpus_bleu, digits=2),
+            _fmt(r.self_rouge_l, r.self_rouge_l_se),
+            f"{r.tokens:.1f}",
+            f"{r.ms_per_token:.3f}",
+            _fmt(r.overhead, digits=2),
+            "-" if r.gflops_per_token is None else f"{r.gflops_per_token:.3g}",
+            _fmt(r.flops_overhead, digits=2),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -236,22 +276,39 @@ def report_figures(report: Report) -> dict:
     rewarded = [r for r in rows if r.reward is not None]
     if rewarded:
         figures["reward"] = bar_chart(
-            [r.method for r in rewarded], [r.reward for r in rewarded], [r.reward_se for r in rewarded],
-            f"average {report.reward_name}", f"Average {report.reward_name} per method",
-            [left_out([r.method for r in rows if r.reward is None], "no reward in their predictions")])
+            [r.method for r in rewarded],
+            [r.reward for r in rewarded],
+            [r.reward_se for r in rewarded],
+            f"average {report.reward_name}",
+            f"Average {report.reward_name} per method",
+            [left_out([r.method for r in rows if r.reward is None], "no reward in their predictions")],
+        )
     figures["time_per_token"] = bar_chart(
-        [r.method for r in rows], [r.ms_per_token for r in rows], [r.ms_per_token_se for r in rows],
-        "ms per generated token", "Decoding time per token (warm-up excluded)")
+        [r.method for r in rows],
+        [r.ms_per_token for r in rows],
+        [r.ms_per_token_se for r in rows],
+        "ms per generated token",
+        "Decoding time per token (warm-up excluded)",
+    )
     points = [r for r in rows if r.self_rouge_l is not None and r.reward is not None]
     if points:
         figures["reward_vs_diversity"] = point_chart(
-            [r.method for r in points], [r.self_rouge_l for r in points], [r.self_rouge_l_se for r in points],
-            [r.reward for r in points], [r.reward_se for r in points], "self-ROUGE-L (lower = more diverse)",
-            f"average {report.reward_name}", f"{report.reward_name}: reward vs diversity",
-            [left_out([r.method for r in rows if r.self_rouge_l is None],
-                      "one sample per prompt: no self-ROUGE-L"),
-             left_out([r.method for r in rows if r.self_rouge_l is not None and r.reward is None],
-                      "no reward in their predictions")])
+            [r.method for r in points],
+            [r.self_rouge_l for r in points],
+            [r.self_rouge_l_se for r in points],
+            [r.reward for r in points],
+            [r.reward_se for r in points],
+            "self-ROUGE-L (lower = more diverse)",
+            f"average {report.reward_name}",
+            f"{report.reward_name}: reward vs diversity",
+            [
+                left_out([r.method for r in rows if r.self_rouge_l is None], "one sample per prompt: no self-ROUGE-L"),
+                left_out(
+                    [r.method for r in rows if r.self_rouge_l is not None and r.reward is None],
+                    "no reward in their predictions",
+                ),
+            ],
+        )
     return figures
 
 
@@ -269,23 +326,36 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
 
     with SummaryWriter(str(directory)) as writer:
         for r in report.rows:
-            for name in ("reward", "rouge_l", "corpus_bleu", "self_rouge_l", "ms_per_token", "tokens",
-                         "gflops_per_token"):
+            for name in (
+                "reward",
+                "rouge_l",
+                "corpus_bleu",
+                "self_rouge_l",
+                "ms_per_token",
+                "tokens",
+                "gflops_per_token",
+            ):
                 value = getattr(r, name)
                 if value is not None:
                     writer.add_scalar(f"{name}/{r.method}", value, 0)
             examples = [x for x in records if x["method"] == r.method and x["sample"] == 0][:5]
             text = "\n\n".join(f"**{x['prompt']}**  \n{x['response']}  \n(reward {x['reward']})" for x in examples)
             writer.add_text(f"samples/{r.method}", text, 0)
-            metrics = {f"hparam/{k}": v for k, v in (("reward", r.reward), ("ms_per_token", r.ms_per_token))
-                       if v is not None}
+            metrics = {
+                f"hparam/{k}": v for k, v in (("reward", r.reward), ("ms_per_token", r.ms_per_token)) if v is not None
+            }
             writer.add_hparams({"method": r.method, "samples": r.samples}, metrics, run_name=r.method)
         writer.add_text("results", format_markdown(report), 0)
 
 
 def build_report(
-    inputs: Sequence[str | Path], out_dir: str | Path, baseline: str = "pargs", plain: str = "top-k",
-    tensorboard_dir: str | Path | None = None, figures: bool = True, reward_name: str | None = None,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    baseline: str = "pargs",
+    plain: str = "top-k",
+    tensorboard_dir: str | Path | None = None,
+    figures: bool = True,
+    reward_name: str | None = None,
 ) -> Report:
     """Compute the table from prediction files / directories and write ``results.md``, ``results.csv``,
     figures (PNG and PDF) and (optionally) TensorBoard summaries under ``out_dir`` / ``tensorboard_dir``.
@@ -303,15 +373,25 @@ def build_report(
     if baseline in by_method:
         scored = [(r["id"], r["reward"]) for r in by_method[baseline] if r["reward"] is not None]
         baseline_scores = per_prompt_means(scored) if scored else None
-    rows = [_row(m, recs, None if m == baseline else baseline_scores)
-            for m, recs in tqdm(by_method.items(), desc="report", unit="method")]
+    rows = [
+        _row(m, recs, None if m == baseline else baseline_scores)
+        for m, recs in tqdm(by_method.items(), desc="report", unit="method")
+    ]
     plain_row = next((r for r in rows if r.method == plain), None)
     for r in rows:
         r.overhead = r.ms_per_token / plain_row.ms_per_token if plain_row and plain_row.ms_per_token else None
         if plain_row and plain_row.gflops_per_token and r.gflops_per_token is not None:
             r.flops_overhead = r.gflops_per_token / plain_row.gflops_per_token
-    report = Report(rows, baseline, plain, f"H1: reward({baseline}) > reward(method)", len(records), duplicates,
-                    reward_name, coverage=prompt_coverage(by_method, baseline))
+    report = Report(
+        rows,
+        baseline,
+        plain,
+        f"H1: reward({baseline}) > reward(method)",
+        len(records),
+        duplicates,
+        reward_name,
+        coverage=prompt_coverage(by_method, baseline),
+    )
     if report.coverage:
         log.warning("%s", report.coverage)
 

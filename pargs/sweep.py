@@ -44,10 +44,12 @@ def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int
     if kind != "guided":
         raise ConfigError(f"method {method!r} is {kind!r}; a beta x k sweep needs a guided one")
     init["methods"] = [dict(template, name=grid_name(method, b, k), beta=b, k=k) for b in betas for k in ks]
-    callbacks = [c for c in config["trainer"].get("callbacks") or []
-                 if not c["class_path"].endswith("PredictionWriter")]
-    callbacks.append({"class_path": "pargs.lit.JsonlPredictionWriter",
-                      "init_args": {"output_dir": str(out_dir / "predictions")}})
+    callbacks = [
+        c for c in config["trainer"].get("callbacks") or [] if not c["class_path"].endswith("PredictionWriter")
+    ]
+    callbacks.append(
+        {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(out_dir / "predictions")}}
+    )
     config["trainer"]["callbacks"] = callbacks
     if limit:
         config["data"]["init_args"]["limit"] = limit
@@ -112,8 +114,10 @@ def sweep_figures(cells, method: str, betas, ks, reward_name: str = "evaluation 
 
     from pargs.commands.figures import heatmap, left_out
 
-    labels = {"reward": (f"average {reward_name}", f"{method}: average {reward_name}"),
-              "self_rouge_l": ("self-ROUGE-L (lower = more diverse)", f"{method}: self-ROUGE-L")}
+    labels = {
+        "reward": (f"average {reward_name}", f"{method}: average {reward_name}"),
+        "self_rouge_l": ("self-ROUGE-L (lower = more diverse)", f"{method}: self-ROUGE-L"),
+    }
     figures = {}
     for key, (label, title) in labels.items():
         if not any(key in c for c in cells.values()):
@@ -121,22 +125,50 @@ def sweep_figures(cells, method: str, betas, ks, reward_name: str = "evaluation 
         values = [[cells.get((b, k), {}).get(key, math.nan) for k in ks] for b in betas]
         ses = [[cells.get((b, k), {}).get(f"{key}_se", math.nan) for k in ks] for b in betas]
         blank = [f"beta {b:g} k {k}" for b in betas for k in ks if key not in cells.get((b, k), {})]
-        why = ("one sample per prompt: no self-ROUGE-L, or no predictions" if key == "self_rouge_l"
-               else "no scored predictions")
-        figures[f"heatmap_{key}"] = heatmap(values, ses, [f"{b:g}" for b in betas], [str(k) for k in ks], "k",
-                                            "beta", title, label, [left_out(blank, why)])
+        why = (
+            "one sample per prompt: no self-ROUGE-L, or no predictions"
+            if key == "self_rouge_l"
+            else "no scored predictions"
+        )
+        figures[f"heatmap_{key}"] = heatmap(
+            values,
+            ses,
+            [f"{b:g}" for b in betas],
+            [str(k) for k in ks],
+            "k",
+            "beta",
+            title,
+            label,
+            [left_out(blank, why)],
+        )
     return figures
 
 
-def write_sweep(cells, method: str, betas, ks, out_dir: Path, tensorboard_dir: Path | None = None,
-                reward_name: str = "evaluation reward") -> dict[str, str]:
+def write_sweep(
+    cells,
+    method: str,
+    betas,
+    ks,
+    out_dir: Path,
+    tensorboard_dir: Path | None = None,
+    reward_name: str = "evaluation reward",
+) -> dict[str, str]:
     """Markdown (Table 13/14 views), CSV, heatmaps (PNG and PDF) and TensorBoard scalars of a finished grid."""
     from pargs.commands.figures import save
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = [f"# {method}: beta x k", "", f"## Average reward ± SE (Table 13 view; reward: {reward_name})", "",
-          *_table(cells, betas, ks, "reward"), "", "## self-ROUGE-L ± SE: mean pairwise ROUGE-L among a prompt's "
-          "samples, lower = more diverse (Table 14 view)", "", *_table(cells, betas, ks, "self_rouge_l"), ""]
+    md = [
+        f"# {method}: beta x k",
+        "",
+        f"## Average reward ± SE (Table 13 view; reward: {reward_name})",
+        "",
+        *_table(cells, betas, ks, "reward"),
+        "",
+        "## self-ROUGE-L ± SE: mean pairwise ROUGE-L among a prompt's samples, lower = more diverse (Table 14 view)",
+        "",
+        *_table(cells, betas, ks, "self_rouge_l"),
+        "",
+    ]
     paths = {"markdown": str(out_dir / "sweep.md"), "csv": str(out_dir / "sweep.csv")}
     Path(paths["markdown"]).write_text("\n".join(md))
     fields = ["beta", "k", "reward", "reward_se", "self_rouge_l", "self_rouge_l_se", "ms_per_token"]
@@ -162,26 +194,33 @@ def write_sweep(cells, method: str, betas, ks, out_dir: Path, tensorboard_dir: P
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pargs sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-c", "--config", required=True,
-                        help="a predict config (e.g. lightning_configs/quickstart/predict.yaml)")
+    parser.add_argument(
+        "-c", "--config", required=True, help="a predict config (e.g. lightning_configs/quickstart/predict.yaml)"
+    )
     parser.add_argument("--method", default="pargs", help="the guided method of the config to sweep")
     parser.add_argument("--betas", type=float, nargs="+", default=list(BETAS))
     parser.add_argument("--ks", type=int, nargs="+", default=list(KS))
     parser.add_argument("--out", required=True, help="output directory (predictions, tables, heatmaps)")
     parser.add_argument("--limit", type=int, help="decode only the first N prompts")
-    parser.add_argument("--reward-name", help="what the reward is, for the tables and heatmaps (default: from the "
-                        "config's eval_reward)")
-    parser.add_argument("--on_change", choices=("refuse", "restart", "adopt"),
-                        help="predictions already in --out that the config would not write: refuse (default), "
-                             "restart (decode them again) or adopt (see pargs predict --help)")
+    parser.add_argument(
+        "--reward-name", help="what the reward is, for the tables and heatmaps (default: from the config's eval_reward)"
+    )
+    parser.add_argument(
+        "--on_change",
+        choices=("refuse", "restart", "adopt"),
+        help="predictions already in --out that the config would not write: refuse (default), "
+        "restart (decode them again) or adopt (see pargs predict --help)",
+    )
     ns = parser.parse_args(argv)
     out = Path(ns.out)
     config = sweep_config(yaml.safe_load(Path(ns.config).read_text()), ns.method, ns.betas, ns.ks, out, ns.limit)
     reward_name = ns.reward_name or reward_name_of(config)
     derived = out / "sweep_predict.yaml"
     out.mkdir(parents=True, exist_ok=True)
-    derived.write_text(f"# pargs predict -c {derived}\n# written by pargs sweep from {ns.config}\n"
-                       + yaml.safe_dump(config, sort_keys=False))
+    derived.write_text(
+        f"# pargs predict -c {derived}\n# written by pargs sweep from {ns.config}\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
     lightning_cli(["predict", "-c", str(derived), *(["--on_change", ns.on_change] if ns.on_change else [])])
     from pargs.report import load_predictions
 

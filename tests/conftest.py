@@ -23,9 +23,16 @@ def tokenizer():
 
 def tiny_config(tokenizer, n_layer: int = 2, n_embd: int = 32, **kw) -> GPT2Config:
     return GPT2Config(
-        n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=96, vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.eos_token_id, num_labels=1, **kw,
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=2,
+        n_positions=96,
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        num_labels=1,
+        **kw,
     )
 
 
@@ -96,10 +103,12 @@ def build_encoder_tokenizer():
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]",
-                                                       special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +118,16 @@ def encoder_dir(tmp_path_factory):
 
     tok = build_encoder_tokenizer()
     torch.manual_seed(5)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=96, num_labels=1, pad_token_id=0)
+    cfg = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=96,
+        num_labels=1,
+        pad_token_id=0,
+    )
     path = tmp_path_factory.mktemp("encoder") / "bert_rm"
     BertForSequenceClassification(cfg).save_pretrained(path)
     tok.save_pretrained(path)

@@ -36,17 +36,29 @@ def free_port() -> int:
 
 
 def _env() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
-                MASTER_PORT=str(free_port()))
+    return dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        TOKENIZERS_PARALLELISM="false",
+        MASTER_PORT=str(free_port()),
+    )
 
 
 def run_pargs(*args: str, timeout: float = 600, preexec_fn=None) -> subprocess.CompletedProcess:
     """``python -m pargs ARGS`` to completion; ``preexec_fn`` runs in the child before it starts."""
-    return subprocess.run([sys.executable, "-m", "pargs", *args], capture_output=True, text=True, env=_env(),
-                          timeout=timeout, preexec_fn=preexec_fn)
+    return subprocess.run(
+        [sys.executable, "-m", "pargs", *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
 
 
 def start_pargs(*args: str) -> subprocess.Popen:
     """``python -m pargs ARGS`` started, its stdout and stderr piped (text): the caller waits for it."""
-    return subprocess.Popen([sys.executable, "-m", "pargs", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "pargs", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )

@@ -20,12 +20,22 @@ from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 def _fit(tmp_path, model_dirs, train_file, **data_args):
     cfg = {
-        "trainer": {"accelerator": "cpu", "max_steps": 1, "logger": False, "enable_progress_bar": False,
-                    "enable_checkpointing": False, "default_root_dir": str(tmp_path)},
-        "model": {"class_path": "pargs.lit.RewardModule",
-                  "init_args": {"model": {"path": str(model_dirs["reference"])}}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
-            "train_file": str(train_file), "tokenizer": str(model_dirs["reference"]), **data_args}},
+        "trainer": {
+            "accelerator": "cpu",
+            "max_steps": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_checkpointing": False,
+            "default_root_dir": str(tmp_path),
+        },
+        "model": {
+            "class_path": "pargs.lit.RewardModule",
+            "init_args": {"model": {"path": str(model_dirs["reference"])}},
+        },
+        "data": {
+            "class_path": "pargs.datamodules.PreferenceDataModule",
+            "init_args": {"train_file": str(train_file), "tokenizer": str(model_dirs["reference"]), **data_args},
+        },
     }
     path = tmp_path / "fit.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -34,16 +44,27 @@ def _fit(tmp_path, model_dirs, train_file, **data_args):
 
 def _predict(tmp_path, model_dirs, prompts_file, methods=None, scorer_dir=None, **module_args):
     cfg = {
-        "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False,
-                    "default_root_dir": str(tmp_path),
-                    "callbacks": [{"class_path": "pargs.lit.JsonlPredictionWriter",
-                                   "init_args": {"output_dir": str(tmp_path / "preds")}}]},
+        "trainer": {
+            "accelerator": "cpu",
+            "logger": False,
+            "enable_progress_bar": False,
+            "default_root_dir": str(tmp_path),
+            "callbacks": [
+                {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
+            ],
+        },
         "return_predictions": False,
-        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
-            "policies": {"reference": {"path": str(model_dirs["reference"])}},
-            "scorers": {"rm": {"model": {"path": str(scorer_dir or model_dirs["rm"])}}},
-            "eval_reward": {"oracle": True}, "max_new_tokens": 4,
-            "methods": methods or [{"name": "pargs", "kind": "guided", "k": 3, "scorer": "rm"}], **module_args}},
+        "model": {
+            "class_path": "pargs.lit.DecodeModule",
+            "init_args": {
+                "policies": {"reference": {"path": str(model_dirs["reference"])}},
+                "scorers": {"rm": {"model": {"path": str(scorer_dir or model_dirs["rm"])}}},
+                "eval_reward": {"oracle": True},
+                "max_new_tokens": 4,
+                "methods": methods or [{"name": "pargs", "kind": "guided", "k": 3, "scorer": "rm"}],
+                **module_args,
+            },
+        },
         "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {"predict_file": str(prompts_file)}},
     }
     path = tmp_path / "predict.yaml"
@@ -61,20 +82,31 @@ def _fails(args, capsys, *needles, code=1):
     return err
 
 
-GOOD = {"id": "a", "prompt": "write a review of the zoo about the shop :", "chosen": "the shop was good .",
-        "rejected": "it was bad ."}
+GOOD = {
+    "id": "a",
+    "prompt": "write a review of the zoo about the shop :",
+    "chosen": "the shop was good .",
+    "rejected": "it was bad .",
+}
 
 
-@pytest.mark.parametrize("line,needles", [
-    ('{"id": "b", "prompt": "p", "chosen": "c", "rejected": ', ["line 2", "not valid JSON"]),
-    ('{"id": "b", "prompt": "p", "chosen": "c"}', ["line 2", "field 'rejected' is missing"]),
-    ('{"id": "b", "prompt": ["p"], "chosen": "c", "rejected": "r"}', ["line 2",
-                                                                      "field 'prompt' must be str, got list"]),
-    ('{"id": "b", "prompt": "p", "chosen": "", "rejected": "r"}', ["line 2", "field 'chosen' empty response",
-                                                                   "drop_unusable"]),
-    ('{"id": "b", "prompt": "p", "chosen": "same", "rejected": "same"}', ["line 2", "identical to chosen"]),
-    (b'{"id": "b", "prompt": "caf\xe9", "chosen": "c", "rejected": "r"}', ["line 2", "not valid UTF-8"]),
-])
+@pytest.mark.parametrize(
+    "line,needles",
+    [
+        ('{"id": "b", "prompt": "p", "chosen": "c", "rejected": ', ["line 2", "not valid JSON"]),
+        ('{"id": "b", "prompt": "p", "chosen": "c"}', ["line 2", "field 'rejected' is missing"]),
+        (
+            '{"id": "b", "prompt": ["p"], "chosen": "c", "rejected": "r"}',
+            ["line 2", "field 'prompt' must be str, got list"],
+        ),
+        (
+            '{"id": "b", "prompt": "p", "chosen": "", "rejected": "r"}',
+            ["line 2", "field 'chosen' empty response", "drop_unusable"],
+        ),
+        ('{"id": "b", "prompt": "p", "chosen": "same", "rejected": "same"}', ["line 2", "identical to chosen"]),
+        (b'{"id": "b", "prompt": "caf\xe9", "chosen": "c", "rejected": "r"}', ["line 2", "not valid UTF-8"]),
+    ],
+)
 def test_bad_training_records(tmp_path, model_dirs, capsys, line, needles):
     path = tmp_path / "pairs.jsonl"
     path.write_bytes(json.dumps(GOOD).encode() + b"\n" + (line if isinstance(line, bytes) else line.encode()) + b"\n")
@@ -85,9 +117,13 @@ def test_sequences_longer_than_the_model(tmp_path, model_dirs, capsys):
     path = tmp_path / "pairs.jsonl"
     long = " ".join(["the shop was good and"] * 30) + " ."
     path.write_text(json.dumps(dict(GOOD, chosen=long)) + "\n")
-    _fails(_fit(tmp_path, model_dirs, path, max_length=None), capsys,
-           f"{path}, line 1: field 'chosen' (id 'a') makes a sequence (prompt + response) of", "positions",
-           "max_length to at most 96")
+    _fails(
+        _fit(tmp_path, model_dirs, path, max_length=None),
+        capsys,
+        f"{path}, line 1: field 'chosen' (id 'a') makes a sequence (prompt + response) of",
+        "positions",
+        "max_length to at most 96",
+    )
 
 
 def test_unknown_config_key(tmp_path, model_dirs, capsys, synthetic_dir):
@@ -98,27 +134,45 @@ def test_unknown_config_key(tmp_path, model_dirs, capsys, synthetic_dir):
 @pytest.mark.parametrize("beta", [-1.0, math.inf, math.nan])
 def test_beta_negative_or_not_finite(tmp_path, model_dirs, capsys, synthetic_dir, beta):
     methods = [{"name": "pargs", "kind": "guided", "k": 3, "beta": beta, "scorer": "rm"}]
-    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods), capsys,
-           "decoding method 'pargs': beta must be a finite number >= 0")
+    _fails(
+        _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods),
+        capsys,
+        "decoding method 'pargs': beta must be a finite number >= 0",
+    )
 
 
-@pytest.mark.parametrize("method", [{"name": "pargs", "kind": "guided", "k": 3, "weight": 2.0, "scorer": "rm"},
-                                    {"preset": "pargs", "scorer": "rm", "weight": 2.0}])
+@pytest.mark.parametrize(
+    "method",
+    [
+        {"name": "pargs", "kind": "guided", "k": 3, "weight": 2.0, "scorer": "rm"},
+        {"preset": "pargs", "scorer": "rm", "weight": 2.0},
+    ],
+)
 def test_the_old_name_weight_says_it_is_now_beta(tmp_path, model_dirs, capsys, synthetic_dir, method):
-    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", [method]), capsys,
-           "decoding method 'pargs': `weight` was renamed to `beta`; write beta: 2.0")
+    _fails(
+        _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", [method]),
+        capsys,
+        "decoding method 'pargs': `weight` was renamed to `beta`; write beta: 2.0",
+    )
 
 
 def test_k_larger_than_the_vocabulary(tmp_path, model_dirs, capsys, synthetic_dir):
     methods = [{"name": "pargs", "kind": "guided", "k": 100_000, "scorer": "rm"}]
-    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods), capsys,
-           "k=100000 is larger than the vocabulary")
+    _fails(
+        _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", methods),
+        capsys,
+        "k=100000 is larger than the vocabulary",
+    )
 
 
 def test_prompt_longer_than_the_context(tmp_path, model_dirs, capsys):
     path = tmp_path / "prompts.jsonl"
-    path.write_text(json.dumps({"id": "ok", "prompt": "write a review of the zoo about the shop :"}) + "\n"
-                    + json.dumps({"id": "long", "prompt": " ".join(["write"] * 200)}) + "\n")
+    path.write_text(
+        json.dumps({"id": "ok", "prompt": "write a review of the zoo about the shop :"})
+        + "\n"
+        + json.dumps({"id": "long", "prompt": " ".join(["write"] * 200)})
+        + "\n"
+    )
     _fails(_predict(tmp_path, model_dirs, path), capsys, f"{path}, line 2: field 'prompt' (id 'long') has 200 tokens")
     assert not (tmp_path / "preds" / "predictions-rank0.jsonl").read_text()  # nothing half-done is presented
 
@@ -128,16 +182,23 @@ def test_reward_model_with_two_outputs(tmp_path, model_dirs, capsys, synthetic_d
     cfg = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=len(tokenizer), num_labels=2, pad_token_id=0)
     GPT2ForSequenceClassification(cfg).save_pretrained(two)
     tokenizer.save_pretrained(two)
-    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", scorer_dir=two), capsys,
-           "has 2 outputs; a reward model needs exactly one")
+    _fails(
+        _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", scorer_dir=two),
+        capsys,
+        "has 2 outputs; a reward model needs exactly one",
+    )
 
 
 def test_tokenizer_that_does_not_match_the_model(tmp_path, model_dirs, capsys, synthetic_dir):
     mismatched = tmp_path / "rm_with_a_bigger_tokenizer"
     shutil.copytree(model_dirs["rm"], mismatched)
     build_word_tokenizer([f"w{i}" for i in range(500)]).save_pretrained(mismatched)
-    _fails(_predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", scorer_dir=mismatched), capsys,
-           "has 503 tokens but model", "they do not belong together")
+    _fails(
+        _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl", scorer_dir=mismatched),
+        capsys,
+        "has 503 tokens but model",
+        "they do not belong together",
+    )
 
 
 def test_checkpoints_load_with_weights_only(tmp_path, model_dirs, synthetic_dir):
@@ -153,8 +214,9 @@ def test_checkpoints_load_with_weights_only(tmp_path, model_dirs, synthetic_dir)
 
 
 @pytest.mark.parametrize("extra,expected", [([], True), (["--weights_only", "false"], False)])
-def test_lightning_commands_load_checkpoints_with_weights_only_by_default(tmp_path, model_dirs, synthetic_dir,
-                                                                           capsys, extra, expected):
+def test_lightning_commands_load_checkpoints_with_weights_only_by_default(
+    tmp_path, model_dirs, synthetic_dir, capsys, extra, expected
+):
     """Lightning leaves ``weights_only`` unset (False for a checkpoint URL); pargs sets it unless told otherwise."""
     with pytest.raises(SystemExit) as exit_info:
         main([*_fit(tmp_path, model_dirs, synthetic_dir / "pairs_train.jsonl"), *extra, "--print_config"])

@@ -23,8 +23,9 @@ BIN = Path(sys.executable).parent
 def run(*args, check=True):
     proc = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, env=ENV, timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{args} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\n"
-                             f"STDERR:\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{args} exited {proc.returncode}\nSTDOUT:\n{proc.stdout[-3000:]}\nSTDERR:\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
@@ -34,8 +35,14 @@ def _write(path: Path, cfg: dict) -> Path:
 
 
 def _trainer(tmp_path, **kw):
-    return {"accelerator": "cpu", "devices": 1, "enable_progress_bar": False, "enable_model_summary": False,
-            "default_root_dir": str(tmp_path), **kw}
+    return {
+        "accelerator": "cpu",
+        "devices": 1,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": str(tmp_path),
+        **kw,
+    }
 
 
 def test_help_lists_every_command():
@@ -57,17 +64,38 @@ def test_the_lightning_package_ships_no_lightning_command_of_its_own():
 
 def test_fit_then_predict_write_what_they_say(tmp_path, synthetic_dir, model_dirs):
     export = tmp_path / "rm_export"
-    fit_cfg = _write(tmp_path / "fit.yaml", {
-        "seed_everything": 0,
-        "trainer": _trainer(tmp_path, max_steps=3, limit_val_batches=1, logger={
-            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-            "init_args": {"save_dir": str(tmp_path / "tb"), "name": "rm"}}),
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {
-            "model": {"path": str(model_dirs["reference"])}, "objective": "partial", "export_dir": str(export)}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
-            "train_file": str(synthetic_dir / "pairs_train.jsonl"), "val_file": str(synthetic_dir / "pairs_val.jsonl"),
-            "tokenizer": str(model_dirs["reference"]), "batch_size": 8}},
-    })
+    fit_cfg = _write(
+        tmp_path / "fit.yaml",
+        {
+            "seed_everything": 0,
+            "trainer": _trainer(
+                tmp_path,
+                max_steps=3,
+                limit_val_batches=1,
+                logger={
+                    "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                    "init_args": {"save_dir": str(tmp_path / "tb"), "name": "rm"},
+                },
+            ),
+            "model": {
+                "class_path": "pargs.lit.RewardModule",
+                "init_args": {
+                    "model": {"path": str(model_dirs["reference"])},
+                    "objective": "partial",
+                    "export_dir": str(export),
+                },
+            },
+            "data": {
+                "class_path": "pargs.datamodules.PreferenceDataModule",
+                "init_args": {
+                    "train_file": str(synthetic_dir / "pairs_train.jsonl"),
+                    "val_file": str(synthetic_dir / "pairs_val.jsonl"),
+                    "tokenizer": str(model_dirs["reference"]),
+                    "batch_size": 8,
+                },
+            },
+        },
+    )
     run("pargs", "fit", "-c", str(fit_cfg))
     assert (export / "model.safetensors").is_file() and (export / "tokenizer.json").is_file()
     assert AutoConfig.from_pretrained(export).num_labels == 1
@@ -76,21 +104,37 @@ def test_fit_then_predict_write_what_they_say(tmp_path, synthetic_dir, model_dir
     assert list((tmp_path / "tb" / "rm").rglob("*.ckpt")), "no Lightning checkpoint written"
 
     out_dir = tmp_path / "preds"
-    predict_cfg = _write(tmp_path / "predict.yaml", {
-        "seed_everything": 0,
-        "return_predictions": False,
-        "trainer": _trainer(tmp_path, logger=False, callbacks=[
-            {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(out_dir)}}]),
-        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
-            "policies": {"reference": {"path": str(model_dirs["reference"])}},
-            "scorers": {"partial": {"model": {"path": str(export)}}},
-            "eval_reward": {"oracle": True},
-            "max_new_tokens": 6,
-            "methods": [{"name": "top-k", "kind": "sample", "top_k": 10, "samples": 2},
-                        {"name": "pargs", "kind": "guided", "k": 4, "beta": 1.5, "scorer": "partial"}]}},
-        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
-            "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 4}},
-    })
+    predict_cfg = _write(
+        tmp_path / "predict.yaml",
+        {
+            "seed_everything": 0,
+            "return_predictions": False,
+            "trainer": _trainer(
+                tmp_path,
+                logger=False,
+                callbacks=[
+                    {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(out_dir)}}
+                ],
+            ),
+            "model": {
+                "class_path": "pargs.lit.DecodeModule",
+                "init_args": {
+                    "policies": {"reference": {"path": str(model_dirs["reference"])}},
+                    "scorers": {"partial": {"model": {"path": str(export)}}},
+                    "eval_reward": {"oracle": True},
+                    "max_new_tokens": 6,
+                    "methods": [
+                        {"name": "top-k", "kind": "sample", "top_k": 10, "samples": 2},
+                        {"name": "pargs", "kind": "guided", "k": 4, "beta": 1.5, "scorer": "partial"},
+                    ],
+                },
+            },
+            "data": {
+                "class_path": "pargs.datamodules.PromptDataModule",
+                "init_args": {"predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 4},
+            },
+        },
+    )
     run("lightning", "predict", "-c", str(predict_cfg))  # the same CLI under the name the Lightning docs use
     lines = [json.loads(x) for x in (out_dir / "predictions-rank0.jsonl").read_text().splitlines()]
     prompts = load_prompts(synthetic_dir / "prompts_test.jsonl")
@@ -117,13 +161,20 @@ def test_fit_then_predict_write_what_they_say(tmp_path, synthetic_dir, model_dir
 def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, model_dirs):
     bad = tmp_path / "pairs.jsonl"
     bad.write_text('{"id": "a", "prompt": "p", "chosen": "c"}\n')
-    cfg = _write(tmp_path / "fit.yaml", {
-        "trainer": _trainer(tmp_path, max_steps=1, logger=False),
-        "model": {"class_path": "pargs.lit.RewardModule",
-                  "init_args": {"model": {"path": str(model_dirs["reference"])}}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
-            "train_file": str(bad), "tokenizer": str(model_dirs["reference"])}},
-    })
+    cfg = _write(
+        tmp_path / "fit.yaml",
+        {
+            "trainer": _trainer(tmp_path, max_steps=1, logger=False),
+            "model": {
+                "class_path": "pargs.lit.RewardModule",
+                "init_args": {"model": {"path": str(model_dirs["reference"])}},
+            },
+            "data": {
+                "class_path": "pargs.datamodules.PreferenceDataModule",
+                "init_args": {"train_file": str(bad), "tokenizer": str(model_dirs["reference"])},
+            },
+        },
+    )
     proc = run("pargs", "fit", "-c", str(cfg), check=False)
     assert proc.returncode == 1
     assert f"{bad}, line 1: field 'rejected' is missing" in proc.stderr

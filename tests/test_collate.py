@@ -4,12 +4,17 @@ from pargs.datamodules.collate import PairCollator, SFTCollator
 
 
 def test_pair_collator_stacks_chosen_then_rejected():
-    batch = PairCollator(pad_id=0)([
-        {"id": "a", "prompt": [5, 6], "chosen": [7, 2], "rejected": [8, 9, 2]},
-        {"id": "b", "prompt": [5], "chosen": [7, 7, 7, 2], "rejected": [2]},
-    ])
+    batch = PairCollator(pad_id=0)(
+        [
+            {"id": "a", "prompt": [5, 6], "chosen": [7, 2], "rejected": [8, 9, 2]},
+            {"id": "b", "prompt": [5], "chosen": [7, 7, 7, 2], "rejected": [2]},
+        ]
+    )
     assert batch["input_ids"].tolist() == [
-        [5, 6, 7, 2, 0], [5, 7, 7, 7, 2], [5, 6, 8, 9, 2], [5, 2, 0, 0, 0],
+        [5, 6, 7, 2, 0],
+        [5, 7, 7, 7, 2],
+        [5, 6, 8, 9, 2],
+        [5, 2, 0, 0, 0],
     ]
     assert batch["prompt_len"].tolist() == [2, 1, 2, 1]
     assert batch["response_len"].tolist() == [2, 4, 3, 1]

@@ -22,39 +22,85 @@ from safetensors.torch import load_file
 from tests.subprocesses import run_pargs
 
 NO_DROPOUT = {"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
-FSDP2 = {"class_path": "lightning.pytorch.strategies.ModelParallelStrategy",
-         "init_args": {"data_parallel_size": 2, "tensor_parallel_size": 1}}
+FSDP2 = {
+    "class_path": "lightning.pytorch.strategies.ModelParallelStrategy",
+    "init_args": {"data_parallel_size": 2, "tensor_parallel_size": 1},
+}
 
 
 def _reward(model_dirs, fsdp2=False, objective="full"):
     # the partial objective with pair weighting: every pair weighs the same, as with the full objective
-    return {"class_path": "pargs.lit.RewardModule", "init_args": {
-        "model": {"path": str(model_dirs["reference"]), "config": NO_DROPOUT}, "objective": objective,
-        "weighting": "pair", "lr": 1e-3, "center_coef": 0.01, "fsdp2": fsdp2}}
+    return {
+        "class_path": "pargs.lit.RewardModule",
+        "init_args": {
+            "model": {"path": str(model_dirs["reference"]), "config": NO_DROPOUT},
+            "objective": objective,
+            "weighting": "pair",
+            "lr": 1e-3,
+            "center_coef": 0.01,
+            "fsdp2": fsdp2,
+        },
+    }
 
 
 def _dpo(model_dirs, fsdp2=False):
-    return {"class_path": "pargs.lit.DPOModule", "init_args": {
-        "model": {"path": str(model_dirs["reference"])}, "reference_logprobs": "precompute", "lr": 1e-3,
-        "fsdp2": fsdp2}}
+    return {
+        "class_path": "pargs.lit.DPOModule",
+        "init_args": {
+            "model": {"path": str(model_dirs["reference"])},
+            "reference_logprobs": "precompute",
+            "lr": 1e-3,
+            "fsdp2": fsdp2,
+        },
+    }
 
 
-def _fit(tmp_path, name, synthetic_dir, model_dirs, devices, batch_size, model, strategy=None,
-         accelerator="cpu", precision="32-true", train_file=None):
+def _fit(
+    tmp_path,
+    name,
+    synthetic_dir,
+    model_dirs,
+    devices,
+    batch_size,
+    model,
+    strategy=None,
+    accelerator="cpu",
+    precision="32-true",
+    train_file=None,
+):
     out = tmp_path / name
-    trainer = {"accelerator": accelerator, "devices": devices, "max_steps": 3, "logger": False,
-               "enable_progress_bar": False, "enable_model_summary": False, "limit_val_batches": 0,
-               "num_sanity_val_steps": 0, "default_root_dir": str(out), "precision": precision,
-               "callbacks": [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                              "init_args": {"dirpath": str(out / "ckpt"), "save_last": True}}]}
+    trainer = {
+        "accelerator": accelerator,
+        "devices": devices,
+        "max_steps": 3,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "limit_val_batches": 0,
+        "num_sanity_val_steps": 0,
+        "default_root_dir": str(out),
+        "precision": precision,
+        "callbacks": [
+            {
+                "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                "init_args": {"dirpath": str(out / "ckpt"), "save_last": True},
+            }
+        ],
+    }
     if strategy is not None:
         trainer["strategy"] = strategy
     cfg = {
-        "seed_everything": 0, "trainer": trainer,
+        "seed_everything": 0,
+        "trainer": trainer,
         "model": {**model, "init_args": {**model["init_args"], "export_dir": str(out / "export")}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
-            "train_file": str(train_file or synthetic_dir / "pairs_train.jsonl"),
-            "tokenizer": str(model_dirs["reference"]), "batch_size": batch_size}},
+        "data": {
+            "class_path": "pargs.datamodules.PreferenceDataModule",
+            "init_args": {
+                "train_file": str(train_file or synthetic_dir / "pairs_train.jsonl"),
+                "tokenizer": str(model_dirs["reference"]),
+                "batch_size": batch_size,
+            },
+        },
     }
     out.mkdir(parents=True)
     (out / "fit.yaml").write_text(yaml.safe_dump(cfg))
@@ -66,8 +112,11 @@ def _fit(tmp_path, name, synthetic_dir, model_dirs, devices, batch_size, model, 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory, synthetic_dir, model_dirs):
     tmp = tmp_path_factory.mktemp("single")
-    return load_file(_fit(tmp, "single", synthetic_dir, model_dirs, devices=1, batch_size=8,
-                          model=_reward(model_dirs)) / "export" / "model.safetensors")
+    return load_file(
+        _fit(tmp, "single", synthetic_dir, model_dirs, devices=1, batch_size=8, model=_reward(model_dirs))
+        / "export"
+        / "model.safetensors"
+    )
 
 
 def _assert_same_weights(a: dict, b: dict) -> None:
@@ -77,8 +126,9 @@ def _assert_same_weights(a: dict, b: dict) -> None:
 
 
 def test_ddp_on_two_processes_matches_one(tmp_path, synthetic_dir, model_dirs, single):
-    out = _fit(tmp_path, "ddp", synthetic_dir, model_dirs, devices=2, batch_size=4, model=_reward(model_dirs),
-               strategy="ddp")
+    out = _fit(
+        tmp_path, "ddp", synthetic_dir, model_dirs, devices=2, batch_size=4, model=_reward(model_dirs), strategy="ddp"
+    )
     _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
 
 
@@ -87,14 +137,24 @@ def test_ddp_partial_objective_on_two_processes_matches_one(tmp_path, synthetic_
     model = _reward(model_dirs, objective="partial")
     one = _fit(tmp_path, "one", synthetic_dir, model_dirs, devices=1, batch_size=8, model=model)
     two = _fit(tmp_path, "two", synthetic_dir, model_dirs, devices=2, batch_size=4, model=model, strategy="ddp")
-    _assert_same_weights(load_file(two / "export" / "model.safetensors"),
-                         load_file(one / "export" / "model.safetensors"))
+    _assert_same_weights(
+        load_file(two / "export" / "model.safetensors"), load_file(one / "export" / "model.safetensors")
+    )
 
 
-def test_fsdp2_on_two_cpu_processes_matches_one_and_saves_sharded_checkpoints(tmp_path, synthetic_dir, model_dirs,
-                                                                              single):
-    out = _fit(tmp_path, "fsdp2", synthetic_dir, model_dirs, devices=2, batch_size=4,
-               model=_reward(model_dirs, fsdp2=True), strategy=FSDP2)
+def test_fsdp2_on_two_cpu_processes_matches_one_and_saves_sharded_checkpoints(
+    tmp_path, synthetic_dir, model_dirs, single
+):
+    out = _fit(
+        tmp_path,
+        "fsdp2",
+        synthetic_dir,
+        model_dirs,
+        devices=2,
+        batch_size=4,
+        model=_reward(model_dirs, fsdp2=True),
+        strategy=FSDP2,
+    )
     last = out / "ckpt" / "last.ckpt"
     assert last.is_dir() and list(last.glob("*.distcp")), "expected a sharded (distributed) checkpoint directory"
     _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
@@ -111,17 +171,33 @@ def dpo_pairs(tmp_path_factory, synthetic_dir):
 
 @pytest.fixture(scope="module")
 def dpo_single(tmp_path_factory, synthetic_dir, model_dirs, dpo_pairs):
-    out = _fit(tmp_path_factory.mktemp("dpo_single"), "single", synthetic_dir, model_dirs, devices=1, batch_size=8,
-               model=_dpo(model_dirs), train_file=dpo_pairs)
+    out = _fit(
+        tmp_path_factory.mktemp("dpo_single"),
+        "single",
+        synthetic_dir,
+        model_dirs,
+        devices=1,
+        batch_size=8,
+        model=_dpo(model_dirs),
+        train_file=dpo_pairs,
+    )
     return load_file(out / "export" / "model.safetensors")
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp2"])
 def test_dpo_on_two_cpu_processes_matches_one(tmp_path, synthetic_dir, model_dirs, dpo_pairs, dpo_single, strategy):
     """Reference log-probabilities are precomputed by the (sharded) policy, each rank scoring its share."""
-    out = _fit(tmp_path, strategy, synthetic_dir, model_dirs, devices=2, batch_size=4,
-               model=_dpo(model_dirs, fsdp2=strategy == "fsdp2"), strategy=FSDP2 if strategy == "fsdp2" else "ddp",
-               train_file=dpo_pairs)
+    out = _fit(
+        tmp_path,
+        strategy,
+        synthetic_dir,
+        model_dirs,
+        devices=2,
+        batch_size=4,
+        model=_dpo(model_dirs, fsdp2=strategy == "fsdp2"),
+        strategy=FSDP2 if strategy == "fsdp2" else "ddp",
+        train_file=dpo_pairs,
+    )
     _assert_same_weights(load_file(out / "export" / "model.safetensors"), dpo_single)
 
 
@@ -131,10 +207,25 @@ def test_lightning_fsdp_strategy_on_gpus(tmp_path, synthetic_dir, model_dirs, si
     """FSDP1 (per-block wrap, sharded checkpoints) on the GPUs there are (1 or 2): the export holds every
     weight under its plain name, as the one-process CPU run's does."""
     devices = min(2, torch.cuda.device_count())
-    strategy = {"class_path": "lightning.pytorch.strategies.FSDPStrategy", "init_args": {
-        "auto_wrap_policy": ["transformers.models.gpt2.modeling_gpt2.GPT2Block"], "state_dict_type": "sharded"}}
-    out = _fit(tmp_path, "fsdp", synthetic_dir, model_dirs, devices=devices, batch_size=8 // devices,
-               model=_reward(model_dirs), strategy=strategy, accelerator="gpu", precision="bf16-mixed")
+    strategy = {
+        "class_path": "lightning.pytorch.strategies.FSDPStrategy",
+        "init_args": {
+            "auto_wrap_policy": ["transformers.models.gpt2.modeling_gpt2.GPT2Block"],
+            "state_dict_type": "sharded",
+        },
+    }
+    out = _fit(
+        tmp_path,
+        "fsdp",
+        synthetic_dir,
+        model_dirs,
+        devices=devices,
+        batch_size=8 // devices,
+        model=_reward(model_dirs),
+        strategy=strategy,
+        accelerator="gpu",
+        precision="bf16-mixed",
+    )
     assert (out / "ckpt" / "last.ckpt").is_dir()
     exported = load_file(out / "export" / "model.safetensors")
     assert exported.keys() == single.keys()

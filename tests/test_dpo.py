@@ -48,8 +48,9 @@ def _slow_logprob(model, prompt_ids: list[int], response_ids: list[int]) -> floa
 
 def test_dpo_loss_equals_a_token_by_token_computation(tokenizer, policy_dir, model_dirs):
     beta = 0.5
-    module = DPOModule(ModelSpec(path=str(policy_dir)), beta=beta,
-                       reference=ModelSpec(path=str(model_dirs["reference"])))
+    module = DPOModule(
+        ModelSpec(path=str(policy_dir)), beta=beta, reference=ModelSpec(path=str(model_dirs["reference"]))
+    )
     module.configure_model()
     batch, examples = _pair_batch(tokenizer)
     loss, r_chosen, r_rejected, _ = module.dpo_terms(batch, "train")
@@ -86,8 +87,9 @@ def test_lora_reference_is_the_base_model_and_export_merges_the_adapters(tokeniz
     batch, examples = _pair_batch(tokenizer)
     base = AutoModelForCausalLM.from_pretrained(model_dirs["reference"]).eval()
     expected = [_slow_logprob(base, ex["prompt"], ex[s]) for s in ("chosen", "rejected") for ex in examples]
-    torch.testing.assert_close(module.reference_logps(batch, "train").double(),
-                               torch.tensor(expected, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        module.reference_logps(batch, "train").double(), torch.tensor(expected, dtype=torch.float64), atol=1e-5, rtol=0
+    )
     loss, r_chosen, r_rejected, _ = module.dpo_terms(batch, "train")
     assert (r_chosen - r_rejected).abs().max() > 1e-3  # the adapted policy is not its reference
 
@@ -98,8 +100,9 @@ def test_lora_reference_is_the_base_model_and_export_merges_the_adapters(tokeniz
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
     assert type(merged).__name__ == "GPT2LMHeadModel"
     with torch.no_grad():
-        torch.testing.assert_close(merged(input_ids=ids, attention_mask=batch["attention_mask"]).logits, adapted,
-                                   atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(
+            merged(input_ids=ids, attention_mask=batch["attention_mask"]).logits, adapted, atol=1e-4, rtol=1e-4
+        )
         # the export undid its merge: the module still computes what it did
         torch.testing.assert_close(module.model(input_ids=ids, attention_mask=batch["attention_mask"]).logits, adapted)
 
@@ -107,11 +110,23 @@ def test_lora_reference_is_the_base_model_and_export_merges_the_adapters(tokeniz
 def _fit(model_dirs, synthetic_dir, tmp_path, **kwargs) -> DPOModule:
     L.seed_everything(0)
     module = DPOModule(ModelSpec(path=str(model_dirs["reference"])), lr=1e-3, **kwargs)
-    data = PreferenceDataModule(str(synthetic_dir / "pairs_train.jsonl"), str(model_dirs["reference"]),
-                                val_file=str(synthetic_dir / "pairs_val.jsonl"), batch_size=8)
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=4, limit_val_batches=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path)
+    data = PreferenceDataModule(
+        str(synthetic_dir / "pairs_train.jsonl"),
+        str(model_dirs["reference"]),
+        val_file=str(synthetic_dir / "pairs_val.jsonl"),
+        batch_size=8,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=4,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=data)
     return module
 

@@ -30,7 +30,8 @@ def test_tied_aliases(tokenizer, wrap):
 
 def test_clean_name():
     assert clean_name("transformer.h.0._fsdp_wrapped_module._checkpoint_wrapped_module.attn.c_attn.weight") == (
-        "transformer.h.0.attn.c_attn.weight")
+        "transformer.h.0.attn.c_attn.weight"
+    )
 
 
 FSDP1_EXPORT = """
@@ -66,6 +67,11 @@ def test_fsdp1_export_keeps_every_block(tmp_path):
     """Lightning's FSDP strategy wraps each block in FSDP1 (names gain ``_fsdp_wrapped_module.``): the export
     must still hold every block's weights (one CPU process, gloo)."""
     env = {"PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "PATH": ""}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(FSDP1_EXPORT), str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(FSDP1_EXPORT), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

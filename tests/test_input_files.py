@@ -28,8 +28,9 @@ def _jsonl(path, rows, prefix=b""):
     return path
 
 
-@pytest.mark.parametrize("load, row", [(load_preferences, PAIR), (load_prompts, PROMPT), (load_sft, SFT),
-                                       (load_rollouts, ROLLOUT)])
+@pytest.mark.parametrize(
+    "load, row", [(load_preferences, PAIR), (load_prompts, PROMPT), (load_sft, SFT), (load_rollouts, ROLLOUT)]
+)
 def test_a_byte_order_mark_is_read_like_prepare_py_reads_it(tmp_path, load, row):
     plain = load(_jsonl(tmp_path / "plain.jsonl", [row, dict(row, id="b")]))
     with_bom = load(_jsonl(tmp_path / "bom.jsonl", [row, dict(row, id="b")], prefix=BOM))
@@ -89,18 +90,27 @@ def test_a_directory_given_as_a_data_file(tmp_path, model_dirs, capsys):
     folder = tmp_path / "data"
     folder.mkdir()
     cfg = {
-        "trainer": {"accelerator": "cpu", "max_steps": 1, "logger": False, "enable_progress_bar": False,
-                    "enable_checkpointing": False, "default_root_dir": str(tmp_path)},
+        "trainer": {
+            "accelerator": "cpu",
+            "max_steps": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_checkpointing": False,
+            "default_root_dir": str(tmp_path),
+        },
         "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["rm"])}}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule",
-                 "init_args": {"train_file": str(folder), "tokenizer": str(model_dirs["reference"])}},
+        "data": {
+            "class_path": "pargs.datamodules.PreferenceDataModule",
+            "init_args": {"train_file": str(folder), "tokenizer": str(model_dirs["reference"])},
+        },
     }
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))
     rc = main(["fit", "-c", str(tmp_path / "fit.yaml")])
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err
     assert [line for line in err.splitlines() if "error" in line] == [
-        f"pargs: error: {folder}: is a directory; a JSONL file is expected here"]
+        f"pargs: error: {folder}: is a directory; a JSONL file is expected here"
+    ]
 
 
 def test_an_empty_file(tmp_path):
@@ -109,8 +119,16 @@ def test_an_empty_file(tmp_path):
     with pytest.raises(RecordError, match=r"empty.jsonl: holds no usable preference records: the file is empty"):
         load_preferences(empty)
     # the conversion command line: "is empty", where it used to say "is not a column of this source (it has )"
-    command = [sys.executable, "data/hh_rlhf/prepare.py", "--source", str(empty), "--out", str(tmp_path / "o.jsonl"),
-               "--cache-dir", str(tmp_path / "hf-cache")]
+    command = [
+        sys.executable,
+        "data/hh_rlhf/prepare.py",
+        "--source",
+        str(empty),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--cache-dir",
+        str(tmp_path / "hf-cache"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (1, f"error: {empty}: is empty: it holds no rows to convert\n")

@@ -29,16 +29,34 @@ def make_longer_is_better():
 
 def _write_predictions(run_dir, responses: dict[tuple[str, str, int], str]) -> None:
     (run_dir / "predictions").mkdir(parents=True)
-    lines = [json.dumps({"id": pid, "method": method, "sample": sample, "prompt": f"p{pid}", "response": text,
-                         "tokens": len(text.split()), "decode_seconds": 0.1, "reward": None})
-             for (pid, method, sample), text in responses.items()]
+    lines = [
+        json.dumps(
+            {
+                "id": pid,
+                "method": method,
+                "sample": sample,
+                "prompt": f"p{pid}",
+                "response": text,
+                "tokens": len(text.split()),
+                "decode_seconds": 0.1,
+                "reward": None,
+            }
+        )
+        for (pid, method, sample), text in responses.items()
+    ]
     (run_dir / "predictions" / "predictions-rank0.jsonl").write_text("\n".join(lines) + "\n")
 
 
 HAND = {
-    ("1", "pargs", 0): "long answer", ("1", "top-k", 0): "short", ("1", "args", 0): "x y",
-    ("2", "pargs", 0): "x", ("2", "top-k", 0): "longer", ("2", "args", 0): "xyz",
-    ("3", "pargs", 0): "same", ("3", "top-k", 0): "same", ("3", "args", 0): "a much longer answer",
+    ("1", "pargs", 0): "long answer",
+    ("1", "top-k", 0): "short",
+    ("1", "args", 0): "x y",
+    ("2", "pargs", 0): "x",
+    ("2", "top-k", 0): "longer",
+    ("2", "args", 0): "xyz",
+    ("3", "pargs", 0): "same",
+    ("3", "top-k", 0): "same",
+    ("3", "args", 0): "a much longer answer",
     ("4", "pargs", 0): "only pargs has prompt 4",  # unpaired: left out
     ("1", "pargs", 1): "",  # another sample: not judged with --sample 0
 }
@@ -77,8 +95,10 @@ def test_local_model_judge_with_a_template_file(tmp_path, capsys):
     assert main(["judge", str(run), "--model", str(model_dir), "--template", str(template), "--out", str(out)]) == 0
     expected = win_tie_rate(LocalLMJudge(lm.eval(), tok, template.read_text()), ["p1", "p2"], ["x", "z"], ["y", "x"])
     assert expected.tie < 1
-    assert (f"| top-k | 2 | {100 * expected.win:.1f} | {100 * expected.tie:.1f} | {100 * expected.lose:.1f} |"
-            in out.read_text())
+    assert (
+        f"| top-k | 2 | {100 * expected.win:.1f} | {100 * expected.tie:.1f} | {100 * expected.lose:.1f} |"
+        in out.read_text()
+    )
 
 
 def test_bad_judge_inputs(tmp_path, capsys, model_dirs):
@@ -128,9 +148,21 @@ def test_bundled_oracle_judge_end_to_end(tmp_path, capsys):
         ("3", "top-k", 0): "the price was good .",  # 1 + 1 = 2: pargs loses
     }
     (run / "predictions").mkdir(parents=True)
-    lines = [json.dumps({"id": pid, "method": m, "sample": s, "prompt": prompts[pid], "response": text,
-                         "tokens": len(text.split()), "decode_seconds": 0.1, "reward": None})
-             for (pid, m, s), text in responses.items()]
+    lines = [
+        json.dumps(
+            {
+                "id": pid,
+                "method": m,
+                "sample": s,
+                "prompt": prompts[pid],
+                "response": text,
+                "tokens": len(text.split()),
+                "decode_seconds": 0.1,
+                "reward": None,
+            }
+        )
+        for (pid, m, s), text in responses.items()
+    ]
     (run / "predictions" / "predictions-rank0.jsonl").write_text("\n".join(lines) + "\n")
     assert main(["judge", str(run), "--judge", "pargs.tasks.synthetic_judge:judge"]) == 0
     assert "| top-k | 3 | 33.3 | 33.3 | 33.3 | 66.7 |" in (run / "report" / "judge_pargs.md").read_text()

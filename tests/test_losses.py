@@ -12,11 +12,17 @@ from pargs.models.reward_model import sequence_rewards, token_rewards
 from tests.conftest import make_rm
 
 PAIRS = [
-    ("write a review of the hotel about the staff :", "the staff was great .",
-     "the room was bad and the pool was okay ."),
+    (
+        "write a review of the hotel about the staff :",
+        "the staff was great .",
+        "the room was bad and the pool was okay .",
+    ),
     ("write a short review of the phone about the price :", "it was good .", "the price was not very good ."),
-    ("write a detailed review of the book about the story :", "the story was dull but the cover was nice .",
-     "it was ."),
+    (
+        "write a detailed review of the book about the story :",
+        "the story was dull but the cover was nice .",
+        "it was .",
+    ),
 ]
 
 
@@ -100,8 +106,9 @@ def test_bradley_terry_hand_values():
 
 
 def test_dpo_loss_hand_value():
-    loss, chosen, rejected = dpo_loss(torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]),
-                                      torch.tensor([-2.0]), beta=0.5)
+    loss, chosen, rejected = dpo_loss(
+        torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-2.0]), beta=0.5
+    )
     # logits = 0.5 * ((-1 + 2) - (-3 + 2)) = 1
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-1)), abs=1e-6)
     assert chosen.item() == pytest.approx(0.5) and rejected.item() == pytest.approx(-0.5)

@@ -73,7 +73,8 @@ def test_a_location_counts_only_when_a_content_is_unknown():
     downloaded = {"policies.p.path": "org/model", "policies.p.files": "hub:org/model@abc"}
     assert differences(by_name, downloaded) == []
     assert differences(by_name, {"policies.p.path": "org/other", "policies.p.files": None}) == [
-        ("policies.p.path", "org/model", "org/other")]
+        ("policies.p.path", "org/model", "org/other")
+    ]
 
 
 def test_a_downloaded_hub_model_is_named_by_its_cached_commit(tmp_path, monkeypatch):

@@ -36,18 +36,30 @@ def no_network(monkeypatch):
 
 def _predict_config(tmp_path, policy, scorer, prompts, eval_reward=None):
     cfg = {
-        "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False,
-                    "default_root_dir": str(tmp_path),
-                    "callbacks": [{"class_path": "pargs.lit.JsonlPredictionWriter",
-                                   "init_args": {"output_dir": str(tmp_path / "preds")}}]},
+        "trainer": {
+            "accelerator": "cpu",
+            "logger": False,
+            "enable_progress_bar": False,
+            "default_root_dir": str(tmp_path),
+            "callbacks": [
+                {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
+            ],
+        },
         "return_predictions": False,
-        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
-            "policies": {"reference": {"path": str(policy)}},
-            "scorers": {"rm": {"model": {"path": str(scorer)}}},
-            "eval_reward": eval_reward or {"oracle": True}, "max_new_tokens": 2,
-            "methods": [{"name": "pargs", "kind": "guided", "k": 2, "scorer": "rm"}]}},
-        "data": {"class_path": "pargs.datamodules.PromptDataModule",
-                 "init_args": {"predict_file": str(prompts), "limit": 1}},
+        "model": {
+            "class_path": "pargs.lit.DecodeModule",
+            "init_args": {
+                "policies": {"reference": {"path": str(policy)}},
+                "scorers": {"rm": {"model": {"path": str(scorer)}}},
+                "eval_reward": eval_reward or {"oracle": True},
+                "max_new_tokens": 2,
+                "methods": [{"name": "pargs", "kind": "guided", "k": 2, "scorer": "rm"}],
+            },
+        },
+        "data": {
+            "class_path": "pargs.datamodules.PromptDataModule",
+            "init_args": {"predict_file": str(prompts), "limit": 1},
+        },
     }
     path = tmp_path / "predict.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -56,11 +68,19 @@ def _predict_config(tmp_path, policy, scorer, prompts, eval_reward=None):
 
 def _fit_config(tmp_path, module, model_args, tokenizer, train_file):
     cfg = {
-        "trainer": {"accelerator": "cpu", "max_steps": 1, "logger": False, "enable_progress_bar": False,
-                    "enable_checkpointing": False, "default_root_dir": str(tmp_path)},
+        "trainer": {
+            "accelerator": "cpu",
+            "max_steps": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_checkpointing": False,
+            "default_root_dir": str(tmp_path),
+        },
         "model": {"class_path": f"pargs.lit.{module}", "init_args": model_args},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule",
-                 "init_args": {"train_file": str(train_file), "tokenizer": str(tokenizer), "batch_size": 2}},
+        "data": {
+            "class_path": "pargs.datamodules.PreferenceDataModule",
+            "init_args": {"train_file": str(train_file), "tokenizer": str(tokenizer), "batch_size": 2},
+        },
     }
     path = tmp_path / "fit.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -84,13 +104,19 @@ def test_predict_relative_policy_path_that_does_not_exist(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the code before this fix went to the Hub (80 s of retries) first
     result = run_pargs("predict", "-c", str(config), timeout=300)
-    line = _one_line_error(result.returncode, result.stderr, "model.init_args.policies.reference.path",
-                           "'runs/reference' does not exist", str(tmp_path / "runs" / "reference"))
+    line = _one_line_error(
+        result.returncode,
+        result.stderr,
+        "model.init_args.policies.reference.path",
+        "'runs/reference' does not exist",
+        str(tmp_path / "runs" / "reference"),
+    )
     assert line.startswith("pargs: error: ")
 
 
-def test_predict_checks_every_path_before_any_model_loads(tmp_path, monkeypatch, model_dirs, synthetic_dir,
-                                                          capsys, no_network):
+def test_predict_checks_every_path_before_any_model_loads(
+    tmp_path, monkeypatch, model_dirs, synthetic_dir, capsys, no_network
+):
     import pargs.lit.decode
 
     loaded = []
@@ -107,50 +133,80 @@ def test_predict_checks_every_path_before_any_model_loads(tmp_path, monkeypatch,
 
 def test_predict_eval_reward_path(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
     missing = tmp_path / "nowhere" / "eval_rm"
-    config = _predict_config(tmp_path, model_dirs["reference"], model_dirs["rm"], synthetic_dir / "prompts_test.jsonl",
-                             eval_reward={"model": {"path": str(missing)}})
+    config = _predict_config(
+        tmp_path,
+        model_dirs["reference"],
+        model_dirs["rm"],
+        synthetic_dir / "prompts_test.jsonl",
+        eval_reward={"model": {"path": str(missing)}},
+    )
     rc = main(["predict", "-c", str(config)])
     _one_line_error(rc, capsys.readouterr().err, "model.init_args.eval_reward.model.path", str(missing))
     assert no_network == []
 
 
 def test_fit_model_path(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
-    args = _fit_config(tmp_path, "RewardModule", {"model": {"path": "./reward-init"}}, model_dirs["reference"],
-                       synthetic_dir / "pairs_val.jsonl")
+    args = _fit_config(
+        tmp_path,
+        "RewardModule",
+        {"model": {"path": "./reward-init"}},
+        model_dirs["reference"],
+        synthetic_dir / "pairs_val.jsonl",
+    )
     _one_line_error(main(args), capsys.readouterr().err, "model.init_args.model.path", "'./reward-init' does not exist")
     assert no_network == []
 
 
 def test_fit_model_tokenizer_path(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
     spec = {"path": str(model_dirs["rm"]), "tokenizer": "~/no-such-tokenizer-dir"}
-    args = _fit_config(tmp_path, "RewardModule", {"model": spec}, model_dirs["reference"],
-                       synthetic_dir / "pairs_val.jsonl")
-    _one_line_error(main(args), capsys.readouterr().err, "model.init_args.model.tokenizer",
-                    "'~/no-such-tokenizer-dir' does not exist")
+    args = _fit_config(
+        tmp_path, "RewardModule", {"model": spec}, model_dirs["reference"], synthetic_dir / "pairs_val.jsonl"
+    )
+    _one_line_error(
+        main(args),
+        capsys.readouterr().err,
+        "model.init_args.model.tokenizer",
+        "'~/no-such-tokenizer-dir' does not exist",
+    )
     assert no_network == []
 
 
 def test_fit_dpo_reference_path(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
     missing = str(tmp_path / "sft" / "export")
-    args = _fit_config(tmp_path, "DPOModule", {"model": {"path": str(model_dirs["reference"])},
-                                               "reference": {"path": missing}},
-                       model_dirs["reference"], synthetic_dir / "pairs_val.jsonl")
+    args = _fit_config(
+        tmp_path,
+        "DPOModule",
+        {"model": {"path": str(model_dirs["reference"])}, "reference": {"path": missing}},
+        model_dirs["reference"],
+        synthetic_dir / "pairs_val.jsonl",
+    )
     _one_line_error(main(args), capsys.readouterr().err, "model.init_args.reference.path", missing)
     assert no_network == []
 
 
 def test_datamodule_tokenizer_path(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
-    args = _fit_config(tmp_path, "RewardModule", {"model": {"path": str(model_dirs["rm"])}}, "../tok/a/b",
-                       synthetic_dir / "pairs_val.jsonl")
+    args = _fit_config(
+        tmp_path,
+        "RewardModule",
+        {"model": {"path": str(model_dirs["rm"])}},
+        "../tok/a/b",
+        synthetic_dir / "pairs_val.jsonl",
+    )
     _one_line_error(main(args), capsys.readouterr().err, "data.init_args.tokenizer", "'../tok/a/b' does not exist")
     assert no_network == []
 
 
 def test_a_file_given_as_a_model_directory(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
-    args = _fit_config(tmp_path, "RewardModule", {"model": {"path": str(model_dirs["rm"] / "config.json")}},
-                       model_dirs["reference"], synthetic_dir / "pairs_val.jsonl")
-    _one_line_error(main(args), capsys.readouterr().err, "model.init_args.model.path", "is a file",
-                    "give the directory")
+    args = _fit_config(
+        tmp_path,
+        "RewardModule",
+        {"model": {"path": str(model_dirs["rm"] / "config.json")}},
+        model_dirs["reference"],
+        synthetic_dir / "pairs_val.jsonl",
+    )
+    _one_line_error(
+        main(args), capsys.readouterr().err, "model.init_args.model.path", "is a file", "give the directory"
+    )
 
 
 def test_hub_name_not_cached_while_offline(tmp_path, monkeypatch, model_dirs, synthetic_dir, capsys):
@@ -158,11 +214,20 @@ def test_hub_name_not_cached_while_offline(tmp_path, monkeypatch, model_dirs, sy
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = _predict_config(tmp_path, model_dirs["reference"], "OpenAssistant/reward-model-deberta-v3-large",
-                             synthetic_dir / "prompts_test.jsonl")
-    _one_line_error(main(["predict", "-c", str(config)]), capsys.readouterr().err,
-                    "model.init_args.scorers.rm.model.path", "'OpenAssistant/reward-model-deberta-v3-large'",
-                    "not in the local cache", "HF_HUB_OFFLINE")
+    config = _predict_config(
+        tmp_path,
+        model_dirs["reference"],
+        "OpenAssistant/reward-model-deberta-v3-large",
+        synthetic_dir / "prompts_test.jsonl",
+    )
+    _one_line_error(
+        main(["predict", "-c", str(config)]),
+        capsys.readouterr().err,
+        "model.init_args.scorers.rm.model.path",
+        "'OpenAssistant/reward-model-deberta-v3-large'",
+        "not in the local cache",
+        "HF_HUB_OFFLINE",
+    )
 
 
 def test_hub_names_and_local_paths(tmp_path, monkeypatch):
@@ -222,8 +287,16 @@ def test_prefix_agreement_checks_every_rm_first(tmp_path, model_dirs, synthetic_
     loaded = []
     monkeypatch.setattr(pargs.models.loading, "load_reward_model", lambda *a, **k: loaded.append(a))
     missing = tmp_path / "rm-b"
-    rc = main(["prefix-agreement", "--pairs", str(synthetic_dir / "pairs_val.jsonl"),
-               "--rm", str(model_dirs["rm"]), str(missing)])
+    rc = main(
+        [
+            "prefix-agreement",
+            "--pairs",
+            str(synthetic_dir / "pairs_val.jsonl"),
+            "--rm",
+            str(model_dirs["rm"]),
+            str(missing),
+        ]
+    )
     _one_line_error(rc, capsys.readouterr().err, "--rm", str(missing), "does not exist")
     assert loaded == []
 
@@ -231,33 +304,57 @@ def test_prefix_agreement_checks_every_rm_first(tmp_path, model_dirs, synthetic_
 def test_judge_model_path(tmp_path, capsys, no_network):
     preds = tmp_path / "run" / "predictions"
     preds.mkdir(parents=True)
-    rows = [{"id": str(i), "prompt": "p", "response": f"r{m}", "reward": 0.0, "method": m, "sample": 0,
-             "tokens": 1, "decode_seconds": 0.1}
-            for i in range(2) for m in ("pargs", "greedy")]
+    rows = [
+        {
+            "id": str(i),
+            "prompt": "p",
+            "response": f"r{m}",
+            "reward": 0.0,
+            "method": m,
+            "sample": 0,
+            "tokens": 1,
+            "decode_seconds": 0.1,
+        }
+        for i in range(2)
+        for m in ("pargs", "greedy")
+    ]
     (preds / "predictions-rank0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     rc = main(["judge", str(tmp_path / "run"), "--model", "./judges/lm"])
     _one_line_error(rc, capsys.readouterr().err, "--model", "'./judges/lm' does not exist")
     assert no_network == []
     # a relative path whose first folder is not here either reads as a Hub name: online, the Hub is asked once
     rc = main(["judge", str(tmp_path / "run"), "--model", "judges/lm"])
-    _one_line_error(rc, capsys.readouterr().err, "--model: 'judges/lm' is no local directory",
-                    os.path.abspath("judges/lm"), "the Hub cannot be reached", "HF_HUB_OFFLINE=1")
+    _one_line_error(
+        rc,
+        capsys.readouterr().err,
+        "--model: 'judges/lm' is no local directory",
+        os.path.abspath("judges/lm"),
+        "the Hub cannot be reached",
+        "HF_HUB_OFFLINE=1",
+    )
     assert 0 < len(no_network) <= 2  # one lookup (an address, then a connection), not a minute of retries
 
 
 def test_sweep_policy_path(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
-    config = _predict_config(tmp_path, tmp_path / "missing-policy", model_dirs["rm"],
-                             synthetic_dir / "prompts_test.jsonl")
+    config = _predict_config(
+        tmp_path, tmp_path / "missing-policy", model_dirs["rm"], synthetic_dir / "prompts_test.jsonl"
+    )
     rc = main(["sweep", "-c", str(config), "--betas", "1.0", "--ks", "2", "--out", str(tmp_path / "sweep")])
-    _one_line_error(rc, capsys.readouterr().err, "model.init_args.policies.reference.path",
-                    str(tmp_path / "missing-policy"))
+    _one_line_error(
+        rc, capsys.readouterr().err, "model.init_args.policies.reference.path", str(tmp_path / "missing-policy")
+    )
     assert no_network == []
 
 
 def test_a_missing_model_path_leaves_nothing_written(tmp_path, model_dirs, synthetic_dir, capsys, no_network):
     """Checked with the data files, before Lightning makes a run directory or writes config.yaml."""
-    args = _fit_config(tmp_path, "RewardModule", {"model": {"path": "./reward-init"}}, model_dirs["reference"],
-                       synthetic_dir / "pairs_val.jsonl")
+    args = _fit_config(
+        tmp_path,
+        "RewardModule",
+        {"model": {"path": "./reward-init"}},
+        model_dirs["reference"],
+        synthetic_dir / "pairs_val.jsonl",
+    )
     cfg = yaml.safe_load(open(args[2]))
     cfg["trainer"].pop("logger")  # Lightning's default TensorBoard logger: lightning_logs/version_0
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))

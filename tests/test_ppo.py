@@ -28,8 +28,16 @@ from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
 
 
 def _trainer(tmp_path, **kw) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, default_root_dir=tmp_path, **kw)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **kw,
+    )
 
 
 def test_gae_hand_example():
@@ -85,11 +93,19 @@ def test_clipped_policy_and_value_objectives_hand_values():
 
 def test_rollout_tensors_match_token_by_token_forward_passes(model_dirs):
     path = str(model_dirs["reference"])
-    module = PPOModule(ModelSpec(path=path), RewardSpec(oracle=True), value_model=ModelSpec(path=str(model_dirs["rm"])),
-                       max_new_tokens=6, minibatch_size=2)
+    module = PPOModule(
+        ModelSpec(path=path),
+        RewardSpec(oracle=True),
+        value_model=ModelSpec(path=str(model_dirs["rm"])),
+        max_new_tokens=6,
+        minibatch_size=2,
+    )
     module.configure_model()
-    prompts = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
-               "write a detailed review of the movie about the plot :"]  # different lengths: left padding
+    prompts = [
+        "write a review of the hotel about the staff :",
+        "write a short review of the phone about the price :",
+        "write a detailed review of the movie about the plot :",
+    ]  # different lengths: left padding
     seq = module.rollout(prompts, torch.tensor([stable_seed(0, i) for i in range(3)]))
     lm = AutoModelForCausalLM.from_pretrained(path).eval()
     tok = module.tokenizer
@@ -117,17 +133,23 @@ def _rollout_with_extra_eos(model_dirs, tmp_path):
     lm.generation_config.eos_token_id = [tok.eos_token_id, tok.unk_token_id]  # unk ends a response: never masked
     lm.save_pretrained(tmp_path / "policy")
     tok.save_pretrained(tmp_path / "policy")
-    module = PPOModule(ModelSpec(path=str(tmp_path / "policy")), RewardSpec(oracle=True), max_new_tokens=6,
-                       minibatch_size=2)
+    module = PPOModule(
+        ModelSpec(path=str(tmp_path / "policy")), RewardSpec(oracle=True), max_new_tokens=6, minibatch_size=2
+    )
     module.configure_model()
-    prompts = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
-               "write a detailed review of the movie about the plot :", "write a review of the book about the cover :"]
+    prompts = [
+        "write a review of the hotel about the staff :",
+        "write a short review of the phone about the price :",
+        "write a detailed review of the movie about the plot :",
+        "write a review of the book about the cover :",
+    ]
     return module, prompts, module.rollout(prompts, torch.tensor([stable_seed(1, i) for i in range(len(prompts))]))
 
 
 @pytest.mark.parametrize("engine_rule", ["shipped", "changed"])
-def test_rollout_logprobs_are_those_of_the_distribution_the_engine_sampled_from(model_dirs, tmp_path, monkeypatch,
-                                                                                engine_rule):
+def test_rollout_logprobs_are_those_of_the_distribution_the_engine_sampled_from(
+    model_dirs, tmp_path, monkeypatch, engine_rule
+):
     """PPO's log pi_old of each response token is its log-probability under the engine's masked distribution at
     that step (the engine's ``Stopping`` applied to a token-by-token forward pass), whatever the engine's rule is:
     "changed" alters the rule inside the engine only (EOS barred for two steps, one more token never sampled)."""
@@ -168,8 +190,9 @@ def sft_run(tmp_path_factory):
     L.seed_everything(0)
     tokenizer = str(out / "data" / "tokenizer")
     config = {"model_type": "gpt2", "n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 64}
-    sft = CausalLMModule(ModelSpec(tokenizer=tokenizer, config=config), lr=3e-3, warmup_steps=10,
-                         export_dir=str(out / "sft"))
+    sft = CausalLMModule(
+        ModelSpec(tokenizer=tokenizer, config=config), lr=3e-3, warmup_steps=10, export_dir=str(out / "sft")
+    )
     data = SFTDataModule(str(out / "data" / "sft_train.jsonl"), tokenizer, batch_size=32, max_length=64)
     _trainer(out, max_epochs=3).fit(sft, datamodule=data)
     return out
@@ -178,8 +201,16 @@ def sft_run(tmp_path_factory):
 def test_ppo_raises_the_oracle_reward_over_the_reference(sft_run):
     out = sft_run
     L.seed_everything(0)
-    ppo = PPOModule(ModelSpec(path=str(out / "sft")), RewardSpec(oracle=True), max_new_tokens=24, minibatch_size=32,
-                    kl_coef=0.05, lr=1e-3, value_lr=3e-3, export_dir=str(out / "ppo"))
+    ppo = PPOModule(
+        ModelSpec(path=str(out / "sft")),
+        RewardSpec(oracle=True),
+        max_new_tokens=24,
+        minibatch_size=32,
+        kl_coef=0.05,
+        lr=1e-3,
+        value_lr=3e-3,
+        export_dir=str(out / "ppo"),
+    )
     data = PromptDataModule(train_file=str(out / "data" / "prompts_train.jsonl"), batch_size=32)
     _trainer(out, max_epochs=2).fit(ppo, datamodule=data)  # 2 x 8 PPO iterations of 32 rollouts
 

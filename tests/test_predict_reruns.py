@@ -20,23 +20,42 @@ from pargs.cli import main
 from tests.conftest import make_lm, make_rm
 from tests.subprocesses import run_pargs, start_pargs
 
-METHODS = [{"name": "top-k", "kind": "sample", "top_k": 10},
-           {"name": "pargs", "kind": "guided", "k": 4, "scorer": "rm"}]
+METHODS = [
+    {"name": "top-k", "kind": "sample", "top_k": 10},
+    {"name": "pargs", "kind": "guided", "k": 4, "scorer": "rm"},
+]
 
 
 def _config(base: Path, reference: Path, callbacks=(), **init) -> Path:
     """A predict config of the two METHODS reading ``base/rm``, ``base/prompts.jsonl``, writing ``base/preds``."""
     writer = {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(base / "preds")}}
     cfg = {
-        "seed_everything": 0, "return_predictions": False,
-        "trainer": {"accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False,
-                    "enable_model_summary": False, "default_root_dir": str(base), "callbacks": [writer, *callbacks]},
-        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
-            "policies": {"reference": {"path": str(reference)}},
-            "scorers": {"rm": {"model": {"path": str(base / "rm")}}},
-            "eval_reward": {"oracle": True}, "max_new_tokens": 6, "methods": METHODS, **init}},
-        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
-            "predict_file": str(base / "prompts.jsonl"), "batch_size": 3}},
+        "seed_everything": 0,
+        "return_predictions": False,
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "default_root_dir": str(base),
+            "callbacks": [writer, *callbacks],
+        },
+        "model": {
+            "class_path": "pargs.lit.DecodeModule",
+            "init_args": {
+                "policies": {"reference": {"path": str(reference)}},
+                "scorers": {"rm": {"model": {"path": str(base / "rm")}}},
+                "eval_reward": {"oracle": True},
+                "max_new_tokens": 6,
+                "methods": METHODS,
+                **init,
+            },
+        },
+        "data": {
+            "class_path": "pargs.datamodules.PromptDataModule",
+            "init_args": {"predict_file": str(base / "prompts.jsonl"), "batch_size": 3},
+        },
     }
     path = base / "predict.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -81,10 +100,12 @@ def _predict(capsys, *args) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-REFUSAL = ("{preds} holds predictions made with other settings than this config's: {changes}. Resuming would count "
-           "them as this config's: write to another directory (pargs predict --predictions DIR), keep both under "
-           "another name (--method {method}.name=NEW_NAME) or decode them again here (--on_change restart removes "
-           "these lines, and only these)")
+REFUSAL = (
+    "{preds} holds predictions made with other settings than this config's: {changes}. Resuming would count "
+    "them as this config's: write to another directory (pargs predict --predictions DIR), keep both under "
+    "another name (--method {method}.name=NEW_NAME) or decode them again here (--on_change restart removes "
+    "these lines, and only these)"
+)
 
 
 def test_a_changed_beta_is_refused_before_decoding_through_the_cli(run):
@@ -93,7 +114,8 @@ def test_a_changed_beta_is_refused_before_decoding_through_the_cli(run):
     proc = run_pargs("predict", "-c", str(cfg), "--method", "pargs.beta=3")
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == "pargs: error: " + REFUSAL.format(
-        preds=base / "preds", changes="method 'pargs' (6 lines): beta 1.5 -> 3.0", method="pargs")
+        preds=base / "preds", changes="method 'pargs' (6 lines): beta 1.5 -> 3.0", method="pargs"
+    )
     assert "Traceback" not in proc.stderr and "Loading weights" not in proc.stderr  # no model was loaded
     assert _lines(base / "preds") == before
 
@@ -103,16 +125,29 @@ def _other_weights(path: Path, tokenizer, build) -> None:
     build(tokenizer, seed=7).save_pretrained(path)
 
 
-@pytest.mark.parametrize("change, args, expected", [
-    ("k", ["--method", "pargs.k=3"], "method 'pargs' (6 lines): k 4 -> 3"),
-    ("max_new_tokens", ["--model.init_args.max_new_tokens", "5"],
-     "method 'top-k' (6 lines): max_new_tokens 6 -> 5; method 'pargs' (6 lines): max_new_tokens 6 -> 5"),
-    ("stop_strings", ["--model.init_args.stop_strings", "['.']"],
-     "method 'top-k' (6 lines): stop_strings None -> ['.']; method 'pargs' (6 lines): stop_strings None -> ['.']"),
-    ("seed", ["--model.init_args.seed", "1"],
-     "method 'top-k' (6 lines): seed 0 -> 1; method 'pargs' (6 lines): seed 0 -> 1"),
-    ("scorer weights", [], "method 'pargs' (6 lines): scorers.rm.model.files sha256:{old} -> sha256:{new}"),
-])
+@pytest.mark.parametrize(
+    "change, args, expected",
+    [
+        ("k", ["--method", "pargs.k=3"], "method 'pargs' (6 lines): k 4 -> 3"),
+        (
+            "max_new_tokens",
+            ["--model.init_args.max_new_tokens", "5"],
+            "method 'top-k' (6 lines): max_new_tokens 6 -> 5; method 'pargs' (6 lines): max_new_tokens 6 -> 5",
+        ),
+        (
+            "stop_strings",
+            ["--model.init_args.stop_strings", "['.']"],
+            "method 'top-k' (6 lines): stop_strings None -> ['.']; "
+            "method 'pargs' (6 lines): stop_strings None -> ['.']",
+        ),
+        (
+            "seed",
+            ["--model.init_args.seed", "1"],
+            "method 'top-k' (6 lines): seed 0 -> 1; method 'pargs' (6 lines): seed 0 -> 1",
+        ),
+        ("scorer weights", [], "method 'pargs' (6 lines): scorers.rm.model.files sha256:{old} -> sha256:{new}"),
+    ],
+)
 def test_what_decides_a_line_is_compared(run, capsys, tokenizer, change, args, expected):
     base, cfg = run
     old = new = None
@@ -132,7 +167,8 @@ def test_what_decides_a_line_is_compared(run, capsys, tokenizer, change, args, e
     assert code == 1
     method = "pargs" if expected.startswith("method 'pargs'") else "top-k"
     assert err.strip().splitlines()[-1] == "pargs: error: " + REFUSAL.format(
-        preds=base / "preds", changes=expected.format(old=old, new=new), method=method)
+        preds=base / "preds", changes=expected.format(old=old, new=new), method=method
+    )
     assert _lines(base / "preds") == before
 
 
@@ -147,8 +183,15 @@ def test_a_new_policy_is_refused_but_a_moved_or_touched_model_resumes(run, capsy
     other = base / "policy"
     _other_weights(other, tokenizer, make_lm)
     tokenizer.save_pretrained(other)
-    code, err = _predict(capsys, "-c", str(cfg), "--model.init_args.scorers.rm.model.path", str(base / "rm-moved"),
-                         "--model.init_args.policies.reference.path", str(other))
+    code, err = _predict(
+        capsys,
+        "-c",
+        str(cfg),
+        "--model.init_args.scorers.rm.model.path",
+        str(base / "rm-moved"),
+        "--model.init_args.policies.reference.path",
+        str(other),
+    )
     assert code == 1
     assert "method 'top-k' (6 lines): policies.reference.files sha256:" in err
     assert "method 'pargs' (6 lines): policies.reference.files sha256:" in err
@@ -204,7 +247,8 @@ def test_lines_without_a_record_are_refused_until_adopted(run, capsys):
         "manifest.json: written before pargs kept one): method 'top-k' (6 lines), method 'pargs' (6 lines). Resuming "
         "would count them as this config's: write to another directory (pargs predict --predictions DIR), decode "
         "them again here (--on_change restart removes these lines, and only these) or if this config made the "
-        "unrecorded lines, keep them (--on_change adopt)")
+        "unrecorded lines, keep them (--on_change adopt)"
+    )
     code, err = _predict(capsys, "-c", str(cfg), "--on_change", "adopt")
     assert code == 0, err[-3000:]
     assert _lines(base / "preds") == before
@@ -222,15 +266,18 @@ def test_an_edited_prompt_is_refused_and_a_smaller_limit_resumes(run, capsys):
     (base / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in prompts))
     code, err = _predict(capsys, "-c", str(cfg))
     assert code == 1
-    assert (f"{base / 'preds'} holds 2 lines decoded from another prompt or other references than "
-            f"{base / 'prompts.jsonl'} holds now for their id (ids {prompts[1]['id']!r})") in err
+    assert (
+        f"{base / 'preds'} holds 2 lines decoded from another prompt or other references than "
+        f"{base / 'prompts.jsonl'} holds now for their id (ids {prompts[1]['id']!r})"
+    ) in err
     assert _lines(base / "preds") == before
     code, err = _predict(capsys, "-c", str(cfg), "--on_change", "restart")
     assert code == 0, err[-3000:]
     now = _by_method(base / "preds")
     assert all(len(v) == 6 for v in now.values())
     assert {r["prompt"] for m in now.values() for (i, _), r in m.items() if i == prompts[1]["id"]} == {
-        prompts[1]["prompt"]}
+        prompts[1]["prompt"]
+    }
 
 
 def test_a_second_run_on_the_same_directory_is_refused(tmp_path, synthetic_dir, model_dirs, capsys):
@@ -238,8 +285,11 @@ def test_a_second_run_on_the_same_directory_is_refused(tmp_path, synthetic_dir, 
     shutil.copy(synthetic_dir / "prompts_test.jsonl", tmp_path / "prompts.jsonl")
     go = tmp_path / "go"
     os.mkfifo(go)
-    paused = _config(tmp_path, model_dirs["reference"], callbacks=[
-        {"class_path": "tests.helpers.PauseDuringPredict", "init_args": {"go": str(go)}}]).rename(tmp_path / "a.yaml")
+    paused = _config(
+        tmp_path,
+        model_dirs["reference"],
+        callbacks=[{"class_path": "tests.helpers.PauseDuringPredict", "init_args": {"go": str(go)}}],
+    ).rename(tmp_path / "a.yaml")
     first = start_pargs("predict", "-c", str(paused))
     try:
         seen = []
@@ -252,10 +302,14 @@ def test_a_second_run_on_the_same_directory_is_refused(tmp_path, synthetic_dir, 
         code, err = _predict(capsys, "-c", str(_config(tmp_path, model_dirs["reference"])))
         assert code == 1
         last = err.strip().splitlines()[-1]
-        assert last.startswith(f"pargs: error: predictions directory {tmp_path / 'preds'} is in use by another pargs "
-                               f"predict (pid {first.pid} on host ")
-        assert last.endswith(f"; lock {tmp_path / 'preds' / 'predict.lock'}): wait for it to finish, or write to "
-                             "another directory (pargs predict --predictions DIR)")
+        assert last.startswith(
+            f"pargs: error: predictions directory {tmp_path / 'preds'} is in use by another pargs "
+            f"predict (pid {first.pid} on host "
+        )
+        assert last.endswith(
+            f"; lock {tmp_path / 'preds' / 'predict.lock'}): wait for it to finish, or write to "
+            "another directory (pargs predict --predictions DIR)"
+        )
         with open(go, "w") as fh:
             fh.write("go")
         out, rest = first.communicate(timeout=600)
@@ -284,8 +338,10 @@ def _can_drop_capabilities() -> bool:
     return bool(effective & (1 << 8))  # CAP_SETPCAP
 
 
-@pytest.mark.skipif(os.geteuid() == 0 and not _can_drop_capabilities(),
-                    reason="root without CAP_SETPCAP writes into read-only directories")
+@pytest.mark.skipif(
+    os.geteuid() == 0 and not _can_drop_capabilities(),
+    reason="root without CAP_SETPCAP writes into read-only directories",
+)
 def test_a_read_only_directory_is_one_line_before_any_model_loads(run):
     base, cfg = run
     preds = base / "preds"
@@ -300,18 +356,25 @@ def test_a_read_only_directory_is_one_line_before_any_model_loads(run):
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == (
         f"pargs: error: cannot write to predictions directory {preds}: Permission denied ({preds / 'predict.lock'}); "
-        "make it writable, or write to another directory (pargs predict --predictions DIR)")
+        "make it writable, or write to another directory (pargs predict --predictions DIR)"
+    )
     assert "Traceback" not in proc.stderr and "Loading weights" not in proc.stderr
 
 
-@pytest.mark.parametrize("option, message", [
-    ("nope.beta=3", "--method nope.beta=3: the config has no method named 'nope'; its methods: top-k, pargs"),
-    ("pargs.bta=3", "--method pargs.bta=3: a method has no field 'bta'; its fields: beta, greedy, k, kind, n, name, "
-                    "policy, preset, samples, scorer, temperature, top_k, top_p"),
-    ("pargs.k=many", "--method pargs.k=many: k must be an integer, got 'many'"),
-    ("pargs.greedy=2", "--method pargs.greedy=2: greedy must be true or false, got '2'"),
-    ("pargs", "--method pargs: write NAME.FIELD=VALUE, e.g. --method pargs.beta=3"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("nope.beta=3", "--method nope.beta=3: the config has no method named 'nope'; its methods: top-k, pargs"),
+        (
+            "pargs.bta=3",
+            "--method pargs.bta=3: a method has no field 'bta'; its fields: beta, greedy, k, kind, n, name, "
+            "policy, preset, samples, scorer, temperature, top_k, top_p",
+        ),
+        ("pargs.k=many", "--method pargs.k=many: k must be an integer, got 'many'"),
+        ("pargs.greedy=2", "--method pargs.greedy=2: greedy must be true or false, got '2'"),
+        ("pargs", "--method pargs: write NAME.FIELD=VALUE, e.g. --method pargs.beta=3"),
+    ],
+)
 def test_a_bad_method_option_is_one_line(tmp_path, model_dirs, capsys, option, message):
     code, err = _predict(capsys, "-c", str(_config(tmp_path, model_dirs["reference"])), "--method", option)
     assert code == 1 and err.strip().splitlines()[-1] == "pargs: error: " + message
@@ -323,7 +386,8 @@ def test_predictions_needs_the_writer_callback(tmp_path, model_dirs, capsys):
     code, err = _predict(capsys, "-c", str(cfg), "--trainer.callbacks=[]", "--predictions", str(tmp_path / "x"))
     assert code == 1 and err.strip().splitlines()[-1] == (
         "pargs: error: --predictions sets the pargs.lit.JsonlPredictionWriter callback of trainer.callbacks, but the "
-        "config has none")
+        "config has none"
+    )
 
 
 def test_a_preset_method_is_found_by_its_preset_name(run, capsys, model_dirs):

@@ -37,16 +37,20 @@ def test_sampled_prefix_rows_respect_ratio_and_bounds():
     assert ((length >= 1) & (length <= torch.maximum(len_w, len_l)[pair])).all()
 
 
-@pytest.mark.parametrize("weighting,expected", [
-    # pair 0 has 1 term, pair 1 has 3: "term" draws each of the 4 (pair, length) terms a quarter of the time,
-    # "pair" each pair half of the time (and pair 1's three lengths a sixth each)
-    ("term", {(0, 1): 1 / 4, (1, 1): 1 / 4, (1, 2): 1 / 4, (1, 3): 1 / 4}),
-    ("pair", {(0, 1): 1 / 2, (1, 1): 1 / 6, (1, 2): 1 / 6, (1, 3): 1 / 6}),
-])
+@pytest.mark.parametrize(
+    "weighting,expected",
+    [
+        # pair 0 has 1 term, pair 1 has 3: "term" draws each of the 4 (pair, length) terms a quarter of the time,
+        # "pair" each pair half of the time (and pair 1's three lengths a sixth each)
+        ("term", {(0, 1): 1 / 4, (1, 1): 1 / 4, (1, 2): 1 / 4, (1, 3): 1 / 4}),
+        ("pair", {(0, 1): 1 / 2, (1, 1): 1 / 6, (1, 2): 1 / 6, (1, 3): 1 / 6}),
+    ],
+)
 def test_prefix_row_sampling_distribution(weighting, expected):
     n = 24_000
-    pair, length = sample_prefix_rows(torch.tensor([1, 3]), torch.tensor([1, 2]), n / 2,
-                                      torch.Generator().manual_seed(0), weighting=weighting)
+    pair, length = sample_prefix_rows(
+        torch.tensor([1, 3]), torch.tensor([1, 2]), n / 2, torch.Generator().manual_seed(0), weighting=weighting
+    )
     counts = Counter(zip(pair.tolist(), length.tolist()))
     assert set(counts) == set(expected)
     chi2 = sum((counts[t] - n * p) ** 2 / (n * p) for t, p in expected.items())

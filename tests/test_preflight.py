@@ -33,8 +33,10 @@ def _config(tmp_path, synthetic_dir, model_dirs, tensorboard=False, dirpath=True
     path = _fit_config(tmp_path, synthetic_dir, model_dirs, tmp_path / "losses.jsonl", **kw)
     cfg = yaml.safe_load(path.read_text())
     if tensorboard:
-        cfg["trainer"]["logger"] = {"class_path": "lightning.pytorch.loggers.TensorBoardLogger",
-                                    "init_args": {"save_dir": str(tmp_path / "tb"), "name": "rm"}}
+        cfg["trainer"]["logger"] = {
+            "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+            "init_args": {"save_dir": str(tmp_path / "tb"), "name": "rm"},
+        }
     if not dirpath:
         del cfg["trainer"]["callbacks"][0]["init_args"]["dirpath"]
     path.write_text(yaml.safe_dump(cfg))
@@ -58,24 +60,33 @@ def _files(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def test_ckpt_path_last_without_a_checkpoint_is_an_error_naming_the_directory(tmp_path, synthetic_dir, model_dirs,
-                                                                              capsys):
+def test_ckpt_path_last_without_a_checkpoint_is_an_error_naming_the_directory(
+    tmp_path, synthetic_dir, model_dirs, capsys
+):
     config = _config(tmp_path, synthetic_dir, model_dirs, tensorboard=True)
     before = _files(tmp_path)
-    _error(["fit", "-c", str(config), "--ckpt_path", "last"], capsys,
-           f"--ckpt_path last: no checkpoint to resume from in {tmp_path / 'ckpt'}", "drop --ckpt_path")
+    _error(
+        ["fit", "-c", str(config), "--ckpt_path", "last"],
+        capsys,
+        f"--ckpt_path last: no checkpoint to resume from in {tmp_path / 'ckpt'}",
+        "drop --ckpt_path",
+    )
     assert _files(tmp_path) == before  # no config.yaml, no TensorBoard run
 
 
-def test_ckpt_path_last_says_why_a_checkpoint_without_dirpath_is_never_found(tmp_path, synthetic_dir, model_dirs,
-                                                                             capsys):
+def test_ckpt_path_last_says_why_a_checkpoint_without_dirpath_is_never_found(
+    tmp_path, synthetic_dir, model_dirs, capsys
+):
     # a previous run saved last.ckpt under version_0; the new run would look in version_1
     (tmp_path / "tb" / "rm" / "version_0" / "checkpoints").mkdir(parents=True)
     (tmp_path / "tb" / "rm" / "version_0" / "checkpoints" / "last.ckpt").write_bytes(b"")
     config = _config(tmp_path, synthetic_dir, model_dirs, tensorboard=True, dirpath=False)
-    _error(["fit", "-c", str(config), "--ckpt_path", "last"], capsys,
-           f"no checkpoint to resume from in {tmp_path / 'tb' / 'rm' / 'version_1' / 'checkpoints'}",
-           "has no dirpath, so every run saves under a new logger version")
+    _error(
+        ["fit", "-c", str(config), "--ckpt_path", "last"],
+        capsys,
+        f"no checkpoint to resume from in {tmp_path / 'tb' / 'rm' / 'version_1' / 'checkpoints'}",
+        "has no dirpath, so every run saves under a new logger version",
+    )
 
 
 def test_a_missing_checkpoint_file_writes_nothing(tmp_path, synthetic_dir, model_dirs, trained, capsys):
@@ -83,57 +94,90 @@ def test_a_missing_checkpoint_file_writes_nothing(tmp_path, synthetic_dir, model
     config = _config(tmp_path, synthetic_dir, model_dirs, tensorboard=True)
     before = _files(tmp_path)
     missing = tmp_path / "ckpt" / "epoch=0-step=9.ckpt"
-    _error(["fit", "-c", str(config), "--ckpt_path", str(missing)], capsys,
-           f"checkpoint {missing} (--ckpt_path) does not exist", "epoch=0-step=2.ckpt, last.ckpt")
+    _error(
+        ["fit", "-c", str(config), "--ckpt_path", str(missing)],
+        capsys,
+        f"checkpoint {missing} (--ckpt_path) does not exist",
+        "epoch=0-step=2.ckpt, last.ckpt",
+    )
     assert _files(tmp_path) == before
 
 
 @pytest.mark.parametrize("given", ["path", "last"])
-def test_a_truncated_checkpoint_names_the_file_and_the_earlier_ones(tmp_path, synthetic_dir, model_dirs, trained,
-                                                                    capsys, given):
+def test_a_truncated_checkpoint_names_the_file_and_the_earlier_ones(
+    tmp_path, synthetic_dir, model_dirs, trained, capsys, given
+):
     shutil.copytree(trained / "ckpt", tmp_path / "ckpt")
     last = tmp_path / "ckpt" / "last.ckpt"
     data = last.read_bytes()
     last.write_bytes(data[: len(data) // 2])  # what a run killed while saving leaves
     config = _config(tmp_path, synthetic_dir, model_dirs)
     before = _files(tmp_path)
-    _error(["fit", "-c", str(config), "--ckpt_path", str(last) if given == "path" else "last"], capsys,
-           f"checkpoint {last} cannot be read", "truncated or corrupt",
-           f"resume from an earlier checkpoint: --ckpt_path {tmp_path / 'ckpt' / 'epoch=0-step=2.ckpt'}")
+    _error(
+        ["fit", "-c", str(config), "--ckpt_path", str(last) if given == "path" else "last"],
+        capsys,
+        f"checkpoint {last} cannot be read",
+        "truncated or corrupt",
+        f"resume from an earlier checkpoint: --ckpt_path {tmp_path / 'ckpt' / 'epoch=0-step=2.ckpt'}",
+    )
     assert _files(tmp_path) == before
 
 
-def test_a_checkpoint_holding_pickled_objects_says_how_to_load_it_if_trusted(tmp_path, synthetic_dir, model_dirs,
-                                                                             capsys):
+def test_a_checkpoint_holding_pickled_objects_says_how_to_load_it_if_trusted(
+    tmp_path, synthetic_dir, model_dirs, capsys
+):
     pickled = tmp_path / "pickled.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"when": datetime.date(2024, 1, 1)}}, pickled)
     config = _config(tmp_path, synthetic_dir, model_dirs)
-    _error(["fit", "-c", str(config), "--ckpt_path", str(pickled)], capsys,
-           f"checkpoint {pickled} holds objects other than plain data", "add --weights_only false")
+    _error(
+        ["fit", "-c", str(config), "--ckpt_path", str(pickled)],
+        capsys,
+        f"checkpoint {pickled} holds objects other than plain data",
+        "add --weights_only false",
+    )
 
 
 @pytest.mark.parametrize("command", ["predict", "fit-dpo"])
-def test_a_checkpoint_of_another_module_class_is_refused_before_anything_is_built(tmp_path, synthetic_dir, model_dirs,
-                                                                                  trained, capsys, command):
+def test_a_checkpoint_of_another_module_class_is_refused_before_anything_is_built(
+    tmp_path, synthetic_dir, model_dirs, trained, capsys, command
+):
     if command == "predict":
         args, configured = _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl"), "DecodeModule"
     else:
         config = _config(tmp_path, synthetic_dir, model_dirs, module="dpo-online")
         args, configured = ["fit", "-c", str(config)], "DPOModule"
     before = _files(tmp_path)
-    _error([*args, "--ckpt_path", str(trained / "ckpt" / "last.ckpt")], capsys,
-           "holds a pargs.lit.RewardModule but the config's model is a pargs.lit.", f"{configured}: give a checkpoint",
-           "drop --ckpt_path")
+    _error(
+        [*args, "--ckpt_path", str(trained / "ckpt" / "last.ckpt")],
+        capsys,
+        "holds a pargs.lit.RewardModule but the config's model is a pargs.lit.",
+        f"{configured}: give a checkpoint",
+        "drop --ckpt_path",
+    )
     assert _files(tmp_path) == before  # not even the prediction writer's output folder
 
 
-def test_resuming_a_copied_checkpoint_follows_the_config_and_lists_what_changed(tmp_path, synthetic_dir, model_dirs,
-                                                                               trained, capsys):
+def test_resuming_a_copied_checkpoint_follows_the_config_and_lists_what_changed(
+    tmp_path, synthetic_dir, model_dirs, trained, capsys
+):
     other_export = {p.name: p.read_bytes() for p in (trained / "export").iterdir()}
     shutil.copy(trained / "ckpt" / "last.ckpt", tmp_path / "copied.ckpt")
     config = _config(tmp_path, synthetic_dir, model_dirs)
-    rc = main(["fit", "-c", str(config), "--trainer.max_steps", "3", "--model.init_args.lr", "0.002",
-               "--data.init_args.batch_size", "16", "--ckpt_path", str(tmp_path / "copied.ckpt")])
+    rc = main(
+        [
+            "fit",
+            "-c",
+            str(config),
+            "--trainer.max_steps",
+            "3",
+            "--model.init_args.lr",
+            "0.002",
+            "--data.init_args.batch_size",
+            "16",
+            "--ckpt_path",
+            str(tmp_path / "copied.ckpt"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     # the current config's export_dir gets the model; the run the checkpoint came from keeps its own

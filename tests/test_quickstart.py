@@ -14,14 +14,16 @@ METHODS = {"top-k": 10, "best-of-10": 10, "args": 1, "pargs-g": 1, "pargs": 10} 
 def test_quickstart_runs_end_to_end(tmp_path):
     run = tmp_path / "run"
     sizes = SyntheticSizes(seed=1, n_sft=200, n_sft_val=20, n_pairs=64, n_pairs_val=16, n_test=3)
-    summary = run_quickstart(run, seed=1, sizes=sizes, epochs={"sft": 1, "reward_partial": 1, "reward_full": 1},
-                             limit_prompts=3)
+    summary = run_quickstart(
+        run, seed=1, sizes=sizes, epochs={"sft": 1, "reward_partial": 1, "reward_full": 1}, limit_prompts=3
+    )
     for name in ("reference", "rm_partial", "rm_full"):
         assert (run / "models" / name / "model.safetensors").is_file()
     for name in ("sft", "reward_partial", "reward_full"):
         assert list((run / "tensorboard" / name).rglob("events.out.tfevents.*")), name
-    lines = [json.loads(x) for path in sorted((run / "predictions").glob("*.jsonl"))
-             for x in path.read_text().splitlines()]
+    lines = [
+        json.loads(x) for path in sorted((run / "predictions").glob("*.jsonl")) for x in path.read_text().splitlines()
+    ]
     counts = {}
     for r in lines:
         counts[r["method"]] = counts.get(r["method"], 0) + 1

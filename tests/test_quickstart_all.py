@@ -26,9 +26,17 @@ def test_extended_quickstart_trains_every_baseline_and_decodes_every_method(tmp_
     sizes = SyntheticSizes(seed=1, n_sft=100, n_sft_val=10, n_pairs=32, n_pairs_val=8, n_test=2)
     steps = ("sft", "reward_partial", "reward_full", "dpo", "value", "ppo")
     summary = run_quickstart(
-        run, seed=1, sizes=sizes, epochs={s: 1 for s in steps}, limit_prompts=2, extended=True,
-        overrides={"value_rollouts": {"data.init_args.limit": 4}, "ppo": {"trainer.limit_train_batches": 1},
-                   **{s: {"trainer.limit_val_batches": 1} for s in steps}},
+        run,
+        seed=1,
+        sizes=sizes,
+        epochs={s: 1 for s in steps},
+        limit_prompts=2,
+        extended=True,
+        overrides={
+            "value_rollouts": {"data.init_args.limit": 4},
+            "ppo": {"trainer.limit_train_batches": 1},
+            **{s: {"trainer.limit_val_batches": 1} for s in steps},
+        },
     )
     for name in ("reference", "rm_partial", "rm_full", "dpo", "value", "ppo"):
         assert (run / "models" / name / "model.safetensors").is_file(), name

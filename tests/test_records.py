@@ -12,15 +12,18 @@ def _write(path, lines):
     return path
 
 
-@pytest.mark.parametrize("line,field,needle", [
-    ('{"id": "b", "prompt": "p", "chosen": "c"}', "rejected", "missing"),
-    ('{"id": "b", "prompt": 3, "chosen": "c", "rejected": "r"}', "prompt", "must be str"),
-    ('{"id": "b", "prompt": "p", "chosen": "c", "rejected": "r"', None, "not valid JSON"),
-    ('["a list"]', None, "JSON object"),
-    ('{"id": "a", "prompt": "p", "chosen": "c", "rejected": "r"}', "id", "duplicate id"),
-    ('{"id": "b", "prompt": "p", "chosen": "  ", "rejected": "r"}', "chosen", "empty response"),
-    ('{"id": "b", "prompt": "p", "chosen": "same", "rejected": "same"}', "rejected", "identical"),
-])
+@pytest.mark.parametrize(
+    "line,field,needle",
+    [
+        ('{"id": "b", "prompt": "p", "chosen": "c"}', "rejected", "missing"),
+        ('{"id": "b", "prompt": 3, "chosen": "c", "rejected": "r"}', "prompt", "must be str"),
+        ('{"id": "b", "prompt": "p", "chosen": "c", "rejected": "r"', None, "not valid JSON"),
+        ('["a list"]', None, "JSON object"),
+        ('{"id": "a", "prompt": "p", "chosen": "c", "rejected": "r"}', "id", "duplicate id"),
+        ('{"id": "b", "prompt": "p", "chosen": "  ", "rejected": "r"}', "chosen", "empty response"),
+        ('{"id": "b", "prompt": "p", "chosen": "same", "rejected": "same"}', "rejected", "identical"),
+    ],
+)
 def test_bad_lines_name_file_line_and_field(tmp_path, line, field, needle):
     path = _write(tmp_path / "pairs.jsonl", [json.dumps(GOOD), "", line])
     with pytest.raises(RecordError) as err:

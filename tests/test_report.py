@@ -26,11 +26,23 @@ def _lines():
     for method, prompts in REWARDS.items():
         for pid, rewards in prompts.items():
             for s, r in enumerate(rewards):
-                lines.append({"id": pid, "method": method, "sample": s, "prompt": f"prompt {pid}",
-                              "response": f"the {method} answer {s} to {pid} number {len(pid) + s}",
-                              "reference": [f"the answer to {pid}"], "tokens": 10 + s, "stop": "eos",
-                              "reward": r, "decode_seconds": 0.01 * (3 if method == "pargs" else 1) * (10 + s),
-                              "seed": 0, "policy": "reference", "scorer": None})
+                lines.append(
+                    {
+                        "id": pid,
+                        "method": method,
+                        "sample": s,
+                        "prompt": f"prompt {pid}",
+                        "response": f"the {method} answer {s} to {pid} number {len(pid) + s}",
+                        "reference": [f"the answer to {pid}"],
+                        "tokens": 10 + s,
+                        "stop": "eos",
+                        "reward": r,
+                        "decode_seconds": 0.01 * (3 if method == "pargs" else 1) * (10 + s),
+                        "seed": 0,
+                        "policy": "reference",
+                        "scorer": None,
+                    }
+                )
     return lines
 
 
@@ -59,23 +71,31 @@ def test_every_column_against_an_independent_computation(preds, tmp_path):
             diffs = [base[pid] - np.mean(v) for pid, v in prompts.items()]
             assert row.p_value == pytest.approx(wilcoxon(diffs, alternative="greater").pvalue)
         lines = [x for x in _lines() if x["method"] == method]
-        rl = [np.mean([scorer.score(x["reference"][0], x["response"])["rougeL"].fmeasure
-                       for x in lines if x["id"] == pid]) for pid in prompts]
+        rl = [
+            np.mean(
+                [scorer.score(x["reference"][0], x["response"])["rougeL"].fmeasure for x in lines if x["id"] == pid]
+            )
+            for pid in prompts
+        ]
         assert row.rouge_l == pytest.approx(np.mean(rl))
         assert row.tokens == pytest.approx(np.mean([x["tokens"] for x in lines]))
-        assert row.ms_per_token == pytest.approx(1000 * sum(x["decode_seconds"] for x in lines)
-                                                 / sum(x["tokens"] for x in lines))
+        assert row.ms_per_token == pytest.approx(
+            1000 * sum(x["decode_seconds"] for x in lines) / sum(x["tokens"] for x in lines)
+        )
         if row.samples >= 2:
-            div = [scorer.score(*[x["response"] for x in lines if x["id"] == pid])["rougeL"].fmeasure
-                   for pid in prompts]
+            div = [
+                scorer.score(*[x["response"] for x in lines if x["id"] == pid])["rougeL"].fmeasure for pid in prompts
+            ]
             assert row.self_rouge_l == pytest.approx(np.mean(div))
         else:
             assert row.self_rouge_l is None
         # corpus BLEU: every sample a hypothesis with its prompt's references, straight through sacrebleu
         expected = sacrebleu.corpus_bleu([x["response"] for x in lines], [[x["reference"][0] for x in lines]])
         assert row.corpus_bleu == pytest.approx(expected.score)
-        sentence = [np.mean([sacrebleu.sentence_bleu(x["response"], x["reference"]).score
-                             for x in lines if x["id"] == pid]) for pid in prompts]
+        sentence = [
+            np.mean([sacrebleu.sentence_bleu(x["response"], x["reference"]).score for x in lines if x["id"] == pid])
+            for pid in prompts
+        ]
         assert row.sentence_bleu == pytest.approx(np.mean(sentence))
     assert rows["pargs"].overhead == pytest.approx(3.0) and rows["top-k"].overhead == pytest.approx(1.0)
 
@@ -132,10 +152,25 @@ def test_corpus_bleu_takes_every_sample_with_its_prompts_references(tmp_path):
     """Two samples of p0 (two references) and one of p1 (one reference: sacrebleu needs equally many streams, so
     the first one fills the second) make one corpus of three segments."""
     refs = {"p0": ["the staff was very friendly .", "the staff were friendly ."], "p1": ["the room was clean ."]}
-    responses = [("p0", 0, "the staff was friendly ."), ("p0", 1, "staff very friendly ."),
-                 ("p1", 0, "the room was very clean .")]
-    lines = [{"id": pid, "method": "m", "sample": s, "prompt": pid, "response": text, "reference": refs[pid],
-              "tokens": 5, "decode_seconds": 0.1, "reward": None} for pid, s, text in responses]
+    responses = [
+        ("p0", 0, "the staff was friendly ."),
+        ("p0", 1, "staff very friendly ."),
+        ("p1", 0, "the room was very clean ."),
+    ]
+    lines = [
+        {
+            "id": pid,
+            "method": "m",
+            "sample": s,
+            "prompt": pid,
+            "response": text,
+            "reference": refs[pid],
+            "tokens": 5,
+            "decode_seconds": 0.1,
+            "reward": None,
+        }
+        for pid, s, text in responses
+    ]
     path = tmp_path / "preds.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     report = build_report([path], tmp_path / "report", figures=False)
@@ -163,8 +198,14 @@ def test_columns_and_note_say_what_they_measure(preds, tmp_path):
     assert "Best-of-N n plain responses (n × plain" in table and "scoring of its n finished responses excluded" in table
     with open(tmp_path / "report" / "results.csv") as fh:
         fields = csv.DictReader(fh).fieldnames
-    assert {"corpus_bleu", "sentence_bleu", "sentence_bleu_se", "self_rouge_l", "self_rouge_l_se",
-            "ms_per_token_se"} <= set(fields)
+    assert {
+        "corpus_bleu",
+        "sentence_bleu",
+        "sentence_bleu_se",
+        "self_rouge_l",
+        "self_rouge_l_se",
+        "ms_per_token_se",
+    } <= set(fields)
     assert not {"bleu", "bleu_se", "diversity", "diversity_se"} & set(fields)
 
 
@@ -224,10 +265,12 @@ def test_methods_on_different_prompt_sets_are_flagged(tmp_path):
     done = run_pargs("report", str(tmp_path / "run"), timeout=300)
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if "different prompt sets" in line]
-    assert warnings == ["[pargs] methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 "
-                        "prompts; 0 common to all): each mean is over the method's own prompts, and p pairs a "
-                        "method with pargs on their shared prompts only; decode the same prompt file with every "
-                        "method to compare them"], done.stderr
+    assert warnings == [
+        "[pargs] methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 "
+        "prompts; 0 common to all): each mean is over the method's own prompts, and p pairs a "
+        "method with pargs on their shared prompts only; decode the same prompt file with every "
+        "method to compare them"
+    ], done.stderr
     markdown = (tmp_path / "run" / "report" / "results.md").read_text()
     assert "**Note:** methods cover different prompt sets (args: 2, greedy: 6, pargs / top-k: 6 prompts;" in markdown
     rows = {r["method"]: r for r in csv.DictReader(open(tmp_path / "run" / "report" / "results.csv"))}

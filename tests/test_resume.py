@@ -19,14 +19,24 @@ from tests.subprocesses import ROOT, run_pargs
 MODULES = {
     "reward": {"class_path": "pargs.lit.RewardModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
     # the precomputed reference log-probabilities live in the checkpoint: a resumed run must not recompute them
-    "dpo-precompute": {"class_path": "pargs.lit.DPOModule", "init_args": {
-        "lr": 1e-3, "warmup_steps": 2, "reference_logprobs": "precompute"}},
+    "dpo-precompute": {
+        "class_path": "pargs.lit.DPOModule",
+        "init_args": {"lr": 1e-3, "warmup_steps": 2, "reference_logprobs": "precompute"},
+    },
     "dpo-online": {"class_path": "pargs.lit.DPOModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
     "value": {"class_path": "pargs.lit.ValueModule", "init_args": {"lr": 1e-3, "warmup_steps": 2}},
     # manual optimisation, sampled rollouts and a value head: one update per iteration of 4 prompts
-    "ppo": {"class_path": "pargs.lit.PPOModule", "init_args": {
-        "lr": 1e-3, "warmup_steps": 2, "reward": {"oracle": True}, "ppo_epochs": 1, "minibatch_size": 4,
-        "max_new_tokens": 6}},
+    "ppo": {
+        "class_path": "pargs.lit.PPOModule",
+        "init_args": {
+            "lr": 1e-3,
+            "warmup_steps": 2,
+            "reward": {"oracle": True},
+            "ppo_epochs": 1,
+            "minibatch_size": 4,
+            "max_new_tokens": 6,
+        },
+    },
 }
 
 
@@ -40,45 +50,86 @@ def _rollouts(synthetic_dir, path):
     return path
 
 
-def _fit_config(tmp_path, synthetic_dir, model_dirs, losses, stop_at=None, module="reward", checkpoint=None,
-                validate=0.0, max_epochs=None):
+def _fit_config(
+    tmp_path,
+    synthetic_dir,
+    model_dirs,
+    losses,
+    stop_at=None,
+    module="reward",
+    checkpoint=None,
+    validate=0.0,
+    max_epochs=None,
+):
     """A fit of 11 steps (or ``max_epochs``) checkpointing every step (or as ``checkpoint`` says) into
     ``tmp_path/ckpt``; ``validate``: Lightning's ``val_check_interval`` on the held-out pairs (0: none)."""
     every = {"every_n_train_steps": 1} if checkpoint is None else checkpoint
     callbacks = [
-        {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-         "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, **every}},
+        {
+            "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+            "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True, **every},
+        },
         {"class_path": "tests.helpers.RecordLosses", "init_args": {"path": str(losses)}},
     ]
     if validate:
-        callbacks.append({"class_path": "tests.helpers.RecordValidation",
-                          "init_args": {"path": str(losses.with_name("validation.jsonl"))}})
+        callbacks.append(
+            {
+                "class_path": "tests.helpers.RecordValidation",
+                "init_args": {"path": str(losses.with_name("validation.jsonl"))},
+            }
+        )
     if stop_at:
         callbacks.append({"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": stop_at}})
     length = {"max_steps": 11} if max_epochs is None else {"max_epochs": max_epochs}
     cfg = {
         "seed_everything": 0,
-        "trainer": {"accelerator": "cpu", "devices": 1, **length, "logger": False, "callbacks": callbacks,
-                    "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
-                    "limit_val_batches": 1.0 if validate else 0, "val_check_interval": validate or 1.0,
-                    "default_root_dir": str(tmp_path)},
-        "model": {"class_path": MODULES[module]["class_path"], "init_args": {
-            **MODULES[module]["init_args"], "model": {"path": str(model_dirs["reference"])},
-            "export_dir": str(tmp_path / "export")}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule", "init_args": {
-            "train_file": str(synthetic_dir / "pairs_train.jsonl"), "tokenizer": str(model_dirs["reference"]),
-            "batch_size": 8}},
+        "trainer": {
+            "accelerator": "cpu",
+            "devices": 1,
+            **length,
+            "logger": False,
+            "callbacks": callbacks,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "num_sanity_val_steps": 0,
+            "limit_val_batches": 1.0 if validate else 0,
+            "val_check_interval": validate or 1.0,
+            "default_root_dir": str(tmp_path),
+        },
+        "model": {
+            "class_path": MODULES[module]["class_path"],
+            "init_args": {
+                **MODULES[module]["init_args"],
+                "model": {"path": str(model_dirs["reference"])},
+                "export_dir": str(tmp_path / "export"),
+            },
+        },
+        "data": {
+            "class_path": "pargs.datamodules.PreferenceDataModule",
+            "init_args": {
+                "train_file": str(synthetic_dir / "pairs_train.jsonl"),
+                "tokenizer": str(model_dirs["reference"]),
+                "batch_size": 8,
+            },
+        },
     }
     if validate:
         cfg["data"]["init_args"]["val_file"] = str(synthetic_dir / "pairs_val.jsonl")
     tmp_path.mkdir(exist_ok=True)
     if module == "ppo":
-        cfg["data"] = {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
-            "train_file": str(synthetic_dir / "prompts_train.jsonl"), "batch_size": 4}}
+        cfg["data"] = {
+            "class_path": "pargs.datamodules.PromptDataModule",
+            "init_args": {"train_file": str(synthetic_dir / "prompts_train.jsonl"), "batch_size": 4},
+        }
     if module == "value":
-        cfg["data"] = {"class_path": "pargs.datamodules.RolloutDataModule", "init_args": {
-            "train_file": str(_rollouts(synthetic_dir, tmp_path / "rollouts.jsonl")),
-            "tokenizer": str(model_dirs["reference"]), "batch_size": 8}}
+        cfg["data"] = {
+            "class_path": "pargs.datamodules.RolloutDataModule",
+            "init_args": {
+                "train_file": str(_rollouts(synthetic_dir, tmp_path / "rollouts.jsonl")),
+                "tokenizer": str(model_dirs["reference"]),
+                "batch_size": 8,
+            },
+        }
     path = tmp_path / ("stop.yaml" if stop_at else "fit.yaml")
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -92,14 +143,27 @@ def _losses(path):
 def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_path, synthetic_dir, model_dirs, module):
     # 64 pairs / 8 = 8 batches per epoch: the interruption at step 6 is mid-epoch, and the run crosses an epoch
     whole = tmp_path / "whole"
-    lightning_cli(["fit", "-c", str(_fit_config(whole, synthetic_dir, model_dirs, whole / "losses.jsonl",
-                                                module=module))])
+    lightning_cli(
+        ["fit", "-c", str(_fit_config(whole, synthetic_dir, model_dirs, whole / "losses.jsonl", module=module))]
+    )
     cut = tmp_path / "cut"
     with pytest.raises(Interrupted):
-        lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", stop_at=6,
-                                                    module=module))])
-    lightning_cli(["fit", "-c", str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", module=module)),
-                   "--ckpt_path", "last"])
+        lightning_cli(
+            [
+                "fit",
+                "-c",
+                str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", stop_at=6, module=module)),
+            ]
+        )
+    lightning_cli(
+        [
+            "fit",
+            "-c",
+            str(_fit_config(cut, synthetic_dir, model_dirs, cut / "losses.jsonl", module=module)),
+            "--ckpt_path",
+            "last",
+        ]
+    )
     uninterrupted, resumed = _losses(whole / "losses.jsonl"), _losses(cut / "losses.jsonl")
     assert sorted(uninterrupted) == list(range(1, 12)) and sorted(resumed) == list(range(1, 12))
     assert resumed == uninterrupted  # dropout is on: equal losses need the same RNG stream too
@@ -120,8 +184,10 @@ RESUME_POINTS = {
 
 
 def _validations(run):
-    return {(r["epoch"], r["step"]): r["val/loss"] for r in map(json.loads,
-                                                               (run / "validation.jsonl").read_text().splitlines())}
+    return {
+        (r["epoch"], r["step"]): r["val/loss"]
+        for r in map(json.loads, (run / "validation.jsonl").read_text().splitlines())
+    }
 
 
 @pytest.fixture(scope="module")
@@ -129,19 +195,35 @@ def two_epochs(tmp_path_factory, synthetic_dir, model_dirs):
     """Two uninterrupted epochs validated twice per epoch (how often it checkpoints or validates does not change
     the training: validation draws no random numbers)."""
     out = tmp_path_factory.mktemp("two_epochs")
-    lightning_cli(["fit", "-c", str(_fit_config(out, synthetic_dir, model_dirs, out / "losses.jsonl",
-                                                validate=0.5, max_epochs=2))])
+    lightning_cli(
+        [
+            "fit",
+            "-c",
+            str(_fit_config(out, synthetic_dir, model_dirs, out / "losses.jsonl", validate=0.5, max_epochs=2)),
+        ]
+    )
     return out
 
 
 @pytest.mark.parametrize("case", list(RESUME_POINTS))
 def test_fit_resumed_at_an_epoch_boundary_or_a_validation_trains_and_validates_every_epoch(
-        tmp_path, synthetic_dir, model_dirs, two_epochs, case):
+    tmp_path, synthetic_dir, model_dirs, two_epochs, case
+):
     checkpoint, validate, stop_at, saved_at = RESUME_POINTS[case]
 
     def config(stop_at=None):
-        return str(_fit_config(tmp_path, synthetic_dir, model_dirs, tmp_path / "losses.jsonl", stop_at=stop_at,
-                               checkpoint=checkpoint, validate=validate, max_epochs=2))
+        return str(
+            _fit_config(
+                tmp_path,
+                synthetic_dir,
+                model_dirs,
+                tmp_path / "losses.jsonl",
+                stop_at=stop_at,
+                checkpoint=checkpoint,
+                validate=validate,
+                max_epochs=2,
+            )
+        )
 
     with pytest.raises(Interrupted):
         lightning_cli(["fit", "-c", config(stop_at=stop_at)])
@@ -165,10 +247,16 @@ def test_a_shipped_fit_config_resumes_with_ckpt_path_last(tmp_path, synthetic_di
 
     shutil.copytree(synthetic_dir, tmp_path / "data")
     config = tmp_path / "sft.yaml"
-    config.write_text((ROOT / "lightning_configs" / "quickstart" / "sft.yaml").read_text()
-                      .replace("runs/quickstart", str(tmp_path)))
-    tiny = ["--trainer.accelerator=cpu", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
-            "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false"]
+    config.write_text(
+        (ROOT / "lightning_configs" / "quickstart" / "sft.yaml").read_text().replace("runs/quickstart", str(tmp_path))
+    )
+    tiny = [
+        "--trainer.accelerator=cpu",
+        "--trainer.limit_train_batches=2",
+        "--trainer.limit_val_batches=1",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.enable_progress_bar=false",
+    ]
     first = run_pargs("fit", "-c", str(config), *tiny, "--trainer.max_epochs=1")
     assert first.returncode == 0, first.stderr[-3000:]
     last = tmp_path / "checkpoints" / "sft" / "last.ckpt"
@@ -189,23 +277,44 @@ def test_a_shipped_fit_config_resumes_with_ckpt_path_last(tmp_path, synthetic_di
 def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kill_after=None):
     callbacks = [{"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(out_dir)}}]
     if kill_after is not None:
-        callbacks.append({"class_path": "tests.helpers.KillDuringPredict",
-                          "init_args": {"output_dir": str(out_dir), "batch": kill_after}})
-    trainer = {"accelerator": "cpu", "devices": devices, "logger": False, "callbacks": callbacks,
-               "enable_progress_bar": False, "default_root_dir": str(tmp_path)}
+        callbacks.append(
+            {
+                "class_path": "tests.helpers.KillDuringPredict",
+                "init_args": {"output_dir": str(out_dir), "batch": kill_after},
+            }
+        )
+    trainer = {
+        "accelerator": "cpu",
+        "devices": devices,
+        "logger": False,
+        "callbacks": callbacks,
+        "enable_progress_bar": False,
+        "default_root_dir": str(tmp_path),
+    }
     if devices > 1:
         trainer["strategy"] = "ddp"
     cfg = {
-        "seed_everything": 0, "return_predictions": False, "trainer": trainer,
-        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
-            "policies": {"reference": {"path": str(model_dirs["reference"])}},
-            "scorers": {"rm": {"model": {"path": str(model_dirs["rm"])}}},
-            "eval_reward": {"oracle": True}, "max_new_tokens": 8,
-            "methods": [{"name": "top-k", "kind": "sample", "top_k": 10, "samples": 2},
-                        {"name": "pargs", "kind": "guided", "k": 5, "scorer": "rm"},
-                        {"name": "bon", "kind": "best_of_n", "n": 3, "top_k": 10, "scorer": "rm"}]}},
-        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
-            "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 2}},
+        "seed_everything": 0,
+        "return_predictions": False,
+        "trainer": trainer,
+        "model": {
+            "class_path": "pargs.lit.DecodeModule",
+            "init_args": {
+                "policies": {"reference": {"path": str(model_dirs["reference"])}},
+                "scorers": {"rm": {"model": {"path": str(model_dirs["rm"])}}},
+                "eval_reward": {"oracle": True},
+                "max_new_tokens": 8,
+                "methods": [
+                    {"name": "top-k", "kind": "sample", "top_k": 10, "samples": 2},
+                    {"name": "pargs", "kind": "guided", "k": 5, "scorer": "rm"},
+                    {"name": "bon", "kind": "best_of_n", "n": 3, "top_k": 10, "scorer": "rm"},
+                ],
+            },
+        },
+        "data": {
+            "class_path": "pargs.datamodules.PromptDataModule",
+            "init_args": {"predict_file": str(synthetic_dir / "prompts_test.jsonl"), "batch_size": 2},
+        },
     }
     path = tmp_path / f"predict-{out_dir.name}.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -21,8 +21,17 @@ from pargs.models.reward_model import sequence_rewards
 
 
 def _trainer(tmp_path, **kw):
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, default_root_dir=tmp_path, num_sanity_val_steps=0, **kw)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        num_sanity_val_steps=0,
+        **kw,
+    )
 
 
 def _data(synthetic_dir, tokenizer_dir, **kw):
@@ -32,8 +41,9 @@ def _data(synthetic_dir, tokenizer_dir, **kw):
 
 
 def test_materialising_every_prefix_equals_the_dense_loss(synthetic_dir, model_dirs):
-    spec = ModelSpec(path=str(model_dirs["reference"]),
-                     config={"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0})
+    spec = ModelSpec(
+        path=str(model_dirs["reference"]), config={"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}
+    )
     module = RewardModule(spec, weighting="term")
     module.configure_model()
     module.model.double().eval()
@@ -85,13 +95,15 @@ def test_encoder_reward_model_trains_on_prefix_rows_and_logs_prefix_accuracy(tmp
 
 def test_encoder_without_prefix_rows_is_refused(tmp_path, synthetic_dir, encoder_dir):
     with pytest.raises(ConfigError, match="prefix_rows"):
-        _trainer(tmp_path, max_steps=1).fit(RewardModule(ModelSpec(path=str(encoder_dir))),
-                                            _data(synthetic_dir, encoder_dir))
+        _trainer(tmp_path, max_steps=1).fit(
+            RewardModule(ModelSpec(path=str(encoder_dir))), _data(synthetic_dir, encoder_dir)
+        )
 
 
 @pytest.mark.parametrize("rows,data_weighting,model_weighting", [("all", "term", "pair"), (1.0, "pair", "term")])
-def test_prefix_rows_must_weigh_terms_like_the_loss(tmp_path, synthetic_dir, encoder_dir, rows, data_weighting,
-                                                    model_weighting):
+def test_prefix_rows_must_weigh_terms_like_the_loss(
+    tmp_path, synthetic_dir, encoder_dir, rows, data_weighting, model_weighting
+):
     module = RewardModule(ModelSpec(path=str(encoder_dir)), weighting=model_weighting)
     data = _data(synthetic_dir, encoder_dir, prefix_rows=rows, prefix_weighting=data_weighting)
     with pytest.raises(ConfigError, match="weighting"):
@@ -104,8 +116,9 @@ def test_encoder_prefix_reward_ignores_later_tokens(encoder_dir):
 
     tok = load_tokenizer(ModelSpec(path=str(encoder_dir)))
     model = AutoModelForSequenceClassification.from_pretrained(encoder_dir).eval()
-    full = (encode_prompt(tok, "write a review of the zoo about the shop :")
-            + encode_response(tok, "the shop was good ."))
+    full = encode_prompt(tok, "write a review of the zoo about the shop :") + encode_response(
+        tok, "the shop was good ."
+    )
     ids, mask = pad_batch([full], tok.pad_token_id)
     for cut in (12, 14, len(full) - 1):
         alone, alone_mask = pad_batch([full[: cut + 1]], tok.pad_token_id)
@@ -150,8 +163,12 @@ def test_export_round_trip_gives_identical_rewards(tmp_path, synthetic_dir, mode
 
 def test_lora_trains_adapters_and_head_and_exports_merged(tmp_path, synthetic_dir, model_dirs):
     export = tmp_path / "lora_export"
-    module = RewardModule(ModelSpec(path=str(model_dirs["reference"])), lora={"r": 4, "alpha": 8,
-                          "target_modules": ["c_attn"]}, lr=1e-2, export_dir=str(export))
+    module = RewardModule(
+        ModelSpec(path=str(model_dirs["reference"])),
+        lora={"r": 4, "alpha": 8, "target_modules": ["c_attn"]},
+        lr=1e-2,
+        export_dir=str(export),
+    )
     _trainer(tmp_path, max_steps=3).fit(module, _data(synthetic_dir, model_dirs["reference"]))
     trainable = {n for n, p in module.model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n or "score" in n for n in trainable)
@@ -161,9 +178,12 @@ def test_lora_trains_adapters_and_head_and_exports_merged(tmp_path, synthetic_di
     data = _data(synthetic_dir, export)
     data.setup("fit")
     batch = data.collate_fn()(data.datasets["train"][:8])
-    torch.testing.assert_close(sequence_rewards(merged, batch["input_ids"], batch["attention_mask"]),
-                               sequence_rewards(module.model, batch["input_ids"], batch["attention_mask"]),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        sequence_rewards(merged, batch["input_ids"], batch["attention_mask"]),
+        sequence_rewards(module.model, batch["input_ids"], batch["attention_mask"]),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("options", [{"precision": "bf16-mixed"}, {}])

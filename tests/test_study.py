@@ -39,8 +39,17 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     assert summary["seeds"] == [0, 1] and summary["ablation_seeds"] == [0, 1]
     report = out / "report"
     figures = [f"{f}.{e}" for f in ("rewards", "prefix_agreement", "ablation") for e in ("png", "pdf")]
-    for name in ("study.md", "claims.md", "methods.csv", "claims.csv", "theorem1.csv", "tuning.csv", "ablation.csv",
-                 "timing.csv", *figures):
+    for name in (
+        "study.md",
+        "claims.md",
+        "methods.csv",
+        "claims.csv",
+        "theorem1.csv",
+        "tuning.csv",
+        "ablation.csv",
+        "timing.csv",
+        *figures,
+    ):
         assert (report / name).is_file(), name
 
     # every method of the test step, scored by the oracle; per-seed means recomputed here from the lines
@@ -72,8 +81,10 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     rows = list(csv.DictReader(open(report / "claims.csv")))
     assert rows and {r["verdict"] for r in rows} <= VERDICTS
     for name in {(r["claim"], r["view"]) for r in rows}:
-        d0, d1 = (float(r["diff"]) for r in sorted((r for r in rows if (r["claim"], r["view"]) == name),
-                                                  key=lambda r: int(r["seed"])))
+        d0, d1 = (
+            float(r["diff"])
+            for r in sorted((r for r in rows if (r["claim"], r["view"]) == name), key=lambda r: int(r["seed"]))
+        )
         if d0 and d1 and abs(d0) != abs(d1):
             across = next(float(r["across_p_a_greater"]) for r in rows if (r["claim"], r["view"]) == name)
             assert across == pytest.approx(_hand_signed_rank_greater(d0, d1)), name

@@ -20,7 +20,9 @@ def test_differences_name_every_changed_field():
     old = {"trainer": {"max_epochs": 3, "callbacks": [{"dirpath": "a"}]}, "seed": 0, "gone": 1}
     new = {"trainer": {"max_epochs": 2, "callbacks": [{"dirpath": "b"}]}, "seed": 0, "added": [1, 2]}
     assert differences(old, new) == [
-        "added: (absent) -> [1, 2]", "gone: 1 -> (absent)", "trainer.callbacks.0.dirpath: \"a\" -> \"b\"",
+        "added: (absent) -> [1, 2]",
+        "gone: 1 -> (absent)",
+        'trainer.callbacks.0.dirpath: "a" -> "b"',
         "trainer.max_epochs: 3 -> 2",
     ]
     assert differences(old, old) == []
@@ -30,7 +32,9 @@ def test_differences_name_every_changed_field():
 def test_normalise_writes_the_seed_directory_as_a_placeholder(tmp_path):
     seed_dir = tmp_path / "seed-0"
     assert normalise({"a": [str(seed_dir / "models"), seed_dir], "b": 1.5}, seed_dir) == {
-        "a": ["{seed_dir}/models", "{seed_dir}"], "b": 1.5}
+        "a": ["{seed_dir}/models", "{seed_dir}"],
+        "b": 1.5,
+    }
 
 
 def test_status_done_run_and_refused_with_the_fields(tmp_path):
@@ -54,8 +58,12 @@ def test_status_done_run_and_refused_with_the_fields(tmp_path):
 
 
 def _records(values: dict[str, dict[str, list[float]]]) -> list[dict]:
-    return [{"id": pid, "method": m, "sample": i, "reward": r}
-            for m, prompts in values.items() for pid, rs in prompts.items() for i, r in enumerate(rs)]
+    return [
+        {"id": pid, "method": m, "sample": i, "reward": r}
+        for m, prompts in values.items()
+        for pid, rs in prompts.items()
+        for i, r in enumerate(rs)
+    ]
 
 
 def test_mean_rewards_average_samples_first_then_prompts():
@@ -65,15 +73,28 @@ def test_mean_rewards_average_samples_first_then_prompts():
 
 def test_select_takes_the_best_grid_value_ties_to_the_first_and_compares_with_the_initial_policy():
     plan = SMOKE  # betas (1.0, 2.0), one DPO and one PPO grid point
-    values = {"sft-top-k": {"a": [0.0], "b": [1.0]}, "dpo-0": {"a": [0.2], "b": [0.6]},
-              "ppo-0": {"a": [-1.0], "b": [0.0]}}
-    for g, (low, high) in {"pargs": (0.0, 1.0), "pargs-g": (1.0, 1.0), "args": (2.0, -1.0),
-                           "args-sampled": (0.5, 0.5), "cd-fudge": (-3.0, -2.0)}.items():
+    values = {
+        "sft-top-k": {"a": [0.0], "b": [1.0]},
+        "dpo-0": {"a": [0.2], "b": [0.6]},
+        "ppo-0": {"a": [-1.0], "b": [0.0]},
+    }
+    for g, (low, high) in {
+        "pargs": (0.0, 1.0),
+        "pargs-g": (1.0, 1.0),
+        "args": (2.0, -1.0),
+        "args-sampled": (0.5, 0.5),
+        "cd-fudge": (-3.0, -2.0),
+    }.items():
         values[beta_name(g, 1.0)] = {"a": [low]}
         values[beta_name(g, 2.0)] = {"a": [high]}
     choice = select(_records(values), plan, "criterion")
     assert {g: c["chosen"] for g, c in choice["guided"].items()} == {
-        "pargs": 2.0, "pargs-g": 1.0, "args": 1.0, "args-sampled": 1.0, "cd-fudge": 2.0}
+        "pargs": 2.0,
+        "pargs-g": 1.0,
+        "args": 1.0,
+        "args-sampled": 1.0,
+        "cd-fudge": 2.0,
+    }
     assert choice["initial_policy"]["reward"] == 0.5
     assert choice["dpo"]["chosen_name"] == "dpo-0" and choice["dpo"]["reward"] == pytest.approx(0.4)
     assert choice["dpo"]["chosen"] == {"beta": 0.1, "lr": 5.0e-4} and choice["dpo"]["beats_initial_policy"] is False
@@ -90,8 +111,10 @@ def test_progress_plain_lines_when_not_a_terminal(caplog):
         progress.finish(1, "sft", "ran", 2.0)
         progress.finish(1, "tune", "done before", 3.0)
     assert [r.getMessage() for r in caplog.records] == [
-        "study [1/2] seed 1: sft running", "study [1/2] seed 1: sft ran (2.0 s)",
-        "study [2/2] seed 1: tune done before (3.0 s)"]
+        "study [1/2] seed 1: sft running",
+        "study [1/2] seed 1: sft ran (2.0 s)",
+        "study [2/2] seed 1: tune done before (3.0 s)",
+    ]
 
 
 class _Terminal(io.StringIO):

@@ -12,26 +12,30 @@ from pargs.tasks.synthetic_prepare import SyntheticSizes, prepare_synthetic
 P = "write a short review of the hotel about the staff :"
 
 
-@pytest.mark.parametrize("response,expected", [
-    # one clause: great = +2, mentions the staff (+1), short holds, complete
-    ("the staff was great .", 2 + 1),
-    # 'not' flips and halves: not great = -1; 'very' scales by 1.5: very good = 1.5
-    ("the staff was not great and the room was very good .", (-1 + 1.5) / math.sqrt(2) + 1),
-    # 'but' halves everything before it: 0.5 * 2 + (-2) = -1
-    ("the staff was great but the pool was awful .", (0.5 * 2 - 2) / math.sqrt(2) + 1),
-    # three clauses miss the 'short' request (-1); the room twice (-0.5)
-    ("the room was good , the room was good and the staff was good .", 3 / math.sqrt(3) + 1 - 1 - 0.5),
-    # off-topic aspect (-1), malformed clause (-1), unfinished (-2), staff never mentioned (-1)
-    ("the battery was good and staff great", 1 / math.sqrt(2) - 1 - 1 - 1 - 2),
-])
+@pytest.mark.parametrize(
+    "response,expected",
+    [
+        # one clause: great = +2, mentions the staff (+1), short holds, complete
+        ("the staff was great .", 2 + 1),
+        # 'not' flips and halves: not great = -1; 'very' scales by 1.5: very good = 1.5
+        ("the staff was not great and the room was very good .", (-1 + 1.5) / math.sqrt(2) + 1),
+        # 'but' halves everything before it: 0.5 * 2 + (-2) = -1
+        ("the staff was great but the pool was awful .", (0.5 * 2 - 2) / math.sqrt(2) + 1),
+        # three clauses miss the 'short' request (-1); the room twice (-0.5)
+        ("the room was good , the room was good and the staff was good .", 3 / math.sqrt(3) + 1 - 1 - 0.5),
+        # off-topic aspect (-1), malformed clause (-1), unfinished (-2), staff never mentioned (-1)
+        ("the battery was good and staff great", 1 / math.sqrt(2) - 1 - 1 - 1 - 2),
+    ],
+)
 def test_oracle_hand_values(response, expected):
     assert oracle_reward(P, response) == pytest.approx(expected)
 
 
 def test_oracle_depends_on_the_whole_response():
     # the same first clause ends up good or bad depending on what follows it
-    assert (oracle_reward(P, "the staff was great .")
-            > 0 > oracle_reward(P, "the staff was great but the room was awful"))
+    assert (
+        oracle_reward(P, "the staff was great .") > 0 > oracle_reward(P, "the staff was great but the room was awful")
+    )
 
 
 def test_prompt_round_trip_and_rejects_foreign_text():
@@ -100,26 +104,29 @@ def test_saved_tokenizer_loads_with_autotokenizer_and_round_trips(tmp_path):
     assert tok.pad_token_id == 0 and tok.eos_token_id == 2
 
 
-@pytest.mark.parametrize("response,expected", [
-    # before the 'but': good = +1; whole: 0.5 * 1 - 2 = -1.5, the other sign
-    ("the room was good but the staff was awful .", True),
-    # negative turned positive: -1 before; whole: 0.5 * -1 + 2 = 1.5
-    ("the room was bad but the staff was great .", True),
-    # before: great = +2; whole: 0.5 * 2 - 1 = 0, levelled but not overturned
-    ("the room was great but the staff was bad .", False),
-    # two clauses before: 1 + 1 = 2; whole: 0.5 + 0.5 - 2 = -1
-    ("the room was good and the staff was nice but the pool was awful .", True),
-    # the last 'but' counts: before it, 0.5 * 1 - 1 = -0.5; whole: 0.25 - 0.5 + 2 = 1.75
-    ("the room was good but the staff was bad but the pool was great .", True),
-    # the same two clauses without a 'but' (no contrast by definition), and with the same sign on both sides
-    ("the room was good and the staff was awful .", False),
-    ("the room was good but the staff was great .", False),
-    # a malformed clause before the 'but' carries no sentiment: 0 before
-    ("the room good but the staff was bad .", False),
-    # 'not bad' is +0.5: before -1, whole -0.5 + 0.5 = 0
-    ("the room was bad but the staff was not bad .", False),
-    # an unfinished response is judged on the words it has
-    ("it was good but it was bad", True),
-])
+@pytest.mark.parametrize(
+    "response,expected",
+    [
+        # before the 'but': good = +1; whole: 0.5 * 1 - 2 = -1.5, the other sign
+        ("the room was good but the staff was awful .", True),
+        # negative turned positive: -1 before; whole: 0.5 * -1 + 2 = 1.5
+        ("the room was bad but the staff was great .", True),
+        # before: great = +2; whole: 0.5 * 2 - 1 = 0, levelled but not overturned
+        ("the room was great but the staff was bad .", False),
+        # two clauses before: 1 + 1 = 2; whole: 0.5 + 0.5 - 2 = -1
+        ("the room was good and the staff was nice but the pool was awful .", True),
+        # the last 'but' counts: before it, 0.5 * 1 - 1 = -0.5; whole: 0.25 - 0.5 + 2 = 1.75
+        ("the room was good but the staff was bad but the pool was great .", True),
+        # the same two clauses without a 'but' (no contrast by definition), and with the same sign on both sides
+        ("the room was good and the staff was awful .", False),
+        ("the room was good but the staff was great .", False),
+        # a malformed clause before the 'but' carries no sentiment: 0 before
+        ("the room good but the staff was bad .", False),
+        # 'not bad' is +0.5: before -1, whole -0.5 + 0.5 = 0
+        ("the room was bad but the staff was not bad .", False),
+        # an unfinished response is judged on the words it has
+        ("it was good but it was bad", True),
+    ],
+)
 def test_but_contrast_hand_cases(response, expected):
     assert but_contrast(response) is expected

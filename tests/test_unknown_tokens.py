@@ -17,10 +17,18 @@ from pargs.tasks.synthetic import vocabulary
 from pargs.tasks.word_tokenizer import build_word_tokenizer
 
 HH = [  # Anthropic HH style text: almost no word of it is in the synthetic task's vocabulary
-    {"id": "0", "prompt": "Human: How do I bake bread at home? Assistant:",
-     "chosen": "Mix flour, water, yeast and salt, then knead it.", "rejected": "I don't know."},
-    {"id": "1", "prompt": "Human: What is the capital of France? Assistant:",
-     "chosen": "Paris is the capital.", "rejected": "London, I think."},
+    {
+        "id": "0",
+        "prompt": "Human: How do I bake bread at home? Assistant:",
+        "chosen": "Mix flour, water, yeast and salt, then knead it.",
+        "rejected": "I don't know.",
+    },
+    {
+        "id": "1",
+        "prompt": "Human: What is the capital of France? Assistant:",
+        "chosen": "Paris is the capital.",
+        "rejected": "London, I think.",
+    },
 ]
 
 
@@ -40,11 +48,19 @@ def _write(path, rows):
 def test_fit_on_text_the_tokenizer_cannot_read_is_refused(tmp_path, model_dirs, capsys):
     train = _write(tmp_path / "hh.jsonl", HH)
     cfg = {
-        "trainer": {"accelerator": "cpu", "max_steps": 1, "logger": False, "enable_progress_bar": False,
-                    "enable_checkpointing": False, "default_root_dir": str(tmp_path)},
+        "trainer": {
+            "accelerator": "cpu",
+            "max_steps": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_checkpointing": False,
+            "default_root_dir": str(tmp_path),
+        },
         "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["rm"])}}},
-        "data": {"class_path": "pargs.datamodules.PreferenceDataModule",
-                 "init_args": {"train_file": str(train), "tokenizer": str(model_dirs["reference"])}},
+        "data": {
+            "class_path": "pargs.datamodules.PreferenceDataModule",
+            "init_args": {"train_file": str(train), "tokenizer": str(model_dirs["reference"])},
+        },
     }
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))
     rc = main(["fit", "-c", str(tmp_path / "fit.yaml")])
@@ -62,8 +78,9 @@ def test_fit_on_text_the_tokenizer_cannot_read_is_refused(tmp_path, model_dirs, 
 
 def test_a_few_unknown_words_warn_with_the_share_and_an_example(tmp_path, model_dirs, caplog):
     known = "write a review of the zoo about the shop :"
-    rows = [{"id": str(i), "prompt": known, "chosen": "the shop was good .", "rejected": "it was bad ."}
-            for i in range(8)]
+    rows = [
+        {"id": str(i), "prompt": known, "chosen": "the shop was good .", "rejected": "it was bad ."} for i in range(8)
+    ]
     rows[5] = dict(rows[5], rejected="it was grumpy and bad .")  # one unknown word in 8 pairs
     rows[6] = dict(rows[6], chosen="the zebra shop was good .")
     path = _write(tmp_path / "pairs.jsonl", rows)
@@ -83,8 +100,10 @@ def test_a_few_unknown_words_warn_with_the_share_and_an_example(tmp_path, model_
     with caplog.at_level(logging.WARNING, logger="pargs"):
         dm.setup("fit")
     [warning] = [r.getMessage() for r in caplog.records if "unknown token" in r.getMessage()]
-    assert warning.startswith(f"{path}: {n_unk / n:.1%} of the tokens ({n_unk} of {n}) are the tokenizer's "
-                              "unknown token '<unk>' (e.g. 'zebra' on line 1, field 'prompt')")
+    assert warning.startswith(
+        f"{path}: {n_unk / n:.1%} of the tokens ({n_unk} of {n}) are the tokenizer's "
+        "unknown token '<unk>' (e.g. 'zebra' on line 1, field 'prompt')"
+    )
     assert len(dm.datasets["train"]) == 8
 
 

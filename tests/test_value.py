@@ -28,15 +28,29 @@ HOTEL = "write a review of the hotel about the staff :"
 PHONE = "write a short review of the phone about the price :"
 ROLLOUTS = [
     {"id": "a", "sample": 0, "prompt": HOTEL, "response": "the staff was great .", "reward": 1.5, "stop": "eos"},
-    {"id": "a", "sample": 1, "prompt": HOTEL, "response": "the room was bad and the pool", "reward": -2.0,
-     "stop": "length"},
+    {
+        "id": "a",
+        "sample": 1,
+        "prompt": HOTEL,
+        "response": "the room was bad and the pool",
+        "reward": -2.0,
+        "stop": "length",
+    },
     {"id": "b", "sample": 0, "prompt": PHONE, "response": "it was okay .", "reward": 0.25},  # no `stop`: finished
 ]
 
 
 def _trainer(tmp_path, **kw) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, default_root_dir=tmp_path, **kw)
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **kw,
+    )
 
 
 def _write(path, records):
@@ -88,30 +102,38 @@ def test_bad_rollouts_fail_with_file_line_and_field(tmp_path):
         load_rollouts(nan)
 
 
-def test_rollouts_value_model_and_cd_fudge_decoding_through_the_lightning_modules(tmp_path, synthetic_dir, model_dirs,
-                                                                                   tokenizer):
+def test_rollouts_value_model_and_cd_fudge_decoding_through_the_lightning_modules(
+    tmp_path, synthetic_dir, model_dirs, tokenizer
+):
     reference, rm = str(model_dirs["reference"]), str(model_dirs["rm"])
     # 1. rollouts: `predict` samples the prompts with the reference LM and scores them with the RM
     rollout_dir = tmp_path / "rollouts"
-    decode = DecodeModule({"reference": ModelSpec(path=reference)},
-                          [DecodeMethod("rollout", kind="sample", top_k=10, samples=3)],
-                          eval_reward=RewardSpec(model=ModelSpec(path=rm)), max_new_tokens=8, warmup=False)
+    decode = DecodeModule(
+        {"reference": ModelSpec(path=reference)},
+        [DecodeMethod("rollout", kind="sample", top_k=10, samples=3)],
+        eval_reward=RewardSpec(model=ModelSpec(path=rm)),
+        max_new_tokens=8,
+        warmup=False,
+    )
     prompts = PromptDataModule(str(synthetic_dir / "prompts_test.jsonl"), batch_size=4)
-    _trainer(tmp_path, callbacks=[JsonlPredictionWriter(str(rollout_dir))]).predict(decode, datamodule=prompts,
-                                                                                   return_predictions=False)
+    _trainer(tmp_path, callbacks=[JsonlPredictionWriter(str(rollout_dir))]).predict(
+        decode, datamodule=prompts, return_predictions=False
+    )
     records, _ = load_rollouts(rollout_dir)
     assert len(records) == 6 * 3
     rm_model = AutoModelForSequenceClassification.from_pretrained(rm).eval()
-    again = ModelReward(rm_model, tokenizer)([r["prompt"] for r in records], [r["response"] for r in records],
-                                             [r["stop"] != "length" for r in records])
+    again = ModelReward(rm_model, tokenizer)(
+        [r["prompt"] for r in records], [r["response"] for r in records], [r["stop"] != "length" for r in records]
+    )
     torch.testing.assert_close(torch.tensor([r["reward"] for r in records]), again, atol=1e-5, rtol=0)
 
     # 2. the value model trains on them (val split by prompt) and exports a HF directory
     value_dir = tmp_path / "value"
     data = RolloutDataModule(str(rollout_dir), reference, val_fraction=0.3, batch_size=4)
     L.seed_everything(0)
-    _trainer(tmp_path, max_steps=3).fit(ValueModule(ModelSpec(path=reference), lr=1e-3, export_dir=str(value_dir)),
-                                        datamodule=data)
+    _trainer(tmp_path, max_steps=3).fit(
+        ValueModule(ModelSpec(path=reference), lr=1e-3, export_dir=str(value_dir)), datamodule=data
+    )
     val_prompts = {ex["prompt_text"] for ex in data.datasets["val"]}
     assert val_prompts.isdisjoint(ex["prompt_text"] for ex in data.datasets["train"])
     assert data.datasets["val"] and data.datasets["train"]
@@ -120,12 +142,20 @@ def test_rollouts_value_model_and_cd_fudge_decoding_through_the_lightning_module
     out_dir = tmp_path / "preds"
     method = preset("cd-fudge", k=4, beta=2.0)
     assert method.scorer == "value"
-    decode = DecodeModule({"reference": ModelSpec(path=reference)}, [method],
-                          scorers={"value": RewardSpec(model=ModelSpec(path=str(value_dir)))},
-                          eval_reward=RewardSpec(oracle=True), max_new_tokens=8, warmup=False)
+    decode = DecodeModule(
+        {"reference": ModelSpec(path=reference)},
+        [method],
+        scorers={"value": RewardSpec(model=ModelSpec(path=str(value_dir)))},
+        eval_reward=RewardSpec(oracle=True),
+        max_new_tokens=8,
+        warmup=False,
+    )
     trainer = _trainer(tmp_path, callbacks=[JsonlPredictionWriter(str(out_dir))])
-    trainer.predict(decode, datamodule=PromptDataModule(str(synthetic_dir / "prompts_test.jsonl"), batch_size=4),
-                    return_predictions=False)
+    trainer.predict(
+        decode,
+        datamodule=PromptDataModule(str(synthetic_dir / "prompts_test.jsonl"), batch_size=4),
+        return_predictions=False,
+    )
     assert isinstance(decode._scorers["value"], CachedCausalScorer)
     lines = [json.loads(x) for x in (out_dir / "predictions-rank0.jsonl").read_text().splitlines()]
     assert len(lines) == 6 and {r["method"] for r in lines} == {"cd-fudge"}

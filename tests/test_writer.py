@@ -62,8 +62,11 @@ def _rec(pid, method, prompt="p", sample=0):
 
 def test_a_second_writer_on_the_same_directory_is_refused_until_the_first_ends(tmp_path):
     first = _setup(tmp_path, _Module(a={"beta": 1}))
-    with pytest.raises(ConfigError, match=rf"predictions directory {tmp_path} is in use by another pargs predict "
-                                          rf"\(pid {os.getpid()} on host "):
+    with pytest.raises(
+        ConfigError,
+        match=rf"predictions directory {tmp_path} is in use by another pargs predict "
+        rf"\(pid {os.getpid()} on host ",
+    ):
         _setup(tmp_path, _Module(a={"beta": 1}))
     first.teardown(None, None, "predict")
     _setup(tmp_path, _Module(a={"beta": 1})).teardown(None, None, "predict")
@@ -92,10 +95,16 @@ def test_a_record_without_lines_binds_nothing(tmp_path):
 def test_lines_of_another_prompt_are_refused_and_restarted_alone(tmp_path):
     _setup(tmp_path, _Module(a={})).teardown(None, None, "predict")
     (tmp_path / "predictions-rank0.jsonl").write_text(_rec("1", "a", "old") + _rec("2", "a", "same"))
-    prompts = [{"id": "1", "prompt": "new", "_file": "prompts.jsonl"}, {"id": "2", "prompt": "same"},
-               {"id": "3", "prompt": "added"}]
-    with pytest.raises(ConfigError, match=r"holds 1 line decoded from another prompt or other references than "
-                                          r"prompts.jsonl holds now for their id \(ids '1'\)"):
+    prompts = [
+        {"id": "1", "prompt": "new", "_file": "prompts.jsonl"},
+        {"id": "2", "prompt": "same"},
+        {"id": "3", "prompt": "added"},
+    ]
+    with pytest.raises(
+        ConfigError,
+        match=r"holds 1 line decoded from another prompt or other references than "
+        r"prompts.jsonl holds now for their id \(ids '1'\)",
+    ):
         _setup(tmp_path, _Module(a={}), prompts=prompts)
     writer = _setup(tmp_path, _Module(a={}), prompts=prompts, on_change="restart")
     assert writer.done == {("2", "a", 0)}

@@ -28,11 +28,10 @@ def main(argv: list[str] | None = None) -> ConvertReport:
             + (" (default: none)" if name == "id" else f" (default: {name})"),
         )
     parser.add_argument("--name", help=f"dataset name for ids and the source field (default: {generic.NAME})")
-    parser.add_argument("--mapping", help="YAML file with the column mapping (keys: prompt, chosen, rejected, id, "
-                        "name, meta_fields)")
     parser.add_argument(
-        "--meta-field", action="append", default=[], help="column to copy into meta (repeatable)"
+        "--mapping", help="YAML file with the column mapping (keys: prompt, chosen, rejected, id, name, meta_fields)"
     )
+    parser.add_argument("--meta-field", action="append", default=[], help="column to copy into meta (repeatable)")
     args = parser.parse_args(argv)
     mapping = generic.load_mapping(args.mapping) if args.mapping else {}
     columns = {name: mapping[name] for name in generic.FIELDS if name in mapping}

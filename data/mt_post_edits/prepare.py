@@ -27,9 +27,7 @@ def main(argv: list[str] | None = None) -> ConvertReport:
     parser.add_argument("--mt-field", default="mt", help="column of the machine translation (default: mt)")
     parser.add_argument("--pe-field", default="pe", help="column of the human post-edit (default: pe)")
     parser.add_argument("--id-field", help="column of a row id (default: ids from the row number)")
-    parser.add_argument(
-        "--prompts-out", help="also write unique prompts with the post-edit as reference here"
-    )
+    parser.add_argument("--prompts-out", help="also write unique prompts with the post-edit as reference here")
     args = parser.parse_args(argv)
     return mt_post_edits.convert(
         args.source,

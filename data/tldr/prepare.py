@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> ConvertReport:
         "--article-template",
         help="prompt of a CNN/DM row ({article}, {title}, {site}); unset: count such rows unusable",
     )
-    parser.add_argument(
-        "--prompts-out", help="also write unique prompts with a chosen summary as reference here"
-    )
+    parser.add_argument("--prompts-out", help="also write unique prompts with a chosen summary as reference here")
     args = parser.parse_args(argv)
     return tldr.convert(
         args.source,

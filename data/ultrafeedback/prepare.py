@@ -19,12 +19,8 @@ from pargs.adapters.prepare_script import load_options, run_cli, source_parser
 def main(argv: list[str] | None = None) -> ConvertReport:
     """Parse the command line and convert; return the report."""
     parser = source_parser(__doc__, default_source=ultrafeedback.HUB_NAME, default_split="train_prefs")
-    parser.add_argument(
-        "--keep-ties", action="store_true", help="write pairs with equal scores (default: count them)"
-    )
-    parser.add_argument(
-        "--tokenizer", help="render prompts with this tokenizer's chat template (default: plain text)"
-    )
+    parser.add_argument("--keep-ties", action="store_true", help="write pairs with equal scores (default: count them)")
+    parser.add_argument("--tokenizer", help="render prompts with this tokenizer's chat template (default: plain text)")
     args = parser.parse_args(argv)
     return ultrafeedback.convert(
         args.source,

@@ -41,9 +41,7 @@ ADAPTERS: dict[str, Adapter] = {
     for a in (
         Adapter(hh_rlhf.NAME, hh_rlhf.convert, hh_rlhf.HUB_NAME, ("train", "test")),
         Adapter(tldr.NAME, tldr.convert, tldr.HUB_NAME, ("train", "validation")),
-        Adapter(
-            ultrafeedback.NAME, ultrafeedback.convert, ultrafeedback.HUB_NAME, ("train_prefs", "test_prefs")
-        ),
+        Adapter(ultrafeedback.NAME, ultrafeedback.convert, ultrafeedback.HUB_NAME, ("train_prefs", "test_prefs")),
         Adapter(mt_post_edits.NAME, mt_post_edits.convert, None, ()),
         Adapter(generic.NAME, generic.convert, None, ()),
     )
@@ -55,6 +53,4 @@ def get_adapter(name: str) -> Adapter:
     try:
         return ADAPTERS[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown dataset adapter {name!r}: choose one of {', '.join(sorted(ADAPTERS))}"
-        ) from None
+        raise ConfigError(f"unknown dataset adapter {name!r}: choose one of {', '.join(sorted(ADAPTERS))}") from None

@@ -265,8 +265,15 @@ def convert_source(
 
     write_jsonl(out_path, records())
     if report.other_split and report.split_column != load.split_field:
-        log.warning("%s [%s]: the rows name their split in column %r: kept %d rows of %s, skipped %s",
-                    dataset, split, split_column, report.read, "/".join(sorted(wanted)), report._skipped())
+        log.warning(
+            "%s [%s]: the rows name their split in column %r: kept %d rows of %s, skipped %s",
+            dataset,
+            split,
+            split_column,
+            report.read,
+            "/".join(sorted(wanted)),
+            report._skipped(),
+        )
     if report.read == 0:
         log.warning("%s [%s]: the source held no rows for this split", dataset, split)
     if prompts_out is not None:

@@ -47,11 +47,20 @@ def load_mapping(path: str | os.PathLike) -> dict:
     for key, value in data.items():
         if key not in MAPPING_KEYS:
             raise RecordError(path, None, str(key), f"is not a mapping key (known: {list(MAPPING_KEYS)})")
-        ok = (isinstance(value, list) and all(isinstance(v, str) for v in value)) if key == "meta_fields" else (
-            isinstance(value, str))
+        ok = (
+            (isinstance(value, list) and all(isinstance(v, str) for v in value))
+            if key == "meta_fields"
+            else (isinstance(value, str))
+        )
         if not ok:
-            raise RecordError(path, None, key, "must be a list of column names" if key == "meta_fields"
-                              else f"must be a column name (a string), got {value!r}")
+            raise RecordError(
+                path,
+                None,
+                key,
+                "must be a list of column names"
+                if key == "meta_fields"
+                else f"must be a column name (a string), got {value!r}",
+            )
     return data
 
 

@@ -84,6 +84,4 @@ def convert(
         out_path: preference JSONL to write.
         load: reading options (``data_dir="helpful-base"`` picks one subset; ``cache_dir``, ``revision``).
     """
-    return convert_source(
-        NAME, source, split, out_path, convert_row, columns=("chosen", "rejected"), load=load
-    )
+    return convert_source(NAME, source, split, out_path, convert_row, columns=("chosen", "rejected"), load=load)

@@ -64,9 +64,7 @@ def make_row_converter(template: str = DEFAULT_TEMPLATE, article_template: str |
     """The row function for these templates (checked here, before any row is read)."""
     post_fields = template_fields(template, POST_FIELDS, "template")
     article_fields = (
-        None
-        if article_template is None
-        else template_fields(article_template, ARTICLE_FIELDS, "article_template")
+        None if article_template is None else template_fields(article_template, ARTICLE_FIELDS, "article_template")
     )
 
     def convert_row(row: dict, at: Location) -> Converted:
@@ -79,9 +77,7 @@ def make_row_converter(template: str = DEFAULT_TEMPLATE, article_template: str |
         texts = [get(s, "text", str, at, parent=f"summaries[{k}]") for k, s in enumerate(summaries)]
         choice = get(row, "choice", int, at, optional=True)
         if choice not in (None, 0, 1):
-            raise SourceError(
-                at, "choice", f"must be 0 or 1 (the index of the preferred summary), got {choice}"
-            )
+            raise SourceError(at, "choice", f"must be 0 or 1 (the index of the preferred summary), got {choice}")
         post = get(info, "post", str, at, parent="info", optional=True)
         if post is not None and not post.strip():
             return Converted(EMPTY_PROMPT)

@@ -78,8 +78,10 @@ def _load_tokenizer(tokenizer: Any):
             check_model_source(str(tokenizer))  # a missing folder fails here, without the network
             loaded = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=False)
         except (OSError, ValueError) as err:  # no such folder or hub name (ConfigError), no tokenizer files in it
-            raise ConfigError(f"tokenizer {str(tokenizer)!r} could not be loaded ({err}): give a tokenizer "
-                              "folder or hub name, or leave tokenizer unset to use the plain-text template") from None
+            raise ConfigError(
+                f"tokenizer {str(tokenizer)!r} could not be loaded ({err}): give a tokenizer "
+                "folder or hub name, or leave tokenizer unset to use the plain-text template"
+            ) from None
     else:
         loaded = tokenizer
     if not getattr(loaded, "chat_template", None):
@@ -90,9 +92,7 @@ def _load_tokenizer(tokenizer: Any):
     return loaded
 
 
-def make_row_converter(
-    keep_ties: bool = False, tokenizer: Any = None, role_labels: Mapping[str, str] | None = None
-):
+def make_row_converter(keep_ties: bool = False, tokenizer: Any = None, role_labels: Mapping[str, str] | None = None):
     """The row function for these options (the tokenizer is loaded here, once)."""
     chat = None if tokenizer is None else _load_tokenizer(tokenizer)
     labels = None if chat is not None else dict(role_labels or ROLE_LABELS)
@@ -104,9 +104,7 @@ def make_row_converter(
         rid = get(row, "prompt_id", (str, int), at, optional=True)
         chosen, rejected = _messages(row, "chosen", at, labels), _messages(row, "rejected", at, labels)
         scores = [get(row, name, (int, float), at) for name in ("score_chosen", "score_rejected")]
-        if not all(
-            conversation and conversation[-1]["role"] == "assistant" for conversation in (chosen, rejected)
-        ):
+        if not all(conversation and conversation[-1]["role"] == "assistant" for conversation in (chosen, rejected)):
             return Converted(NOT_ASSISTANT, id=rid)
         context = chosen[:-1]
         if context != rejected[:-1]:

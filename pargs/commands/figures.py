@@ -43,8 +43,14 @@ def left_out(names: Sequence[str], why: str) -> str:
     return f"Not shown: {', '.join(names)} ({why})." if names else ""
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], ses: Sequence[float | None], ylabel: str,
-              title: str, notes: Sequence[str] = ()) -> Figure:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    ses: Sequence[float | None],
+    ylabel: str,
+    title: str,
+    notes: Sequence[str] = (),
+) -> Figure:
     """One bar per label with +- 1 SE error bars."""
     fig = Figure(figsize=(max(5.0, 0.9 * len(labels) + 2), 4.0))
     ax = fig.subplots()
@@ -57,9 +63,17 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], ses: Sequence[floa
     return fig
 
 
-def point_chart(labels: Sequence[str], xs: Sequence[float], x_ses: Sequence[float | None], ys: Sequence[float],
-                y_ses: Sequence[float | None], xlabel: str, ylabel: str, title: str,
-                notes: Sequence[str] = ()) -> Figure:
+def point_chart(
+    labels: Sequence[str],
+    xs: Sequence[float],
+    x_ses: Sequence[float | None],
+    ys: Sequence[float],
+    y_ses: Sequence[float | None],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    notes: Sequence[str] = (),
+) -> Figure:
     """One labelled point per entry with +- 1 SE error bars on both axes."""
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.subplots()
@@ -73,9 +87,17 @@ def point_chart(labels: Sequence[str], xs: Sequence[float], x_ses: Sequence[floa
     return fig
 
 
-def heatmap(values: Sequence[Sequence[float]], ses: Sequence[Sequence[float]], row_labels: Sequence[str],
-            col_labels: Sequence[str], xlabel: str, ylabel: str, title: str, colorbar_label: str,
-            notes: Sequence[str] = ()) -> Figure:
+def heatmap(
+    values: Sequence[Sequence[float]],
+    ses: Sequence[Sequence[float]],
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    colorbar_label: str,
+    notes: Sequence[str] = (),
+) -> Figure:
     """A grid coloured by ``values`` (nan: blank), each cell printed as ``value`` over ``± SE``."""
     import numpy as np
 

@@ -32,14 +32,27 @@ WRITER = f"{JsonlPredictionWriter.__module__.rpartition('.')[0]}.{JsonlPredictio
 
 def add_predict_options(parser) -> None:
     """Add ``--predictions``, ``--on_change`` and ``--method`` to a ``predict`` parser."""
-    parser.add_argument("--predictions", type=str | None, default=None,
-                        help="write the predictions to this directory (the prediction writer's output_dir)")
-    parser.add_argument("--on_change", type=Literal["refuse", "restart", "adopt"] | None, default=None,
-                        help="lines already written that this config would not write: refuse (default: stop and "
-                             "say what changed), restart (remove them and decode again), adopt (record this "
-                             "config's settings for lines without a record)")
-    parser.add_argument("--method", action="append", default=[], metavar="NAME.FIELD=VALUE",
-                        help="set one field of one decoding method, e.g. --method pargs.beta=3 (repeatable)")
+    parser.add_argument(
+        "--predictions",
+        type=str | None,
+        default=None,
+        help="write the predictions to this directory (the prediction writer's output_dir)",
+    )
+    parser.add_argument(
+        "--on_change",
+        type=Literal["refuse", "restart", "adopt"] | None,
+        default=None,
+        help="lines already written that this config would not write: refuse (default: stop and "
+        "say what changed), restart (remove them and decode again), adopt (record this "
+        "config's settings for lines without a record)",
+    )
+    parser.add_argument(
+        "--method",
+        action="append",
+        default=[],
+        metavar="NAME.FIELD=VALUE",
+        help="set one field of one decoding method, e.g. --method pargs.beta=3 (repeatable)",
+    )
 
 
 def apply_predict_options(config: Namespace) -> None:
@@ -66,8 +79,13 @@ def _import(class_path: str):
 def _the_writer(config: Namespace, option: str) -> Namespace:
     callbacks = config.trainer.get("callbacks") or []
     callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-    writers = [c for c in callbacks if isinstance(c, Namespace) and isinstance(_import(c.get("class_path", "")), type)
-               and issubclass(_import(c.class_path), JsonlPredictionWriter)]
+    writers = [
+        c
+        for c in callbacks
+        if isinstance(c, Namespace)
+        and isinstance(_import(c.get("class_path", "")), type)
+        and issubclass(_import(c.class_path), JsonlPredictionWriter)
+    ]
     if len(writers) != 1:
         found = "has none" if not writers else f"has {len(writers)}"
         raise ConfigError(f"{option} sets the {WRITER} callback of trainer.callbacks, but the config {found}")
@@ -121,8 +139,9 @@ def set_method_fields(model: Namespace, options: list[str]) -> None:
         if not (eq and dot and name and field):
             raise ConfigError(f"--method {option}: write NAME.FIELD=VALUE, e.g. --method pargs.beta=3")
         if name not in names:
-            raise ConfigError(f"--method {option}: the config has no method named {name!r}; its methods: "
-                              f"{', '.join(map(str, names))}")
+            raise ConfigError(
+                f"--method {option}: the config has no method named {name!r}; its methods: {', '.join(map(str, names))}"
+            )
         item = items[names.index(name)]
         if field not in item or (hints and field not in hints):
             known = sorted(k for k in item.keys() if k in hints or not hints)

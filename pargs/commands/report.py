@@ -13,8 +13,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", help="run directories (their predictions/ folder) or prediction files")
     parser.add_argument("--out", help="output directory (default: <first run>/report)")
     parser.add_argument("--baseline", default="pargs", help="method the Wilcoxon tests compare against")
-    parser.add_argument("--reward-name", help="what the reward is, for the table's note and the figures (e.g. "
-                        "'synthetic oracle'; default: the lines' reward_name, else 'evaluation reward')")
+    parser.add_argument(
+        "--reward-name",
+        help="what the reward is, for the table's note and the figures (e.g. "
+        "'synthetic oracle'; default: the lines' reward_name, else 'evaluation reward')",
+    )
     parser.add_argument(
         "--tensorboard", help="also write TensorBoard summaries here (default: <first run>/tensorboard/report)"
     )
@@ -24,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     out = Path(ns.out) if ns.out else default_report_dir(ns.inputs[0])
     tensorboard = Path(ns.tensorboard) if ns.tensorboard else out.parent / "tensorboard" / "report"
-    result = build_report(run_inputs(ns.inputs), out, baseline=ns.baseline, tensorboard_dir=tensorboard,
-                          reward_name=ns.reward_name)
+    result = build_report(
+        run_inputs(ns.inputs), out, baseline=ns.baseline, tensorboard_dir=tensorboard, reward_name=ns.reward_name
+    )
     print(format_markdown(result))
     print(f"\nwritten to {out} (TensorBoard: {tensorboard})")
     return 0

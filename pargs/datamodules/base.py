@@ -66,8 +66,13 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
     def _load_checked(self, path: str) -> list[dict]:
         """:meth:`load`, then warn (or fail) when much of the file became the tokenizer's unknown token."""
         examples = self.load(path)
-        check_unknown_tokens(self.tokenizer, str(path), examples, ("prompt", *self.response_keys),
-                             self.hparams.get("max_unknown_share", 0.5))
+        check_unknown_tokens(
+            self.tokenizer,
+            str(path),
+            examples,
+            ("prompt", *self.response_keys),
+            self.hparams.get("max_unknown_share", 0.5),
+        )
         return examples
 
     def dataset(self, split: str):
@@ -76,8 +81,9 @@ class JsonlDataModule(ResumableData, L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
-        return self.resumable_loader(self.dataset(split), shuffle, split == "train", hp.seed, hp.batch_size,
-                                     hp.num_workers, self.collate_fn())
+        return self.resumable_loader(
+            self.dataset(split), shuffle, split == "train", hp.seed, hp.batch_size, hp.num_workers, self.collate_fn()
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

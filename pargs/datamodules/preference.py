@@ -73,18 +73,37 @@ class PreferenceDataModule(JsonlDataModule):
         records, report = load_preferences(path, drop_unusable=self.hparams.drop_unusable, with_line=True)
         examples, truncated = [], 0
         for rec in records:
-            p, c, r, cut = encode_pair(self.tokenizer, rec["prompt"], rec["chosen"], rec["rejected"],
-                                       self.hparams.max_length, self.hparams.truncation_side)
+            p, c, r, cut = encode_pair(
+                self.tokenizer,
+                rec["prompt"],
+                rec["chosen"],
+                rec["rejected"],
+                self.hparams.max_length,
+                self.hparams.truncation_side,
+            )
             truncated += cut
-            examples.append({"id": rec["id"], "line": rec["_line"], "prompt": p, "chosen": c, "rejected": r,
-                             "margin": rec.get("margin")})
+            examples.append(
+                {
+                    "id": rec["id"],
+                    "line": rec["_line"],
+                    "prompt": p,
+                    "chosen": c,
+                    "rejected": r,
+                    "margin": rec.get("margin"),
+                }
+            )
         log.info("%s; %d pairs truncated to max_length=%s", report.summary(), truncated, self.hparams.max_length)
         return examples
 
     def dataset(self, split: str):
         if split == "train" and self.hparams.prefix_rows is not None:
-            return PrefixRows(self.datasets["train"], self.hparams.prefix_rows, self.hparams.seed,
-                              self.hparams.pad_rule, self.hparams.prefix_weighting)
+            return PrefixRows(
+                self.datasets["train"],
+                self.hparams.prefix_rows,
+                self.hparams.seed,
+                self.hparams.pad_rule,
+                self.hparams.prefix_weighting,
+            )
         return self.datasets[split]
 
     def collate_fn(self):

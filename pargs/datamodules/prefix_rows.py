@@ -20,8 +20,9 @@ from pargs.prefixes import PadRule, check_pad_rule, sample_prefix_rows
 class PrefixRows(Dataset):
     """Prefix-pair rows of tokenized pairs ``{"id", "prompt", "chosen", "rejected"}``."""
 
-    def __init__(self, pairs: list[dict], rows: float | str, seed: int, pad_rule: PadRule = "longest",
-                 weighting: str = "term") -> None:
+    def __init__(
+        self, pairs: list[dict], rows: float | str, seed: int, pad_rule: PadRule = "longest", weighting: str = "term"
+    ) -> None:
         check_pad_rule(pad_rule)
         if not (rows == "all" or (isinstance(rows, (int, float)) and rows > 0)):
             raise ConfigError(f"prefix_rows must be 'all' or a ratio > 0 (the paper: 1, 1.5, 2, 3), got {rows!r}")
@@ -49,5 +50,4 @@ class PrefixRows(Dataset):
     def __getitem__(self, k: int) -> dict:
         p, i = self.index[k]
         pair = self.pairs[p]
-        return dict(pair, id=f"{pair['id']}@{i}", chosen=pair["chosen"][:i], rejected=pair["rejected"][:i],
-                    prefix=True)
+        return dict(pair, id=f"{pair['id']}@{i}", chosen=pair["chosen"][:i], rejected=pair["rejected"][:i], prefix=True)

@@ -60,13 +60,17 @@ class PromptDataModule(ResumableData, L.LightningDataModule):
             self.train_records = self._load("train_file", "fit")
 
     def _loader(self, records: list[dict], shuffle: bool) -> DataLoader:
-        return DataLoader(records, batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, collate_fn=_as_list)
+        return DataLoader(
+            records,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            num_workers=self.hparams.num_workers,
+            collate_fn=_as_list,
+        )
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.records, shuffle=False)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
-        return self.resumable_loader(self.train_records, True, True, hp.seed, hp.batch_size, hp.num_workers,
-                                     _as_list)
+        return self.resumable_loader(self.train_records, True, True, hp.seed, hp.batch_size, hp.num_workers, _as_list)

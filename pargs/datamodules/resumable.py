@@ -59,15 +59,29 @@ class ResumableData:
     _resume_batches = 0
     _resume_epoch = 0
 
-    def resumable_loader(self, data: Dataset, shuffle: bool, train: bool, seed: int, batch_size: int,
-                         num_workers: int, collate_fn: Callable) -> DataLoader:
+    def resumable_loader(
+        self,
+        data: Dataset,
+        shuffle: bool,
+        train: bool,
+        seed: int,
+        batch_size: int,
+        num_workers: int,
+        collate_fn: Callable,
+    ) -> DataLoader:
         sampler = ResumableSampler(data, shuffle, seed, batch_size)
         if train:
             sampler.skip_batches, sampler.skip_epoch, self._resume_batches = self._resume_batches, self._resume_epoch, 0
         # its own generator, so making an iterator draws nothing from the global RNG (resume exactness)
         generator = torch.Generator().manual_seed(seed)
-        return DataLoader(data, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                          collate_fn=collate_fn, generator=generator)
+        return DataLoader(
+            data,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=num_workers,
+            collate_fn=collate_fn,
+            generator=generator,
+        )
 
     def state_dict(self) -> dict:
         """How far into the current epoch training got (saved in every checkpoint of ``fit``, also the

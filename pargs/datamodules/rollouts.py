@@ -74,8 +74,17 @@ class RolloutDataModule(JsonlDataModule):
             p2, r2 = truncate(p, r, self.hparams.max_length, "left")
             truncated += (len(p2), len(r2)) != (len(p), len(r))
             key = f"{rec['id']}/{rec.get('method', '')}/{rec.get('sample', 0)}"
-            examples.append({"id": key, "file": rec["_file"], "line": rec["_line"], "prompt_text": rec["prompt"],
-                             "prompt": p2, "response": r2, "reward": float(rec["reward"])})
+            examples.append(
+                {
+                    "id": key,
+                    "file": rec["_file"],
+                    "line": rec["_line"],
+                    "prompt_text": rec["prompt"],
+                    "prompt": p2,
+                    "response": r2,
+                    "reward": float(rec["reward"]),
+                }
+            )
         log.info("%s; %d rollouts truncated to max_length=%s", report.summary(), truncated, self.hparams.max_length)
         return examples
 
@@ -88,8 +97,12 @@ class RolloutDataModule(JsonlDataModule):
             held = [ex for ex, v in zip(rows, is_val) if v]
             self.datasets["val"] = held
             self.datasets["train"] = [ex for ex, v in zip(rows, is_val) if not v]
-            log.info("val_fraction=%s: %d rollouts held out for validation, %d for training", fraction, len(held),
-                     len(self.datasets["train"]))
+            log.info(
+                "val_fraction=%s: %d rollouts held out for validation, %d for training",
+                fraction,
+                len(held),
+                len(self.datasets["train"]),
+            )
 
     def collate_fn(self):
         return RolloutCollator(self.tokenizer.pad_token_id)

@@ -23,7 +23,19 @@ from pargs.decoding.text_reward import ModelReward, OracleReward
 from pargs.decoding.text_scorer import TextScorer
 
 __all__ = [
-    "PRESETS", "CachedCausalScorer", "DecodeMethod", "Generation", "GuidedLogitsProcessor",
-    "ModelReward", "OracleReward", "RewardSpec",
-    "TextScorer", "build_scorer", "generate", "preset", "register", "stable_seed", "text_reward",
+    "PRESETS",
+    "CachedCausalScorer",
+    "DecodeMethod",
+    "Generation",
+    "GuidedLogitsProcessor",
+    "ModelReward",
+    "OracleReward",
+    "RewardSpec",
+    "TextScorer",
+    "build_scorer",
+    "generate",
+    "preset",
+    "register",
+    "stable_seed",
+    "text_reward",
 ]

@@ -47,8 +47,9 @@ class RewardSpec:
         return model, tokenizer
 
 
-def text_reward(spec: RewardSpec, model: PreTrainedModel | None,
-                tokenizer: PreTrainedTokenizerBase | None) -> TextReward:
+def text_reward(
+    spec: RewardSpec, model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase | None
+) -> TextReward:
     """The reward as a function of (prompt, response) texts."""
     if spec.oracle:
         return OracleReward()
@@ -67,7 +68,9 @@ def build_scorer(
     shares the policy's vocabulary reads token ids there, never a re-encoding of their text.
     """
     cached_ok = (
-        model is not None and is_causal_reward_model(model) and same_vocabulary(tokenizer, policy_tokenizer)
+        model is not None
+        and is_causal_reward_model(model)
+        and same_vocabulary(tokenizer, policy_tokenizer)
         and spec.input_format == "concat"
     )
     if spec.mode == "cached" and not cached_ok:
@@ -76,10 +79,12 @@ def build_scorer(
             "input format; use mode 'text' (or 'auto') for this reward"
         )
     if cached_ok and spec.mode == "auto" and (reason := why_no_candidate_chunks(model.config)):
-        log.warning("reward model %s: the cached scorer does not fit (%s); scoring on the slower text path",
-                    type(model).__name__, reason)
+        log.warning(
+            "reward model %s: the cached scorer does not fit (%s); scoring on the slower text path",
+            type(model).__name__,
+            reason,
+        )
         cached_ok = False
     if cached_ok and spec.mode != "text":
         return CachedCausalScorer(model)  # in mode 'cached', an unfit model fails here, naming the reason
     return TextScorer(text_reward(spec, model, tokenizer), policy_tokenizer)
-

@@ -35,8 +35,10 @@ class CachedCausalScorer(Scorer):
             )
         reason = why_no_candidate_chunks(model.config)
         if reason:
-            raise ConfigError(f"{type(model).__name__} cannot use the cached scorer: {reason}; use the text scorer "
-                              "(scorer mode 'text')")
+            raise ConfigError(
+                f"{type(model).__name__} cannot use the cached scorer: {reason}; use the text scorer "
+                "(scorer mode 'text')"
+            )
         self.model = model
         if slots is None:
             self.stream = CausalStream(self._forward, model.config, model.dtype)

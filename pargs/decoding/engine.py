@@ -87,9 +87,16 @@ class Stopping:
     stop_strings: Sequence[str] = ()  #: a response also ends once its text contains one of these
 
     @classmethod
-    def for_models(cls, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, device, max_new_tokens: int,
-                   min_new_tokens: int = 0, stop_strings: Sequence[str] = (),
-                   suppress_tokens: Sequence[int] | None = None) -> Stopping:
+    def for_models(
+        cls,
+        policy: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        device,
+        max_new_tokens: int,
+        min_new_tokens: int = 0,
+        stop_strings: Sequence[str] = (),
+        suppress_tokens: Sequence[int] | None = None,
+    ) -> Stopping:
         eos: set[int] = set()
         for source in (tokenizer.eos_token_id, getattr(policy.generation_config, "eos_token_id", None)):
             if isinstance(source, int):
@@ -102,8 +109,10 @@ class Stopping:
             suppress_tokens = sorted({tokenizer.pad_token_id, tokenizer.unk_token_id} - eos - {None})
         as_tensor = lambda ids: torch.tensor(sorted(ids), dtype=torch.long, device=device)  # noqa: E731
         if max_new_tokens < 1 or not 0 <= min_new_tokens <= max_new_tokens:
-            raise ConfigError(f"need 1 <= max_new_tokens and 0 <= min_new_tokens <= max_new_tokens, got "
-                             f"{max_new_tokens} and {min_new_tokens}")
+            raise ConfigError(
+                f"need 1 <= max_new_tokens and 0 <= min_new_tokens <= max_new_tokens, got "
+                f"{max_new_tokens} and {min_new_tokens}"
+            )
         return cls(as_tensor(eos), as_tensor(suppress_tokens), max_new_tokens, min_new_tokens, tuple(stop_strings))
 
     def mask_logits(self, logits: Tensor, step: int) -> Tensor:
@@ -127,8 +136,13 @@ class Prompts:
 
     def repeat(self, n: int) -> Prompts:
         """Each row ``n`` times in a row, each copy with its own seed (:func:`pargs.decoding.noise.child_seeds`)."""
-        return Prompts([t for t in self.texts for _ in range(n)], self.ids.repeat_interleave(n, 0),
-                       self.mask.repeat_interleave(n, 0), child_seeds(self.seeds, n), self.path)
+        return Prompts(
+            [t for t in self.texts for _ in range(n)],
+            self.ids.repeat_interleave(n, 0),
+            self.mask.repeat_interleave(n, 0),
+            child_seeds(self.seeds, n),
+            self.path,
+        )
 
 
 #: ``pick(logp, seeds, step) -> tokens``: the next token of each live row from its ``[R, V]`` log-probabilities
@@ -152,16 +166,23 @@ def lm_forward(model: PreTrainedModel):
     """``forward(ids, mask, positions, cache) -> (last logits [B, 1, V], cache)`` of a causal LM, for a stream."""
 
     def forward(ids: Tensor, mask: Tensor, positions: Tensor, cache) -> tuple[Tensor, object]:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
-                    logits_to_keep=1)
+        out = model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True, logits_to_keep=1
+        )
         return out.logits, out.cache
 
     return forward
 
 
 @torch.no_grad()
-def decode_tokens(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: Prompts, pick: PickTokens,
-                  scorer: Scorer | None, stop: Stopping) -> tuple[list[list[int]], list[str]]:
+def decode_tokens(
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    batch: Prompts,
+    pick: PickTokens,
+    scorer: Scorer | None,
+    stop: Stopping,
+) -> tuple[list[list[int]], list[str]]:
     """The token loop: ``pick`` chooses every live row's next token from the policy's log-probabilities.
 
     A ``scorer`` (None: none) is kept in step with the rows: started on the prompts, shrunk with the
@@ -201,11 +222,16 @@ def decode_tokens(policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, b
     return out, reasons
 
 
-def finished(tokenizer: PreTrainedTokenizerBase, token_ids: list[list[int]], reasons: list[str],
-             stop: Stopping) -> Generation:
+def finished(
+    tokenizer: PreTrainedTokenizerBase, token_ids: list[list[int]], reasons: list[str], stop: Stopping
+) -> Generation:
     """A :class:`Generation` of decoded rows: their texts cut after a stop string, the tokens counted."""
-    return Generation(token_ids, _texts(tokenizer, token_ids, stop.stop_strings), reasons,
-                      tokens_generated=sum(len(t) for t in token_ids))
+    return Generation(
+        token_ids,
+        _texts(tokenizer, token_ids, stop.stop_strings),
+        reasons,
+        tokens_generated=sum(len(t) for t in token_ids),
+    )
 
 
 def _texts(tokenizer: PreTrainedTokenizerBase, token_ids: list[list[int]], stop_strings: Sequence[str]) -> list[str]:
@@ -270,8 +296,14 @@ def generate(
 _told: set[str] = set()
 
 
-def choose_path(path: str, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping,
-                device: torch.device) -> str:
+def choose_path(
+    path: str,
+    method: DecodeMethod,
+    policy: PreTrainedModel,
+    scorer: Scorer | None,
+    stop: Stopping,
+    device: torch.device,
+) -> str:
     """The token loop that decodes ``method``: ``path`` itself, or for ``auto`` the one that suits the device."""
     if path not in PATHS:
         raise ConfigError(f"decoding path must be one of {list(PATHS)}, got {path!r}")
@@ -287,11 +319,15 @@ def choose_path(path: str, method: DecodeMethod, policy: PreTrainedModel, scorer
             return "eager"
         return "compiled"
     if reason:
-        raise ConfigError(f"decoding path {path!r} cannot run method {method.name!r}: {reason}; use path 'eager' "
-                          "(or 'auto', which falls back to it)")
+        raise ConfigError(
+            f"decoding path {path!r} cannot run method {method.name!r}: {reason}; use path 'eager' "
+            "(or 'auto', which falls back to it)"
+        )
     if path == "graphs" and device.type != "cuda":
-        raise ConfigError(f"decoding path 'graphs' captures CUDA graphs and needs a CUDA device, not {device.type}; "
-                          "use 'static' or 'compiled' there")
+        raise ConfigError(
+            f"decoding path 'graphs' captures CUDA graphs and needs a CUDA device, not {device.type}; "
+            "use 'static' or 'compiled' there"
+        )
     return path
 
 

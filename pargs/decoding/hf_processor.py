@@ -84,9 +84,16 @@ class GuidedLogitsProcessor(LogitsProcessor):
 
     supports_continuous_batching = False
 
-    def __init__(self, scorer: Scorer, tokenizer: PreTrainedTokenizerBase, k: int = 10, beta: float = 1.5,
-                 greedy: bool = False, temperature: float = 1.0,
-                 suppress_tokens: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        tokenizer: PreTrainedTokenizerBase,
+        k: int = 10,
+        beta: float = 1.5,
+        greedy: bool = False,
+        temperature: float = 1.0,
+        suppress_tokens: Sequence[int] | None = None,
+    ) -> None:
         if k < 1:
             raise ConfigError(f"GuidedLogitsProcessor: k must be >= 1, got {k}")
         if not math.isfinite(beta) or beta < 0:
@@ -108,17 +115,19 @@ class GuidedLogitsProcessor(LogitsProcessor):
         self._candidates: Tensor | None = None  # [B, k] candidates of the last call
 
     @classmethod
-    def from_method(cls, method, scorer: Scorer, tokenizer: PreTrainedTokenizerBase,
-                    **kwargs) -> GuidedLogitsProcessor:
+    def from_method(cls, method, scorer: Scorer, tokenizer: PreTrainedTokenizerBase, **kwargs) -> GuidedLogitsProcessor:
         """The processor of a guided :class:`~pargs.decoding.methods.DecodeMethod` (k, beta, greedy, temperature)."""
         if method.kind != "guided":
-            raise ConfigError(f"method {method.name!r} is {method.kind!r}; only 'guided' methods (PARGS, PARGS-G, "
-                              "ARGS, CD-FUDGE) are logits processors")
+            raise ConfigError(
+                f"method {method.name!r} is {method.kind!r}; only 'guided' methods (PARGS, PARGS-G, "
+                "ARGS, CD-FUDGE) are logits processors"
+            )
         beta = getattr(method, "beta", None)
         if beta is None:
             beta = method.weight  # the field's older name
-        return cls(scorer, tokenizer, k=method.k, beta=beta, greedy=method.greedy, temperature=method.temperature,
-                   **kwargs)
+        return cls(
+            scorer, tokenizer, k=method.k, beta=beta, greedy=method.greedy, temperature=method.temperature, **kwargs
+        )
 
     def generate_kwargs(self) -> dict:
         """The ``generate`` arguments under which it applies this rule and nothing else."""
@@ -126,8 +135,9 @@ class GuidedLogitsProcessor(LogitsProcessor):
             return {"do_sample": False}
         return {"do_sample": True, "top_k": 0, "top_p": 1.0, "temperature": 1.0}
 
-    def prepare(self, attention_mask: Tensor | None = None,
-                prompts: Sequence[str] | None = None) -> GuidedLogitsProcessor:
+    def prepare(
+        self, attention_mask: Tensor | None = None, prompts: Sequence[str] | None = None
+    ) -> GuidedLogitsProcessor:
         """Declare the batch the next ``generate`` call starts; returns the processor itself.
 
         Args:
@@ -179,15 +189,21 @@ class GuidedLogitsProcessor(LogitsProcessor):
             if mask.shape[0] != rows and mask.shape[0] and rows % mask.shape[0] == 0:  # num_return_sequences
                 mask = mask.repeat_interleave(rows // mask.shape[0], dim=0)
             if mask.shape != input_ids.shape:
-                raise ConfigError(f"GuidedLogitsProcessor: the attention mask given to prepare() has shape "
-                                  f"{given} but generate() started with input_ids of shape "
-                                  f"{tuple(input_ids.shape)}; pass the mask of this generate() call's prompts")
+                raise ConfigError(
+                    f"GuidedLogitsProcessor: the attention mask given to prepare() has shape "
+                    f"{given} but generate() started with input_ids of shape "
+                    f"{tuple(input_ids.shape)}; pass the mask of this generate() call's prompts"
+                )
         if bool((mask[:, 1:] < mask[:, :-1]).any()):
-            raise ConfigError("GuidedLogitsProcessor: the prompts are right-padded; decoder-only generation needs "
-                              "left padding (tokenizer.padding_side = 'left')")
+            raise ConfigError(
+                "GuidedLogitsProcessor: the prompts are right-padded; decoder-only generation needs "
+                "left padding (tokenizer.padding_side = 'left')"
+            )
         if prompts is None:
-            prompts = [self.tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)
-                       for row, m in zip(input_ids, mask)]
+            prompts = [
+                self.tokenizer.decode(row[m.bool()].tolist(), skip_special_tokens=True)
+                for row, m in zip(input_ids, mask)
+            ]
         elif len(prompts) != rows:
             if not prompts or rows % len(prompts):
                 raise ConfigError(f"GuidedLogitsProcessor: {len(prompts)} prompt texts for {rows} rows")
@@ -199,12 +215,15 @@ class GuidedLogitsProcessor(LogitsProcessor):
             raise ConfigError(
                 f"GuidedLogitsProcessor: the pad token ({self._pad!r}) is also EOS/BOS (or missing), so the prompts' "
                 "padding cannot be read from input_ids; call processor.prepare(attention_mask) with generate()'s "
-                "attention mask before each generate() call")
+                "attention mask before each generate() call"
+            )
         real = input_ids != self._pad
         if bool((~real[:, -1]).any()):
-            raise ConfigError("GuidedLogitsProcessor: a prompt ends with the pad token: right padding? Decoder-only "
-                              "generation needs left padding (tokenizer.padding_side = 'left'), or call "
-                              "processor.prepare(attention_mask)")
+            raise ConfigError(
+                "GuidedLogitsProcessor: a prompt ends with the pad token: right padding? Decoder-only "
+                "generation needs left padding (tokenizer.padding_side = 'left'), or call "
+                "processor.prepare(attention_mask)"
+            )
         return real.long().cummax(dim=1).values  # 0 up to the first real token, 1 from there on
 
     def _advance(self, tokens: Tensor) -> None:
@@ -219,4 +238,5 @@ class GuidedLogitsProcessor(LogitsProcessor):
                 f"GuidedLogitsProcessor: generate() continued a row with a token that was not one of its candidates "
                 f"(a padded finished row, or a processor after this one changed the choice), and "
                 f"{type(self.scorer).__name__} cannot take in such a token ({err}); use a scorer that implements "
-                "advance_outside (CachedCausalScorer, TextScorer)") from err
+                "advance_outside (CachedCausalScorer, TextScorer)"
+            ) from err

@@ -58,7 +58,6 @@ def sample_from_scores(scores: Tensor, seeds: Tensor, step: int, token_ids: Tens
     return noisy.argmax(dim=-1)
 
 
-
 def child_seeds(seeds: Tensor, n: int) -> Tensor:
     """``[B * n]`` seeds for n independent draws per row (row-major: row 0's n seeds come first)."""
     seeds = seeds.to(torch.int64).repeat_interleave(n)

@@ -47,8 +47,10 @@ def register(kind: str) -> Callable[[type], type]:
     def add(cls: type) -> type:
         known = _RULES.get(kind)
         if known is not None and _origin(type(known)) != _origin(cls):  # re-importing the same module is fine
-            raise ConfigError(f"decoding kind {kind!r} is already registered by {_origin(type(known))}; "
-                              f"pick another name for {_origin(cls)}")
+            raise ConfigError(
+                f"decoding kind {kind!r} is already registered by {_origin(type(known))}; "
+                f"pick another name for {_origin(cls)}"
+            )
         cls.kind = kind
         _RULES[kind] = cls()
         return cls
@@ -61,8 +63,10 @@ def rule_for(kind: str):
     try:
         return _RULES[kind]
     except KeyError:
-        raise ConfigError(f"unknown decoding kind {kind!r}; known: {kinds()} (a rule registers when its module "
-                          "is imported, see pargs/decoding/registry.py)") from None
+        raise ConfigError(
+            f"unknown decoding kind {kind!r}; known: {kinds()} (a rule registers when its module "
+            "is imported, see pargs/decoding/registry.py)"
+        ) from None
 
 
 def kinds() -> list[str]:

@@ -73,15 +73,25 @@ def _padded(batch: Prompts, rows: int) -> Prompts:
     """``batch`` with copies of its last row appended up to ``rows`` rows."""
     take = torch.cat([torch.arange(len(batch.texts)), torch.full((rows - len(batch.texts),), len(batch.texts) - 1)])
     take = take.to(batch.ids.device)
-    return Prompts([batch.texts[int(i)] for i in take.tolist()], batch.ids[take], batch.mask[take], batch.seeds[take],
-                   batch.path)
+    return Prompts(
+        [batch.texts[int(i)] for i in take.tolist()], batch.ids[take], batch.mask[take], batch.seeds[take], batch.path
+    )
 
 
 class Session:
     """The buffers, state tensors and captured step of one shape; reused by later calls of that shape."""
 
-    def __init__(self, rule, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping,
-                 rows: int, prompt: int, path: str) -> None:
+    def __init__(
+        self,
+        rule,
+        method: DecodeMethod,
+        policy: PreTrainedModel,
+        scorer: Scorer | None,
+        stop: Stopping,
+        rows: int,
+        prompt: int,
+        path: str,
+    ) -> None:
         device = stop.eos_ids.device
         self.rule, self.method, self.path = rule, method, path
         self.slots = bucketed(prompt + stop.max_new_tokens)
@@ -182,12 +192,29 @@ def _memory(model) -> tuple:
     return (id(model), *((t.data_ptr(), t.dtype, t.shape) for t in (*model.parameters(), *model.buffers())))
 
 
-def _session(rule, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping,
-             batch: Prompts, path: str) -> tuple[tuple, Session]:
+def _session(
+    rule,
+    method: DecodeMethod,
+    policy: PreTrainedModel,
+    scorer: Scorer | None,
+    stop: Stopping,
+    batch: Prompts,
+    path: str,
+) -> tuple[tuple, Session]:
     rows, prompt = batch.ids.shape
-    key = (path, _memory(policy), None if scorer is None else _memory(scorer.static_key), type(rule), astuple(method),
-           rows, bucketed(prompt + stop.max_new_tokens), bucketed(prompt + stop.max_new_tokens + method.k - 1),
-           tuple(stop.eos_ids.tolist()), tuple(stop.suppress_ids.tolist()), str(batch.ids.device))
+    key = (
+        path,
+        _memory(policy),
+        None if scorer is None else _memory(scorer.static_key),
+        type(rule),
+        astuple(method),
+        rows,
+        bucketed(prompt + stop.max_new_tokens),
+        bucketed(prompt + stop.max_new_tokens + method.k - 1),
+        tuple(stop.eos_ids.tolist()),
+        tuple(stop.suppress_ids.tolist()),
+        str(batch.ids.device),
+    )
     session = _SESSIONS.pop(key, None)
     if session is None:
         while len(_SESSIONS) >= MAX_SESSIONS:
@@ -198,8 +225,15 @@ def _session(rule, method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer
 
 
 @torch.no_grad()
-def static_decode_tokens(rule, method: DecodeMethod, policy: PreTrainedModel, batch: Prompts,
-                         scorer: Scorer | None, stop: Stopping, path: str) -> tuple[list[list[int]], list[str], float]:
+def static_decode_tokens(
+    rule,
+    method: DecodeMethod,
+    policy: PreTrainedModel,
+    batch: Prompts,
+    scorer: Scorer | None,
+    stop: Stopping,
+    path: str,
+) -> tuple[list[list[int]], list[str], float]:
     """The token loop of ``rule`` on the static path (``path``: static, graphs or compiled).
 
     Returns each row's token ids (up to and including its first EOS), its stop reason (``eos`` or
@@ -216,8 +250,14 @@ def static_decode_tokens(rule, method: DecodeMethod, policy: PreTrainedModel, ba
         _SESSIONS.pop(key, None)  # a failed compile or capture leaves nothing half made behind
         raise
     if session.capture_seconds:
-        log.info("decoding step of %s for %d rows and %d columns (path %s): warm-up, compiling and capturing took "
-                 "%.1f s", method.name, session.seeds.shape[0], session.slots, path, session.capture_seconds)
+        log.info(
+            "decoding step of %s for %d rows and %d columns (path %s): warm-up, compiling and capturing took %.1f s",
+            method.name,
+            session.seeds.shape[0],
+            session.slots,
+            path,
+            session.capture_seconds,
+        )
     picked = session.tokens[:rows, :steps].tolist()
     eos = set(stop.eos_ids.tolist())
     token_ids, reasons = [], []

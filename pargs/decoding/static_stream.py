@@ -110,8 +110,9 @@ class StaticStream:
             def buffer(like: Tensor) -> Tensor:  # zeros: masked slots must hold finite values
                 return torch.zeros(rows, like.shape[1], self.slots, like.shape[3], dtype=like.dtype, device=device)
 
-            self.cache = StaticCache([buffer(layer.keys) for layer in layers],
-                                     [buffer(layer.values) for layer in layers])
+            self.cache = StaticCache(
+                [buffer(layer.keys) for layer in layers], [buffer(layer.values) for layer in layers]
+            )
             self._shapes = shapes
             self.visible = torch.zeros(rows, self.slots, dtype=torch.bool, device=device)
             self.next_pos = torch.zeros(rows, dtype=torch.long, device=device)
@@ -135,8 +136,9 @@ class StaticStream:
         """Append one token per row ``[B]`` at column ``col``; returns the outputs at that token ``[B, ...]``."""
         self.visible.index_fill_(1, self.col, True)
         self.cache.write_at = self.col
-        out, _ = self._forward(tokens.unsqueeze(1), self._additive(self.visible.unsqueeze(1)),
-                               self.next_pos.unsqueeze(1), self.cache)
+        out, _ = self._forward(
+            tokens.unsqueeze(1), self._additive(self.visible.unsqueeze(1)), self.next_pos.unsqueeze(1), self.cache
+        )
         self._advance()
         return out[:, 0]
 
@@ -149,8 +151,7 @@ class StaticStream:
         self.cache.write_at = at
         own = self._columns.unsqueeze(0) == at.unsqueeze(1)  # [k, slots]: candidate j's own column
         visible = self.visible.unsqueeze(1) | own.unsqueeze(0)
-        out, _ = self._forward(candidates, self._additive(visible), self.next_pos.unsqueeze(1).expand(b, k),
-                               self.cache)
+        out, _ = self._forward(candidates, self._additive(visible), self.next_pos.unsqueeze(1).expand(b, k), self.cache)
         return out
 
     def keep_candidate(self, chosen: Tensor, k: int) -> None:

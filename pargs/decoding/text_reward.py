@@ -30,8 +30,9 @@ class TextReward(Protocol):
 class OracleReward:
     """The synthetic task's hidden oracle (it reads the text; ``complete`` is implied by a final '.')."""
 
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str],
-                 complete: Sequence[bool] | None = None) -> Tensor:
+    def __call__(
+        self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool] | None = None
+    ) -> Tensor:
         return torch.tensor([oracle_reward(p, r) for p, r in zip(prompts, responses)], dtype=torch.float32)
 
 
@@ -70,8 +71,9 @@ class ModelReward:
         if self.input_format == "concat":
             return self._concat(encode_prompt(tok, prompt), encode_response(tok, response, add_eos=False), complete)
         if self.input_format == "pair":
-            enc = tok(prompt, response, truncation="only_first" if self.max_length else False,
-                      max_length=self.max_length)
+            enc = tok(
+                prompt, response, truncation="only_first" if self.max_length else False, max_length=self.max_length
+            )
             return list(enc["input_ids"])
         text = self.template.format(prompt=prompt, response=response)
         return list(tok(text, truncation=self.max_length is not None, max_length=self.max_length)["input_ids"])
@@ -91,8 +93,9 @@ class ModelReward:
         """
         return self.input_format == "concat" and same_vocabulary(self.tokenizer, tokenizer)
 
-    def score_ids(self, prompt_ids: Sequence[list[int]], response_ids: Sequence[Sequence[int]],
-                  complete: Sequence[bool]) -> Tensor:
+    def score_ids(
+        self, prompt_ids: Sequence[list[int]], response_ids: Sequence[Sequence[int]], complete: Sequence[bool]
+    ) -> Tensor:
         """Rewards of (prompt, response) pairs given as ids of this RM's vocabulary, in the "concat" layout.
 
         The rows are those :meth:`__call__` builds from text (prompt ids + response ids + EOS when
@@ -107,11 +110,12 @@ class ModelReward:
         device = next(self.model.parameters()).device
         out = []
         for start in range(0, len(rows), self.batch_size):
-            ids, mask = pad_batch(rows[start:start + self.batch_size], self.tokenizer.pad_token_id, side="right")
+            ids, mask = pad_batch(rows[start : start + self.batch_size], self.tokenizer.pad_token_id, side="right")
             out.append(sequence_rewards(self.model, ids.to(device), mask.to(device)).cpu())
         return torch.cat(out) if out else torch.zeros(0)
 
-    def __call__(self, prompts: Sequence[str], responses: Sequence[str],
-                 complete: Sequence[bool] | None = None) -> Tensor:
+    def __call__(
+        self, prompts: Sequence[str], responses: Sequence[str], complete: Sequence[bool] | None = None
+    ) -> Tensor:
         complete = [True] * len(prompts) if complete is None else complete
         return self._score_rows([self._encode(p, r, c) for p, r, c in zip(prompts, responses, complete)])

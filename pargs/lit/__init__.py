@@ -8,5 +8,12 @@ from pargs.lit.reward import RewardModule
 from pargs.lit.value import ValueModule
 from pargs.lit.writer import JsonlPredictionWriter
 
-__all__ = ["CausalLMModule", "DPOModule", "DecodeModule", "JsonlPredictionWriter", "PPOModule", "RewardModule",
-           "ValueModule"]
+__all__ = [
+    "CausalLMModule",
+    "DPOModule",
+    "DecodeModule",
+    "JsonlPredictionWriter",
+    "PPOModule",
+    "RewardModule",
+    "ValueModule",
+]

@@ -75,8 +75,9 @@ class DecodeModule(L.LightningModule):
             raise ConfigError(f"method names must be unique, got {names}")
         for m in methods:
             if m.policy not in policies:
-                raise ConfigError(f"method {m.name!r} decodes from policy {m.policy!r}, not among policies "
-                                  f"{sorted(policies)}")
+                raise ConfigError(
+                    f"method {m.name!r} decodes from policy {m.policy!r}, not among policies {sorted(policies)}"
+                )
             if m.uses_scorer and m.scorer not in scorers:
                 raise ConfigError(f"method {m.name!r} uses scorer {m.scorer!r}, not among scorers {sorted(scorers)}")
         self.policy_specs, self.scorer_specs, self.eval_spec = policies, scorers, eval_reward
@@ -155,10 +156,13 @@ class DecodeModule(L.LightningModule):
         the models' files, not from loaded models: the writer compares it with the record of earlier lines
         before :meth:`configure_model` runs."""
         hp = self.hparams
-        generation = {"max_new_tokens": hp.max_new_tokens, "stop_strings": hp.stop_strings, "seed": hp.seed,
-                      "trainer.precision": self._trainer.precision if self._trainer is not None else None}
-        return method_settings(self.methods, self.policy_specs, self.scorer_specs, self.eval_spec, generation,
-                               digests)
+        generation = {
+            "max_new_tokens": hp.max_new_tokens,
+            "stop_strings": hp.stop_strings,
+            "seed": hp.seed,
+            "trainer.precision": self._trainer.precision if self._trainer is not None else None,
+        }
+        return method_settings(self.methods, self.policy_specs, self.scorer_specs, self.eval_spec, generation, digests)
 
     def on_predict_start(self) -> None:
         writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, JsonlPredictionWriter)), None)
@@ -182,11 +186,15 @@ class DecodeModule(L.LightningModule):
     def predict_step(self, batch: list[dict], batch_idx: int) -> list[dict]:
         out = []
         for method in self.methods:
-            rows = [(rec, s) for rec in batch for s in range(method.samples)
-                    if (rec["id"], method.name, s) not in self._done]
+            rows = [
+                (rec, s)
+                for rec in batch
+                for s in range(method.samples)
+                if (rec["id"], method.name, s) not in self._done
+            ]
             size = self.hparams.rows_per_call or len(batch)
             for start in range(0, len(rows), size):
-                out.extend(self._decode(method, rows[start:start + size]))
+                out.extend(self._decode(method, rows[start : start + size]))
         return out
 
     def _decode(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> list[dict]:
@@ -200,25 +208,38 @@ class DecodeModule(L.LightningModule):
         if hp.warmup and method.name not in self._warm:
             # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this
             # batch's shape so the capture is not timed; the eager loop needs only a short run
-            captured = hp.decode_path in ("graphs", "compiled") or (hp.decode_path == "auto"
-                                                                    and self.device.type == "cuda")
+            captured = hp.decode_path in ("graphs", "compiled") or (
+                hp.decode_path == "auto" and self.device.type == "cuda"
+            )
             n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
             generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
             self._warm.add(method.name)
         gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
-        rewards = (self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None
-                   else [None] * len(rows))
+        rewards = (
+            self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None else [None] * len(rows)
+        )
         total = max(1, sum(gen.num_tokens))
         flops = self._flops(method, scorer, prompt_lens, gen.num_tokens)
         records = []
         for i, ((rec, s), text) in enumerate(zip(rows, gen.texts)):
             n = gen.num_tokens[i]
-            records.append({
-                "id": rec["id"], "method": method.name, "sample": s, "prompt": rec["prompt"], "response": text,
-                "reference": rec.get("reference", []), "tokens": n, "stop": gen.stop_reasons[i],
-                "reward": rewards[i], "decode_seconds": gen.seconds * n / total, "flops": flops[i],
-                "seed": int(seeds[i]),
-                "policy": method.policy, "scorer": method.scorer if method.uses_scorer else None,
-                **({"scorer_reward": float(gen.scores[i])} if gen.scores is not None else {}),
-            })
+            records.append(
+                {
+                    "id": rec["id"],
+                    "method": method.name,
+                    "sample": s,
+                    "prompt": rec["prompt"],
+                    "response": text,
+                    "reference": rec.get("reference", []),
+                    "tokens": n,
+                    "stop": gen.stop_reasons[i],
+                    "reward": rewards[i],
+                    "decode_seconds": gen.seconds * n / total,
+                    "flops": flops[i],
+                    "seed": int(seeds[i]),
+                    "policy": method.policy,
+                    "scorer": method.scorer if method.uses_scorer else None,
+                    **({"scorer_reward": float(gen.scores[i])} if gen.scores is not None else {}),
+                }
+            )
         return records

@@ -100,8 +100,10 @@ class DPOModule(PretrainedModule):
         if reference_logprobs not in ("online", "precompute"):
             raise ConfigError(f"reference_logprobs must be 'online' or 'precompute', got {reference_logprobs!r}")
         if fsdp2 and reference_logprobs != "precompute":
-            raise ConfigError("fsdp2 shards the policy but an online reference would be a whole copy on every "
-                              "process: set reference_logprobs: precompute")
+            raise ConfigError(
+                "fsdp2 shards the policy but an online reference would be a whole copy on every "
+                "process: set reference_logprobs: precompute"
+            )
         if not beta > 0:
             raise ConfigError(f"beta must be > 0, got {beta}")
         self.save_plain_hyperparameters()
@@ -124,8 +126,9 @@ class DPOModule(PretrainedModule):
         if hp.reference_logprobs == "online":
             # another model or a frozen copy of the initial policy; with LoRA alone, the policy with adapters off
             if self.reference_spec is not None or self.lora_spec is None:
-                self.reference = frozen_reference(self.reference_spec, self.tokenizer, self.model,
-                                                  no_dropout=hp.disable_dropout)
+                self.reference = frozen_reference(
+                    self.reference_spec, self.tokenizer, self.model, no_dropout=hp.disable_dropout
+                )
 
     def _reference_context(self, reference: torch.nn.Module | None = None):
         """``(model, context)`` that computes reference log-probabilities now, or None when none can."""
@@ -178,8 +181,9 @@ class DPOModule(PretrainedModule):
             )
         temporary = None
         if self.reference_spec is not None:
-            temporary = frozen_reference(self.reference_spec, self.tokenizer,
-                                         no_dropout=self.hparams.disable_dropout).to(self.device)
+            temporary = frozen_reference(
+                self.reference_spec, self.tokenizer, no_dropout=self.hparams.disable_dropout
+            ).to(self.device)
         # without LoRA and without `reference`, the policy itself is the reference: it has not moved yet
         model, context = self._reference_context(temporary) or (self.model, nullcontext())
         splits = {"train": datamodule.train_dataloader(), "val": datamodule.val_dataloader()}
@@ -192,14 +196,22 @@ class DPOModule(PretrainedModule):
         model.train(was_training)
         del temporary
         if self.global_rank == 0:
-            log.info("precomputed reference log-probabilities of %s pairs",
-                     ", ".join(f"{len(v)} {k}" for k, v in self.reference_cache.items()))
+            log.info(
+                "precomputed reference log-probabilities of %s pairs",
+                ", ".join(f"{len(v)} {k}" for k, v in self.reference_cache.items()),
+            )
 
     def _score_all(self, model: torch.nn.Module, loader: DataLoader, split: str) -> dict[str, list[float]]:
         """Reference log-probabilities of every pair of ``loader`` (each rank scores a share; all get all)."""
         # its own generator: iterating a DataLoader draws a seed, which must not shift the training shuffle
-        ordered = DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False, collate_fn=loader.collate_fn,
-                             num_workers=loader.num_workers, generator=torch.Generator().manual_seed(0))
+        ordered = DataLoader(
+            loader.dataset,
+            batch_size=loader.batch_size,
+            shuffle=False,
+            collate_fn=loader.collate_fn,
+            num_workers=loader.num_workers,
+            generator=torch.Generator().manual_seed(0),
+        )
         world, rank = self.trainer.world_size, self.global_rank
         scores: dict[str, list[float]] = {}
         share = itertools.islice(ordered, rank, None, world)  # batches rank, rank + world, ...

@@ -55,8 +55,7 @@ def reward_settings(spec: RewardSpec, digests: FileDigests) -> dict[str, Any]:
     out: dict[str, Any] = {"oracle": spec.oracle}
     if spec.model is not None:
         out.update({f"model.{k}": v for k, v in model_settings(spec.model, digests).items()})
-        out.update(mode=spec.mode, input_format=spec.input_format, template=spec.template,
-                   max_length=spec.max_length)
+        out.update(mode=spec.mode, input_format=spec.input_format, template=spec.template, max_length=spec.max_length)
     return out
 
 

@@ -23,8 +23,10 @@ def shard_with_fsdp2(model: nn.Module, mesh) -> nn.Module:
 
     blocks = set(getattr(unwrap(model), "_no_split_modules", None) or [])
     if not blocks:
-        raise ConfigError(f"{type(model).__name__} names no transformer block class (_no_split_modules); FSDP2 "
-                          "needs one to shard per block")
+        raise ConfigError(
+            f"{type(model).__name__} names no transformer block class (_no_split_modules); FSDP2 "
+            "needs one to shard per block"
+        )
     found = 0
     for module in model.modules():
         if type(module).__name__ in blocks:
@@ -55,7 +57,8 @@ def is_sharded(model: nn.Module) -> bool:
     if not (dist.is_available() and dist.is_initialized()):
         return False
     return any(type(p).__name__ == "DTensor" for p in model.parameters()) or any(
-        type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
+        type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()
+    )
 
 
 _WRAPPER_PARTS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")

@@ -39,8 +39,10 @@ def read_manifest(output_dir: str | os.PathLike) -> dict | None:
         if not isinstance(manifest, dict) or not isinstance(manifest.get("methods"), dict):
             raise ValueError("no `methods` object")
     except (ValueError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is not a pargs predictions manifest ({err}); delete it, then run again with "
-                          "--on_change restart (decode the lines again) or adopt (keep them)") from None
+        raise ConfigError(
+            f"{path} is not a pargs predictions manifest ({err}); delete it, then run again with "
+            "--on_change restart (decode the lines again) or adopt (keep them)"
+        ) from None
     return manifest
 
 

@@ -18,8 +18,10 @@ def decay_groups(model: nn.Module, weight_decay: float, lr: float | None = None)
         if p.requires_grad:
             (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
     extra = {} if lr is None else {"lr": lr}
-    groups = [{"params": decay, "weight_decay": weight_decay, **extra},
-              {"params": no_decay, "weight_decay": 0.0, **extra}]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay, **extra},
+        {"params": no_decay, "weight_decay": 0.0, **extra},
+    ]
     return [g for g in groups if g["params"]]
 
 

@@ -106,8 +106,12 @@ class PPOModule(PretrainedModule):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__(model)
-        for name, value in (("ppo_epochs", ppo_epochs), ("minibatch_size", minibatch_size),
-                            ("samples_per_prompt", samples_per_prompt), ("max_new_tokens", max_new_tokens)):
+        for name, value in (
+            ("ppo_epochs", ppo_epochs),
+            ("minibatch_size", minibatch_size),
+            ("samples_per_prompt", samples_per_prompt),
+            ("max_new_tokens", max_new_tokens),
+        ):
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if not 0 < clip_range < 1 or kl_coef < 0 or not 0 <= gamma <= 1 or not 0 <= lam <= 1:
@@ -143,7 +147,8 @@ class PPOModule(PretrainedModule):
     def configure_optimizers(self):
         hp = self.hparams
         groups = decay_groups(self.model, hp.weight_decay) + decay_groups(
-            self.value_model, hp.weight_decay, lr=hp.value_lr if hp.value_lr is not None else hp.lr)
+            self.value_model, hp.weight_decay, lr=hp.value_lr if hp.value_lr is not None else hp.lr
+        )
         optimizer = torch.optim.AdamW(groups, lr=hp.lr)
         # stepped once per PPO iteration (training batch), whatever the number of minibatch updates
         scheduler = warmup_cosine(optimizer, hp.warmup_steps, self.trainer.estimated_stepping_batches)
@@ -152,27 +157,29 @@ class PPOModule(PretrainedModule):
     def on_fit_start(self) -> None:
         super().on_fit_start()
         if self.trainer.world_size > 1:
-            raise ConfigError(
-                "PPOModule runs on one device (several manual updates per batch); set trainer.devices: 1"
-            )
+            raise ConfigError("PPOModule runs on one device (several manual updates per batch); set trainer.devices: 1")
 
     # ------------------------------------------------------------------------- forward passes
     def response_logprobs(self, model, seq: dict, rows: Tensor | slice = slice(None)) -> Tensor:
         """``[N, R]`` log-probabilities of the response tokens (0 past each response's end)."""
         p = seq["prompt_width"]
         r = seq["response_ids"][rows]
-        out = model(input_ids=seq["input_ids"][rows], attention_mask=seq["attention_mask"][rows],
-                    position_ids=seq["position_ids"][rows])
-        logits = out.logits[:, p - 1: p - 1 + r.shape[1]] + seq["sampling_mask"]  # the distribution sampled from
+        out = model(
+            input_ids=seq["input_ids"][rows],
+            attention_mask=seq["attention_mask"][rows],
+            position_ids=seq["position_ids"][rows],
+        )
+        logits = out.logits[:, p - 1 : p - 1 + r.shape[1]] + seq["sampling_mask"]  # the distribution sampled from
         return token_logprobs(logits, r).masked_fill(~seq["response_mask"][rows], 0.0)
 
     def response_values(self, seq: dict, rows: Tensor | slice = slice(None)) -> Tensor:
         """``[N, R]`` values of the state before each response token (0 past each response's end)."""
         p = seq["prompt_width"]
-        values, _ = token_rewards(self.value_model, seq["input_ids"][rows], seq["attention_mask"][rows],
-                                  seq["position_ids"][rows])
+        values, _ = token_rewards(
+            self.value_model, seq["input_ids"][rows], seq["attention_mask"][rows], seq["position_ids"][rows]
+        )
         width = seq["response_ids"].shape[1]
-        return values[:, p - 1: p - 1 + width].float().masked_fill(~seq["response_mask"][rows], 0.0)
+        return values[:, p - 1 : p - 1 + width].float().masked_fill(~seq["response_mask"][rows], 0.0)
 
     # ------------------------------------------------------------------------------ rollouts
     @torch.no_grad()
@@ -195,8 +202,11 @@ class PPOModule(PretrainedModule):
             "response_ids": response_ids.to(self.device),
             "response_mask": response_mask.bool().to(self.device),
             # the engine's rule under these settings: the tokens each response step never samples
-            "sampling_mask": sampling_mask(Stopping.for_models(self.model, self.tokenizer, self.device, **limits),
-                                           response_ids.shape[1], self.model.config.get_text_config().vocab_size),
+            "sampling_mask": sampling_mask(
+                Stopping.for_models(self.model, self.tokenizer, self.device, **limits),
+                response_ids.shape[1],
+                self.model.config.get_text_config().vocab_size,
+            ),
         }
         old_logp, ref_logp, old_values = [], [], []
         for rows in torch.arange(len(prompts), device=self.device).split(hp.minibatch_size):
@@ -226,20 +236,32 @@ class PPOModule(PretrainedModule):
         m = seq["response_mask"][rows]
         logp = self.response_logprobs(self.model, seq, rows)
         values = self.response_values(seq, rows)
-        pg_loss, clip_fraction, approx_kl = ppo_policy_loss(logp, seq["old_logp"][rows], seq["advantages"][rows], m,
-                                                            hp.clip_range)
-        vf_loss, vf_clip_fraction = ppo_value_loss(values, seq["old_values"][rows], seq["returns"][rows], m,
-                                                   hp.value_clip_range)
-        stats = {"pg_loss": pg_loss.detach(), "vf_loss": vf_loss.detach(), "clip_fraction": clip_fraction,
-                 "approx_kl": approx_kl, "vf_clip_fraction": vf_clip_fraction,
-                 "value_error": masked_mean((values.detach() - seq["returns"][rows]).abs(), m)}
+        pg_loss, clip_fraction, approx_kl = ppo_policy_loss(
+            logp, seq["old_logp"][rows], seq["advantages"][rows], m, hp.clip_range
+        )
+        vf_loss, vf_clip_fraction = ppo_value_loss(
+            values, seq["old_values"][rows], seq["returns"][rows], m, hp.value_clip_range
+        )
+        stats = {
+            "pg_loss": pg_loss.detach(),
+            "vf_loss": vf_loss.detach(),
+            "clip_fraction": clip_fraction,
+            "approx_kl": approx_kl,
+            "vf_clip_fraction": vf_clip_fraction,
+            "value_error": masked_mean((values.detach() - seq["returns"][rows]).abs(), m),
+        }
         return pg_loss + hp.vf_coef * vf_loss, stats
 
     def training_step(self, batch: list[dict], batch_idx: int) -> None:
         hp = self.hparams
         prompts = [rec["prompt"] for rec in batch for _ in range(hp.samples_per_prompt)]
-        seeds = torch.tensor([stable_seed(hp.seed, rec["id"], s, self.global_step)
-                              for rec in batch for s in range(hp.samples_per_prompt)])
+        seeds = torch.tensor(
+            [
+                stable_seed(hp.seed, rec["id"], s, self.global_step)
+                for rec in batch
+                for s in range(hp.samples_per_prompt)
+            ]
+        )
         seq = self.rollout(prompts, seeds)
         optimizer = self.optimizers()
         totals: dict[str, float] = {}

@@ -44,8 +44,10 @@ from pargs.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: hyperparameters that may differ between a checkpoint and the config without a warning
-NOT_COMPARED = {"model": {"export_dir", "_class_path", "_instantiator"},
-                "data": {"num_workers", "_class_path", "_instantiator"}}
+NOT_COMPARED = {
+    "model": {"export_dir", "_class_path", "_instantiator"},
+    "data": {"num_workers", "_class_path", "_instantiator"},
+}
 #: ``--ckpt_path`` values that are not a local path (Lightning resolves them itself)
 _SPECIAL = ("best", "hpc", "registry")
 _LAST = re.compile(rf"^{ModelCheckpoint.CHECKPOINT_NAME_LAST}(-\d+)?\{ModelCheckpoint.FILE_EXTENSION}$")
@@ -64,8 +66,9 @@ class PreflightCLI(LightningCLI):
         path = _local_path(self.config[sub].get("ckpt_path"))
         if path is not None and path != "last":
             self._checkpoint = read_checkpoint(path, weights_only=self.config[sub].get("weights_only") is not False)
-            check_module_class(self._checkpoint, _configured_class(self.config[sub].get("model"), self._model_class),
-                               path)
+            check_module_class(
+                self._checkpoint, _configured_class(self.config[sub].get("model"), self._model_class), path
+            )
 
     def after_instantiate_classes(self) -> None:
         super().after_instantiate_classes()
@@ -145,11 +148,15 @@ def read_checkpoint(path: str, weights_only: bool = True) -> dict:
                 f"checkpoint {path} holds objects other than plain data (tensors, numbers, strings, lists, dicts), "
                 "so it does not load with weights_only=True; if you trust it, add --weights_only false"
             ) from None
-        raise ConfigError(f"checkpoint {path} cannot be read ({_first_line(err)}): it is truncated or corrupt; "
-                          f"{_other_checkpoints(file)}") from None
+        raise ConfigError(
+            f"checkpoint {path} cannot be read ({_first_line(err)}): it is truncated or corrupt; "
+            f"{_other_checkpoints(file)}"
+        ) from None
     except Exception as err:  # torch reports a torn file as RuntimeError, EOFError, ValueError... depending on where
-        raise ConfigError(f"checkpoint {path} cannot be read ({_first_line(err)}): it is truncated or corrupt; "
-                          f"{_other_checkpoints(file)}") from None
+        raise ConfigError(
+            f"checkpoint {path} cannot be read ({_first_line(err)}): it is truncated or corrupt; "
+            f"{_other_checkpoints(file)}"
+        ) from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -207,8 +214,9 @@ def find_last_checkpoint(trainer) -> str:
         return str(max(candidates, key=lambda p: p.stat().st_mtime))
     where = f"in {', '.join(searched)}" if searched else "(checkpointing is off: trainer.enable_checkpointing)"
     hint = f" ({'; '.join(hints)})" if hints else ""
-    raise ConfigError(f"--ckpt_path last: no checkpoint to resume from {where}{hint}; "
-                      "drop --ckpt_path to start from scratch")
+    raise ConfigError(
+        f"--ckpt_path last: no checkpoint to resume from {where}{hint}; drop --ckpt_path to start from scratch"
+    )
 
 
 def _flat(values, prefix: str, skip: set[str]) -> dict:
@@ -231,8 +239,10 @@ def _short(value) -> str:
 def config_differences(checkpoint: dict, model_hparams, data_hparams) -> list[str]:
     """``"key: checkpoint value -> config value"`` for every model and data hyperparameter that differs."""
     lines = []
-    for part, stored, current in (("model", checkpoint.get("hyper_parameters"), model_hparams),
-                                  ("data", checkpoint.get("datamodule_hyper_parameters"), data_hparams)):
+    for part, stored, current in (
+        ("model", checkpoint.get("hyper_parameters"), model_hparams),
+        ("data", checkpoint.get("datamodule_hyper_parameters"), data_hparams),
+    ):
         if not stored or current is None:
             continue
         old, new = _flat(stored, f"{part}.", NOT_COMPARED[part]), _flat(current, f"{part}.", NOT_COMPARED[part])
@@ -248,8 +258,9 @@ def warn_differences(checkpoint: dict, model, datamodule, path: str) -> None:
     data_hparams = getattr(datamodule, "hparams", None) if datamodule is not None else None
     differences = config_differences(checkpoint, getattr(model, "hparams", None), data_hparams)
     if differences and getattr(rank_zero_only, "rank", 0) == 0:
-        log.warning("the config differs from checkpoint %s (the config's values are used): %s", path,
-                    "; ".join(differences))
+        log.warning(
+            "the config differs from checkpoint %s (the config's values are used): %s", path, "; ".join(differences)
+        )
 
 
 def read_data_files(datamodule, stage: str) -> None:

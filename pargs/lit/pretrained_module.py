@@ -58,8 +58,9 @@ class PretrainedModule(L.LightningModule):
         if self.model is not None:
             return
         self.check_model_sources()
-        model = prepare_for_training(self.build_model(), self.hparams.gradient_checkpointing, self.lora_spec,
-                                     self.lora_task_type)
+        model = prepare_for_training(
+            self.build_model(), self.hparams.gradient_checkpointing, self.lora_spec, self.lora_task_type
+        )
         # from_pretrained returns eval mode; follow the LightningModule's mode (dropout on in training)
         self.model = model.train(self.training)
         if self.hparams.get("fsdp2"):
@@ -72,8 +73,9 @@ class PretrainedModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return adamw_warmup_cosine(self.model, hp.lr, hp.weight_decay, hp.warmup_steps,
-                                   self.trainer.estimated_stepping_batches)
+        return adamw_warmup_cosine(
+            self.model, hp.lr, hp.weight_decay, hp.warmup_steps, self.trainer.estimated_stepping_batches
+        )
 
     def on_fit_end(self) -> None:
         export_pretrained(self, self.hparams.export_dir)

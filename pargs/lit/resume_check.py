@@ -67,8 +67,10 @@ def current_prompts(datamodule) -> tuple[dict[str, tuple[str, Any]] | None, str]
     records = getattr(datamodule, "records", None)
     if not records:
         return None, "the prompt file"
-    return ({str(r["id"]): (r["prompt"], r.get("reference", [])) for r in records},
-            str(records[0].get("_file", "the prompt file")))
+    return (
+        {str(r["id"]): (r["prompt"], r.get("reference", [])) for r in records},
+        str(records[0].get("_file", "the prompt file")),
+    )
 
 
 def drop_lines(files: list[Path], methods: set[str], keys: set[tuple[str, str]]) -> int:
@@ -140,34 +142,52 @@ def check_and_record(
         diffs = differences(recorded[name].get("settings", {}), as_recorded(now))
         if diffs:
             changed[name] = diffs
-    stale = {m: ids for m, ids in lines.stale.items() if m not in changed and m not in unrecorded
-             and (settings is None or m in settings)}
+    stale = {
+        m: ids
+        for m, ids in lines.stale.items()
+        if m not in changed and m not in unrecorded and (settings is None or m in settings)
+    }
     gone = sorted(m for m in lines.counts if settings is not None and m not in settings)
     if gone:
-        log.info("%s: the lines of %s (not in this config) are kept as they are, not checked against it",
-                 output_dir, ", ".join(f"{m!r} ({lines.counts[m]})" for m in gone))
+        log.info(
+            "%s: the lines of %s (not in this config) are kept as they are, not checked against it",
+            output_dir,
+            ", ".join(f"{m!r} ({lines.counts[m]})" for m in gone),
+        )
 
     refused_unrecorded = unrecorded if on_change == "refuse" else []
     if on_change != "restart" and (changed or refused_unrecorded or stale):
-        raise ConfigError(_refusal(output_dir, lines, changed, refused_unrecorded, stale, prompt_file,
-                                   manifest is None))
+        raise ConfigError(
+            _refusal(output_dir, lines, changed, refused_unrecorded, stale, prompt_file, manifest is None)
+        )
     if on_change == "restart" and (changed or unrecorded or stale):
         keys = {(m, i) for m, ids in stale.items() for i in ids}
         removed = drop_lines(files, set(changed) | set(unrecorded), keys)
         for name, diffs in changed.items():
-            log.warning("on_change restart: removed the %s of method %r (%s); it is decoded again",
-                        _n_lines(lines.counts[name]), name, _changes(diffs))
+            log.warning(
+                "on_change restart: removed the %s of method %r (%s); it is decoded again",
+                _n_lines(lines.counts[name]),
+                name,
+                _changes(diffs),
+            )
         if unrecorded:
-            log.warning("on_change restart: removed the lines of %s (no record of their settings); decoded again",
-                        ", ".join(f"{m!r} ({lines.counts[m]})" for m in unrecorded))
+            log.warning(
+                "on_change restart: removed the lines of %s (no record of their settings); decoded again",
+                ", ".join(f"{m!r} ({lines.counts[m]})" for m in unrecorded),
+            )
         if stale:
-            log.warning("on_change restart: removed %s whose prompt differs from %s (ids %s); decoded again",
-                        _n_lines(sum(map(len, stale.values()))), prompt_file,
-                        _ids([i for ids in stale.values() for i in ids]))
+            log.warning(
+                "on_change restart: removed %s whose prompt differs from %s (ids %s); decoded again",
+                _n_lines(sum(map(len, stale.values()))),
+                prompt_file,
+                _ids([i for ids in stale.values() for i in ids]),
+            )
         log.info("%s: %d lines removed in all", output_dir, removed)
     elif unrecorded:  # adopt
-        log.warning("on_change adopt: the lines of %s had no record of their settings; this config's are recorded "
-                    "for them", ", ".join(f"{m!r} ({lines.counts[m]})" for m in unrecorded))
+        log.warning(
+            "on_change adopt: the lines of %s had no record of their settings; this config's are recorded for them",
+            ", ".join(f"{m!r} ({lines.counts[m]})" for m in unrecorded),
+        )
     if settings is None:
         return
     methods = {m: entry for m, entry in recorded.items() if m not in settings}
@@ -176,21 +196,33 @@ def check_and_record(
     write_manifest(output_dir, {"methods": methods, "file_digests": cache})
 
 
-def _refusal(output_dir: Path, lines: Lines, changed: dict, unrecorded: list[str], stale: dict,
-             prompt_file: str, no_manifest: bool) -> str:
+def _refusal(
+    output_dir: Path,
+    lines: Lines,
+    changed: dict,
+    unrecorded: list[str],
+    stale: dict,
+    prompt_file: str,
+    no_manifest: bool,
+) -> str:
     problems = []
     if changed:
-        problems.append(f"{output_dir} holds predictions made with other settings than this config's: " + "; ".join(
-            f"method {m!r} ({_n_lines(lines.counts[m])}): {_changes(d)}" for m, d in changed.items()))
+        problems.append(
+            f"{output_dir} holds predictions made with other settings than this config's: "
+            + "; ".join(f"method {m!r} ({_n_lines(lines.counts[m])}): {_changes(d)}" for m, d in changed.items())
+        )
     if unrecorded:
         why = f"no {MANIFEST}: written before pargs kept one" if no_manifest else f"none in its {MANIFEST}"
-        problems.append(f"{output_dir} holds predictions with no record of the settings that made them ({why}): "
-                        + ", ".join(
-                            f"method {m!r} ({_n_lines(lines.counts[m])})" for m in unrecorded))
+        problems.append(
+            f"{output_dir} holds predictions with no record of the settings that made them ({why}): "
+            + ", ".join(f"method {m!r} ({_n_lines(lines.counts[m])})" for m in unrecorded)
+        )
     if stale:
         ids = [i for m in stale for i in stale[m]]
-        problems.append(f"{output_dir} holds {_n_lines(len(ids))} decoded from another prompt or other references "
-                        f"than {prompt_file} holds now for their id (ids {_ids(ids)})")
+        problems.append(
+            f"{output_dir} holds {_n_lines(len(ids))} decoded from another prompt or other references "
+            f"than {prompt_file} holds now for their id (ids {_ids(ids)})"
+        )
     how = ["write to another directory (pargs predict --predictions DIR)"]
     if changed:
         name = next(iter(changed))
@@ -198,5 +230,6 @@ def _refusal(output_dir: Path, lines: Lines, changed: dict, unrecorded: list[str
     how.append("decode them again here (--on_change restart removes these lines, and only these)")
     if unrecorded:
         how.append("if this config made the unrecorded lines, keep them (--on_change adopt)")
-    return ("; ".join(problems) + ". Resuming would count them as this config's: " + ", ".join(how[:-1])
-            + f" or {how[-1]}")
+    return (
+        "; ".join(problems) + ". Resuming would count them as this config's: " + ", ".join(how[:-1]) + f" or {how[-1]}"
+    )

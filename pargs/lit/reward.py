@@ -87,18 +87,26 @@ class RewardModule(PretrainedModule):
         rows = getattr(getattr(data, "hparams", None), "prefix_rows", None)
         hp = self.hparams
         if rows is not None and hp.objective == "full":
-            raise ConfigError("data.prefix_rows materialises prefixes for the partial objective; with "
-                              "objective: full set data.init_args.prefix_rows: null")
+            raise ConfigError(
+                "data.prefix_rows materialises prefixes for the partial objective; with "
+                "objective: full set data.init_args.prefix_rows: null"
+            )
         if rows is not None and data.hparams.pad_rule != hp.pad_rule:
-            raise ConfigError(f"data pad_rule {data.hparams.pad_rule!r} differs from the model's {hp.pad_rule!r}: "
-                              "set both to the same rule")
+            raise ConfigError(
+                f"data pad_rule {data.hparams.pad_rule!r} differs from the model's {hp.pad_rule!r}: "
+                "set both to the same rule"
+            )
         prefix_weighting = getattr(data.hparams, "prefix_weighting", "term") if rows is not None else None
         if rows == "all" and hp.weighting != "term":
-            raise ConfigError("prefix_rows: all holds every prefix term once, so every term weighs the same: use "
-                              "weighting: term, or a ratio of prefix_rows with prefix_weighting: pair")
+            raise ConfigError(
+                "prefix_rows: all holds every prefix term once, so every term weighs the same: use "
+                "weighting: term, or a ratio of prefix_rows with prefix_weighting: pair"
+            )
         if rows not in (None, "all") and prefix_weighting != hp.weighting:
-            raise ConfigError(f"data prefix_weighting {prefix_weighting!r} differs from the model's weighting "
-                              f"{hp.weighting!r}: set both to the same")
+            raise ConfigError(
+                f"data prefix_weighting {prefix_weighting!r} differs from the model's weighting "
+                f"{hp.weighting!r}: set both to the same"
+            )
         if rows is None and hp.objective == "partial" and not is_causal_reward_model(self.model):
             raise ConfigError(
                 f"{type(self.model).__name__} is an encoder: it cannot read every prefix's reward from one pass. "
@@ -108,8 +116,10 @@ class RewardModule(PretrainedModule):
     # ------------------------------------------------------------------------------ losses
     def _kwargs(self, batch: dict) -> dict:
         margin = batch.get("margin")
-        return {"margin": margin if margin is not None else (self.hparams.margin or None),
-                "center_coef": self.hparams.center_coef}
+        return {
+            "margin": margin if margin is not None else (self.hparams.margin or None),
+            "center_coef": self.hparams.center_coef,
+        }
 
     @staticmethod
     def _lengths(batch: dict) -> dict:
@@ -123,11 +133,21 @@ class RewardModule(PretrainedModule):
         if dense:
             rewards, _ = token_rewards(self.model, batch["input_ids"], batch["attention_mask"])
             b = rewards.shape[0] // 2
-            return partial_bt_loss(rewards[:b], rewards[b:], **self._lengths(batch), pad_rule=hp.pad_rule,
-                                   weighting=hp.weighting, **self._kwargs(batch))
+            return partial_bt_loss(
+                rewards[:b],
+                rewards[b:],
+                **self._lengths(batch),
+                pad_rule=hp.pad_rule,
+                weighting=hp.weighting,
+                **self._kwargs(batch),
+            )
         # one term per row: whole pairs (objective "full") or materialised prefix pairs
-        r = rewards_at(self.model, batch["input_ids"], batch["attention_mask"],
-                       final_positions(batch["prompt_len"], batch["response_len"]))
+        r = rewards_at(
+            self.model,
+            batch["input_ids"],
+            batch["attention_mask"],
+            final_positions(batch["prompt_len"], batch["response_len"]),
+        )
         b = r.shape[0] // 2
         return bradley_terry_loss(r[:b], r[b:], **self._kwargs(batch))
 
@@ -142,10 +162,12 @@ class RewardModule(PretrainedModule):
         n = lens["len_w"].shape[0]
         fractions = list(self.hparams.prefix_fractions)
         whole = torch.maximum(lens["len_w"], lens["len_l"])
-        lengths = [whole] + [prefix_fraction_lengths(lens["len_w"], lens["len_l"], f, self.hparams.pad_rule)
-                             for f in fractions]
-        (full_w, full_l), *prefixes = pair_prefix_scores(self.model, batch["input_ids"], batch["attention_mask"],
-                                                         **lens, lengths=lengths)
+        lengths = [whole] + [
+            prefix_fraction_lengths(lens["len_w"], lens["len_l"], f, self.hparams.pad_rule) for f in fractions
+        ]
+        (full_w, full_l), *prefixes = pair_prefix_scores(
+            self.model, batch["input_ids"], batch["attention_mask"], **lens, lengths=lengths
+        )
         self.log("val/acc", agreement(full_w, full_l).mean(), prog_bar=True, batch_size=n, sync_dist=True)
         for f, (pw, pl) in zip(fractions, prefixes):
             self.log(f"val/acc@{round(f * 100)}%", agreement(pw, pl).mean(), batch_size=n, sync_dist=True)
@@ -153,4 +175,3 @@ class RewardModule(PretrainedModule):
         self.log("val/full_loss", bradley_terry_loss(full_w, full_l), batch_size=n, sync_dist=True)
         if is_causal_reward_model(self.model) or self.hparams.objective == "full":
             self.log("val/loss", self._loss(batch), prog_bar=True, batch_size=n, sync_dist=True)
-

@@ -45,8 +45,10 @@ def acquire(folder: str | os.PathLike, hint: str) -> DirectoryLock:
     except BlockingIOError:
         holder = os.pread(fd, 512, 0).decode("utf-8", "replace").strip() or "a process that has not said which"
         os.close(fd)
-        raise ConfigError(f"predictions directory {folder} is in use by another pargs predict ({holder}; lock "
-                          f"{path}): wait for it to finish, or {hint}") from None
+        raise ConfigError(
+            f"predictions directory {folder} is in use by another pargs predict ({holder}; lock "
+            f"{path}): wait for it to finish, or {hint}"
+        ) from None
     except BaseException:
         os.close(fd)
         raise

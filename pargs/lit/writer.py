@@ -101,8 +101,10 @@ def _writable(output_dir: Path):
         yield
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
-        raise ConfigError(f"cannot write to predictions directory {output_dir}: {err.strerror or err}{where}; "
-                          f"make it writable, or {ELSEWHERE}") from None
+        raise ConfigError(
+            f"cannot write to predictions directory {output_dir}: {err.strerror or err}{where}; "
+            f"make it writable, or {ELSEWHERE}"
+        ) from None
 
 
 def _share(trainer, value):
@@ -128,8 +130,9 @@ class JsonlPredictionWriter(BasePredictionWriter):
     def __init__(self, output_dir: str, on_change: Literal["refuse", "restart", "adopt"] = "refuse") -> None:
         super().__init__(write_interval="batch")
         if on_change not in ON_CHANGE:
-            raise ConfigError(f"JsonlPredictionWriter: on_change must be one of {', '.join(ON_CHANGE)}, "
-                              f"got {on_change!r}")
+            raise ConfigError(
+                f"JsonlPredictionWriter: on_change must be one of {', '.join(ON_CHANGE)}, got {on_change!r}"
+            )
         self.output_dir = Path(output_dir)
         self.on_change = on_change
         self.done: set[Key] = set()
@@ -177,8 +180,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
         settings = settings_of(digests) if callable(settings_of) else None
         prompts, prompt_file = current_prompts(getattr(trainer, "datamodule", None))
         with _writable(self.output_dir):
-            check_and_record(self.output_dir, files, settings, prompts, prompt_file, self.on_change, digests,
-                             manifest)
+            check_and_record(self.output_dir, files, settings, prompts, prompt_file, self.on_change, digests, manifest)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         if not prediction:

@@ -87,11 +87,17 @@ def signed_rank_exact(diffs: Sequence[float], alternative: Literal["greater", "l
 
 def smallest_p(n_seeds: int) -> float:
     """The smallest p-value :func:`signed_rank_exact` can give for ``n_seeds`` differences: ``1 / 2^n``."""
-    return 1.0 / 2 ** n_seeds
+    return 1.0 / 2**n_seeds
 
 
-def verdict(kind: ClaimKind, p_for: Sequence[float], p_against: Sequence[float], across_for: float,
-            across_against: float, alpha: float = ALPHA) -> str:
+def verdict(
+    kind: ClaimKind,
+    p_for: Sequence[float],
+    p_against: Sequence[float],
+    across_for: float,
+    across_against: float,
+    alpha: float = ALPHA,
+) -> str:
     """The claim's verdict by the rule of this module's docstring (per-seed p-values in both directions,
     and the across-seed p-values of both directions)."""
     any_for = any(p <= alpha for p in p_for)
@@ -152,8 +158,13 @@ class Claim:
         return mean_se([s.diff for s in self.seeds])
 
 
-def compare_methods(name: str, kind: ClaimKind, a: Mapping[int, Mapping[str, float]],
-                    b: Mapping[int, Mapping[str, float]], alpha: float = ALPHA) -> Claim:
+def compare_methods(
+    name: str,
+    kind: ClaimKind,
+    a: Mapping[int, Mapping[str, float]],
+    b: Mapping[int, Mapping[str, float]],
+    alpha: float = ALPHA,
+) -> Claim:
     """Claim "A beats B" (``better``) or "A is not worse than B" (``not_worse``) from per-seed per-prompt rewards.
 
     ``a[seed][prompt id]`` is A's mean reward on that prompt (its samples averaged); the seeds of A and B

@@ -43,8 +43,12 @@ class PairOutcome:
 
 @torch.no_grad()
 def rm_agreement(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[Mapping], ground_truth: GroundTruth,
-    batch_size: int = 32, contrast: Callable[[str], bool] | None = None,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[Mapping],
+    ground_truth: GroundTruth,
+    batch_size: int = 32,
+    contrast: Callable[[str], bool] | None = None,
 ) -> list[PairOutcome]:
     """Per pair and fraction of ``ground_truth``: does the RM (causal or encoder) agree with the label, and
     with the ground truth?
@@ -59,7 +63,7 @@ def rm_agreement(
     device = next(model.parameters()).device
     out: list[PairOutcome] = []
     for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
+        chunk = pairs[start : start + batch_size]
         names = [pair_id(r, start + n) for n, r in enumerate(chunk)]
         ids, mask, pl, lw, ll = encode_pairs(tokenizer, chunk, ground_truth.max_length)
         lengths = [prefix_fraction_lengths(lw, ll, f, ground_truth.pad_rule) for f in fractions]
@@ -68,15 +72,26 @@ def rm_agreement(
             for b, name in enumerate(names):
                 c = truth.get((name, f))
                 if c is None:
-                    raise ConfigError(f"pair {name!r} has no ground truth at {f:.0%}: compute prefix_values on the "
-                                      "same pairs")
+                    raise ConfigError(
+                        f"pair {name!r} has no ground truth at {f:.0%}: compute prefix_values on the same pairs"
+                    )
                 if (min(int(i[b]), int(lw[b])), min(int(i[b]), int(ll[b]))) != (c.length_w, c.length_l):
-                    raise ConfigError(f"pair {name!r} at {f:.0%}: the RM's tokenizer cuts prefixes of "
-                                      f"{min(int(i[b]), int(lw[b]))} / {min(int(i[b]), int(ll[b]))} tokens, the "
-                                      f"ground truth's have {c.length_w} / {c.length_l}; use the policy's tokenizer")
+                    raise ConfigError(
+                        f"pair {name!r} at {f:.0%}: the RM's tokenizer cuts prefixes of "
+                        f"{min(int(i[b]), int(lw[b]))} / {min(int(i[b]), int(ll[b]))} tokens, the "
+                        f"ground truth's have {c.length_w} / {c.length_l}; use the policy's tokenizer"
+                    )
             rows.append([truth[(name, f)] for name in names])
-        scores = pair_prefix_scores(model, ids.to(device), mask.to(device), pl.to(device), lw.to(device),
-                                    pl.to(device), ll.to(device), [i.to(device) for i in lengths])
+        scores = pair_prefix_scores(
+            model,
+            ids.to(device),
+            mask.to(device),
+            pl.to(device),
+            lw.to(device),
+            pl.to(device),
+            ll.to(device),
+            [i.to(device) for i in lengths],
+        )
         marks = [contrast(r["chosen"]) or contrast(r["rejected"]) if contrast else None for r in chunk]
         for f, comps, (r_w, r_l) in zip(fractions, rows, scores):
             label = agreement(r_w, r_l).tolist()
@@ -115,16 +130,28 @@ def summarize(outcomes: Sequence[PairOutcome], z_min: float = 2.0) -> dict[float
         confident = [o for o in known if abs(o.z) > z_min]
         contrast = [o for o in rows if o.contrast]
         out[f] = AgreementSummary(
-            len(rows), _mean([o.label for o in rows]), len(known), _mean([o.truth for o in known]), len(confident),
-            _mean([o.truth for o in confident]), len(contrast), _mean([o.label for o in contrast]),
+            len(rows),
+            _mean([o.label for o in rows]),
+            len(known),
+            _mean([o.truth for o in known]),
+            len(confident),
+            _mean([o.truth for o in confident]),
+            len(contrast),
+            _mean([o.label for o in contrast]),
             _mean([o.truth for o in contrast if not math.isnan(o.truth)]),
         )
     return out
 
 
 def compare_rms(
-    a: Sequence[PairOutcome], b: Sequence[PairOutcome], fraction: float, against: Literal["truth", "label"] = "truth",
-    z_min: float | None = None, alternative: Alternative = "two-sided", a_name: str = "A", b_name: str = "B",
+    a: Sequence[PairOutcome],
+    b: Sequence[PairOutcome],
+    fraction: float,
+    against: Literal["truth", "label"] = "truth",
+    z_min: float | None = None,
+    alternative: Alternative = "two-sided",
+    a_name: str = "A",
+    b_name: str = "B",
 ) -> McNemarTest:
     """McNemar's test of two RMs' right/wrong calls on the same pairs at one fraction.
 
@@ -133,6 +160,7 @@ def compare_rms(
     ``z_min``, when it is confident (|z| > z_min). For one seed; :func:`pargs.metrics.significance.pooled_mcnemar`
     combines seeds.
     """
+
     def calls(outcomes: Sequence[PairOutcome]) -> dict[str, float]:
         rows = {o.pair_id: o for o in outcomes if o.fraction == fraction}
         return {k: getattr(o, against) for k, o in rows.items() if z_min is None or abs(o.z) > z_min}
@@ -144,20 +172,35 @@ def compare_rms(
     return mcnemar([ca[k] == 1.0 for k in keys], [cb[k] == 1.0 for k in keys], alternative, a_name, b_name)
 
 
-def ground_truth_table(results: Mapping[str, Sequence[PairOutcome]], ground_truth: GroundTruth,
-                       z_min: float = 2.0) -> str:
+def ground_truth_table(
+    results: Mapping[str, Sequence[PairOutcome]], ground_truth: GroundTruth, z_min: float = 2.0
+) -> str:
     """Markdown: per RM and fraction, agreement with the label and with the ground truth, with its slices."""
     contrast = any(o.contrast is not None for res in results.values() for o in res)
-    head = ["reward model", "prefix", "pairs", "vs label", "vs ground truth", f"n with abs(z) > {z_min:g}",
-            "vs ground truth, those"]
+    head = [
+        "reward model",
+        "prefix",
+        "pairs",
+        "vs label",
+        "vs ground truth",
+        f"n with abs(z) > {z_min:g}",
+        "vs ground truth, those",
+    ]
     if contrast:
         head += ['n "but"-contrast', "contrast vs label", "contrast vs ground truth"]
     lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * (len(head) - 2)]
     num = lambda x: "–" if math.isnan(x) else f"{x:.3f}"  # noqa: E731
     for name, res in results.items():
         for f, s in summarize(res, z_min).items():
-            cells = [name, f"{round(f * 100)} %", str(s.n_pairs), num(s.label), f"{num(s.truth)} (n={s.n_truth})",
-                     str(s.n_confident), num(s.truth_confident)]
+            cells = [
+                name,
+                f"{round(f * 100)} %",
+                str(s.n_pairs),
+                num(s.label),
+                f"{num(s.truth)} (n={s.n_truth})",
+                str(s.n_confident),
+                num(s.truth_confident),
+            ]
             if contrast:
                 cells += [str(s.n_contrast), num(s.label_contrast), num(s.truth_contrast)]
             lines.append("| " + " | ".join(cells) + " |")
@@ -174,6 +217,8 @@ def ground_truth_table(results: Mapping[str, Sequence[PairOutcome]], ground_trut
         f"sampled prefix value: {se_text}. abs(z): the difference of the two values over its standard error.",
     ]
     if contrast:
-        lines.append('"but"-contrast: pairs where, in either response, the last "but" overturns the sentiment of the '
-                     "clauses before it.")
+        lines.append(
+            '"but"-contrast: pairs where, in either response, the last "but" overturns the sentiment of the '
+            "clauses before it."
+        )
     return "\n".join(lines)

@@ -38,8 +38,9 @@ class WinTie:
         return self.win + self.tie
 
 
-def win_tie_rate(judge: Judge, prompts: Sequence[str], responses_a: Sequence[str],
-                 responses_b: Sequence[str]) -> WinTie:
+def win_tie_rate(
+    judge: Judge, prompts: Sequence[str], responses_a: Sequence[str], responses_b: Sequence[str]
+) -> WinTie:
     """Judge every prompt in both orders; a method wins a prompt only when both orders agree."""
     if not (len(prompts) == len(responses_a) == len(responses_b)) or not prompts:
         raise ValueError("need as many responses of each method as prompts, and at least one prompt")
@@ -62,8 +63,9 @@ def answer_token_ids(tokenizer) -> list[int]:
     ids = [tokenizer(x, add_special_tokens=False)["input_ids"][:1] for x in (" A", " B")]
     unk = getattr(tokenizer, "unk_token_id", None)
     if any(not t or t[0] == unk for t in ids) or ids[0] == ids[1]:
-        raise ConfigError("the judge's tokenizer has no distinct tokens for ' A' and ' B': every verdict would be "
-                          "a tie")
+        raise ConfigError(
+            "the judge's tokenizer has no distinct tokens for ' A' and ' B': every verdict would be a tie"
+        )
     return [t[0] for t in ids]
 
 
@@ -87,8 +89,10 @@ class LocalLMJudge:
         text = self.template.format(prompt=prompt, first=first, second=second)
         ids = self.tokenizer(text)["input_ids"]
         if self.context is not None and len(ids) > self.context:
-            raise ConfigError(f"the judge prompt has {len(ids)} tokens but the judge model takes at most "
-                              f"{self.context}: use a shorter template or a judge with a longer context")
+            raise ConfigError(
+                f"the judge prompt has {len(ids)} tokens but the judge model takes at most "
+                f"{self.context}: use a shorter template or a judge with a longer context"
+            )
         ids = torch.tensor([ids], device=next(self.model.parameters()).device)
         logp = torch.log_softmax(self.model(input_ids=ids).logits[0, -1].float(), -1)
         a, b = (float(logp[i]) for i in self.answer_ids)

@@ -25,22 +25,32 @@ def agreement(r_chosen: Tensor, r_rejected: Tensor) -> Tensor:
 
 
 def pair_prefix_scores(
-    model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, prompt_len_w: Tensor, len_w: Tensor,
-    prompt_len_l: Tensor, len_l: Tensor, lengths: Sequence[Tensor],
+    model: PreTrainedModel,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    prompt_len_w: Tensor,
+    len_w: Tensor,
+    prompt_len_l: Tensor,
+    len_l: Tensor,
+    lengths: Sequence[Tensor],
 ) -> list[tuple[Tensor, Tensor]]:
     """``(r_chosen, r_rejected)`` of each pair cut to each prefix length in ``lengths`` (``[B]`` each).
 
     The rows are the B chosen sequences, then the B rejected ones (right-padded). A response shorter
     than a length is scored whole. A causal RM needs one pass, an encoder RM one per length.
     """
-    cuts = [torch.cat([prompt_len_w + torch.minimum(i, len_w) - 1, prompt_len_l + torch.minimum(i, len_l) - 1])
-            for i in lengths]
+    cuts = [
+        torch.cat([prompt_len_w + torch.minimum(i, len_w) - 1, prompt_len_l + torch.minimum(i, len_l) - 1])
+        for i in lengths
+    ]
     b = len_w.shape[0]
     return [(s[:b], s[b:]) for s in prefix_rewards(model, input_ids, attention_mask, cuts)]
 
 
 def encode_pairs(
-    tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict], max_length: int | None = None,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[dict],
+    max_length: int | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``(ids, mask, prompt_len, len_w, len_l)`` of ``pairs`` as :func:`pair_prefix_scores` reads them.
 
@@ -55,8 +65,12 @@ def encode_pairs(
 
 @torch.no_grad()
 def prefix_agreement(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[dict],
-    fractions: Sequence[float] = FRACTIONS, pad_rule: PadRule = "longest", batch_size: int = 32,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[dict],
+    fractions: Sequence[float] = FRACTIONS,
+    pad_rule: PadRule = "longest",
+    batch_size: int = 32,
     max_length: int | None = None,
 ) -> dict[float, float]:
     """Share of preference ``pairs`` (records with prompt/chosen/rejected) an RM (causal or encoder) gets
@@ -64,7 +78,7 @@ def prefix_agreement(
     device = next(model.parameters()).device
     totals = {f: 0.0 for f in fractions}
     for start in range(0, len(pairs), batch_size):
-        ids, mask, pl, lw, ll = encode_pairs(tokenizer, pairs[start:start + batch_size], max_length)
+        ids, mask, pl, lw, ll = encode_pairs(tokenizer, pairs[start : start + batch_size], max_length)
         pl, lw, ll = pl.to(device), lw.to(device), ll.to(device)
         lengths = [prefix_fraction_lengths(lw, ll, f, pad_rule) for f in fractions]
         scores = pair_prefix_scores(model, ids.to(device), mask.to(device), pl, lw, pl, ll, lengths)
@@ -76,10 +90,15 @@ def prefix_agreement(
 def agreement_table(results: dict[str, dict[float, float]], n_pairs: int) -> str:
     """Markdown: one row per reward model, one column per fraction of the response (the Table 12 view)."""
     fractions = sorted({f for r in results.values() for f in r})
-    lines = ["| reward model | " + " | ".join(f"{round(f * 100)} %" for f in fractions) + " |",
-             "|---|" + "---:|" * len(fractions)]
+    lines = [
+        "| reward model | " + " | ".join(f"{round(f * 100)} %" for f in fractions) + " |",
+        "|---|" + "---:|" * len(fractions),
+    ]
     for name, res in results.items():
         lines.append(f"| {name} | " + " | ".join(f"{res[f]:.3f}" for f in fractions) + " |")
-    lines += ["", f"Share of {n_pairs} held-out pairs whose chosen response gets the higher reward when both "
-              "responses are cut to that fraction of their length (ties count one half)."]
+    lines += [
+        "",
+        f"Share of {n_pairs} held-out pairs whose chosen response gets the higher reward when both "
+        "responses are cut to that fraction of their length (ties count one half).",
+    ]
     return "\n".join(lines)

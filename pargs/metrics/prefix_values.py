@@ -93,9 +93,16 @@ def _row_text(tokenizer: PreTrainedTokenizerBase, prefix: Prefix, join: str) -> 
 
 @torch.no_grad()
 def monte_carlo_values(
-    policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prefixes: Sequence[Prefix], reward: TextReward,
-    m: int = 16, seed: int = 0, max_new_tokens: int = 32, method: DecodeMethod | None = None,
-    batch_size: int = 512, join: str = " ",
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prefixes: Sequence[Prefix],
+    reward: TextReward,
+    m: int = 16,
+    seed: int = 0,
+    max_new_tokens: int = 32,
+    method: DecodeMethod | None = None,
+    batch_size: int = 512,
+    join: str = " ",
 ) -> list[PrefixValue]:
     """Estimate each prefix's value: the mean reward of ``m`` completions drawn with ``method`` from ``policy``.
 
@@ -130,8 +137,10 @@ def monte_carlo_values(
             scored_as_is.append(j)
             continue
         if context is not None and len(p.prompt_ids) + max_new_tokens - 1 > context:
-            raise ConfigError(f"prefix {p.key}: prompt ({len(p.prompt_ids)} tokens) + max_new_tokens "
-                              f"({max_new_tokens}) do not fit the policy's context of {context} positions")
+            raise ConfigError(
+                f"prefix {p.key}: prompt ({len(p.prompt_ids)} tokens) + max_new_tokens "
+                f"({max_new_tokens}) do not fit the policy's context of {context} positions"
+            )
         budgets.setdefault(budget, []).append(j)
     prompts, responses, complete, owner = [], [], [], []
     cut = [0] * len(prefixes)
@@ -139,7 +148,7 @@ def monte_carlo_values(
         rows = [(j, k) for j in budgets[budget] for k in range(m)]
         texts = {j: _row_text(tokenizer, prefixes[j], join) for j in budgets[budget]}
         for start in range(0, len(rows), batch_size):
-            chunk = rows[start:start + batch_size]
+            chunk = rows[start : start + batch_size]
             seeds = torch.tensor([stable_seed("prefix-value", seed, *prefixes[j].key, k) for j, k in chunk])
             gen = generate(policy, tokenizer, [texts[j] for j, _ in chunk], method, seeds, max_new_tokens=budget)
             for (j, _), new, why in zip(chunk, gen.token_ids, gen.stop_reasons):
@@ -228,8 +237,10 @@ class GroundTruth:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> GroundTruth:
-        comparisons = [PrefixComparison(**{**c, "chosen": PrefixValue(**c["chosen"]),
-                                           "rejected": PrefixValue(**c["rejected"])}) for c in data["comparisons"]]
+        comparisons = [
+            PrefixComparison(**{**c, "chosen": PrefixValue(**c["chosen"]), "rejected": PrefixValue(**c["rejected"])})
+            for c in data["comparisons"]
+        ]
         return cls(**{**data, "comparisons": comparisons})
 
 
@@ -239,10 +250,19 @@ def pair_id(record: Mapping, index: int) -> str:
 
 
 def prefix_values(
-    policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pairs: Sequence[Mapping],
-    fractions: Sequence[float] = FRACTIONS, m: int = 16, seed: int = 0, reward: TextReward | None = None,
-    max_new_tokens: int = 32, pad_rule: PadRule = "longest", max_length: int | None = None,
-    method: DecodeMethod | None = None, batch_size: int = 512, join: str = " ",
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pairs: Sequence[Mapping],
+    fractions: Sequence[float] = FRACTIONS,
+    m: int = 16,
+    seed: int = 0,
+    reward: TextReward | None = None,
+    max_new_tokens: int = 32,
+    pad_rule: PadRule = "longest",
+    max_length: int | None = None,
+    method: DecodeMethod | None = None,
+    batch_size: int = 512,
+    join: str = " ",
 ) -> GroundTruth:
     """The ground-truth preference of each pair's prefixes at each fraction of its length.
 

@@ -26,8 +26,11 @@ class PairedTest:
 
 
 def paired_wilcoxon(
-    method: Mapping[str, float], baseline: Mapping[str, float], alternative: Alternative = "greater",
-    method_name: str = "method", baseline_name: str = "baseline",
+    method: Mapping[str, float],
+    baseline: Mapping[str, float],
+    alternative: Alternative = "greater",
+    method_name: str = "method",
+    baseline_name: str = "baseline",
 ) -> PairedTest:
     """Wilcoxon signed-rank test on per-prompt rewards ``{prompt id: reward}`` of two methods.
 
@@ -71,8 +74,11 @@ def _mcnemar(a_only: int, b_only: int, n_items: int, alternative: Alternative, a
 
 
 def mcnemar(
-    a_correct: Sequence[bool], b_correct: Sequence[bool], alternative: Alternative = "two-sided",
-    a_name: str = "A", b_name: str = "B",
+    a_correct: Sequence[bool],
+    b_correct: Sequence[bool],
+    alternative: Alternative = "two-sided",
+    a_name: str = "A",
+    b_name: str = "B",
 ) -> McNemarTest:
     """McNemar's exact test: are A and B right equally often on the same items?
 
@@ -82,15 +88,19 @@ def mcnemar(
     (``alternative="greater"``: A is right more often). With no discordant item the p-value is 1.0.
     """
     if len(a_correct) != len(b_correct):
-        raise ValueError(f"{a_name} and {b_name} must be judged on the same items: {len(a_correct)} vs "
-                         f"{len(b_correct)} outcomes")
+        raise ValueError(
+            f"{a_name} and {b_name} must be judged on the same items: {len(a_correct)} vs {len(b_correct)} outcomes"
+        )
     a_only = sum(bool(a) and not bool(b) for a, b in zip(a_correct, b_correct))
     b_only = sum(bool(b) and not bool(a) for a, b in zip(a_correct, b_correct))
     return _mcnemar(a_only, b_only, len(a_correct), alternative, a_name, b_name)
 
 
 def pooled_mcnemar(
-    tests: Sequence[McNemarTest], alternative: Alternative = "two-sided", a_name: str = "A", b_name: str = "B",
+    tests: Sequence[McNemarTest],
+    alternative: Alternative = "two-sided",
+    a_name: str = "A",
+    b_name: str = "B",
 ) -> McNemarTest:
     """One McNemar test across seeds: the discordant counts of the per-seed tests are added, then tested.
 
@@ -104,5 +114,11 @@ def pooled_mcnemar(
     pairs". It does not model how much retraining moves the models; report the per-seed tests next
     to it, so a result driven by one seed is visible.
     """
-    return _mcnemar(sum(t.a_only for t in tests), sum(t.b_only for t in tests), sum(t.n_items for t in tests),
-                    alternative, a_name, b_name)
+    return _mcnemar(
+        sum(t.a_only for t in tests),
+        sum(t.b_only for t in tests),
+        sum(t.n_items for t in tests),
+        alternative,
+        a_name,
+        b_name,
+    )

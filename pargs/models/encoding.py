@@ -47,8 +47,9 @@ def same_vocabulary(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> b
     return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
 
 
-def truncate(prompt: list[int], response: list[int], max_length: int | None,
-             side: str = "left") -> tuple[list[int], list[int]]:
+def truncate(
+    prompt: list[int], response: list[int], max_length: int | None, side: str = "left"
+) -> tuple[list[int], list[int]]:
     """Fit ``prompt + response`` into ``max_length`` tokens.
 
     ``side="left"`` drops the oldest prompt tokens first (keeps the response whole where possible);
@@ -58,7 +59,7 @@ def truncate(prompt: list[int], response: list[int], max_length: int | None,
         return prompt, response
     if side == "left":
         keep_prompt = max(0, max_length - len(response))
-        prompt = prompt[len(prompt) - keep_prompt:] if keep_prompt else []
+        prompt = prompt[len(prompt) - keep_prompt :] if keep_prompt else []
         return prompt, response[: max_length - len(prompt)]
     if side == "right":
         prompt = prompt[: max_length - 1]
@@ -78,8 +79,8 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str = "right") -
             ids[i, : len(s)] = torch.as_tensor(s)
             mask[i, : len(s)] = 1
         elif side == "left":
-            ids[i, width - len(s):] = torch.as_tensor(s)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.as_tensor(s)
+            mask[i, width - len(s) :] = 1
         else:
             raise ConfigError(f"side must be 'left' or 'right', got {side!r}")
     return ids, mask

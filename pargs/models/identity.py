@@ -32,8 +32,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: file names in a model directory that ``from_pretrained`` does not read (a trainer's state, notes)
-NOT_READ = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "trainer_state.json",
-            "training_args.bin", "*.ckpt", "README.md", ".gitattributes")
+NOT_READ = (
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+    "trainer_state.json",
+    "training_args.bin",
+    "*.ckpt",
+    "README.md",
+    ".gitattributes",
+)
 
 
 def _sha256(path: Path) -> str:
@@ -67,8 +76,7 @@ class FileDigests:
         if todo:
             big = sum(st.st_size for _, _, st in todo)
             if big > 1 << 30:
-                log.info("hashing %.1f GB of model files (once: the digests are kept with the predictions)",
-                         big / 1e9)
+                log.info("hashing %.1f GB of model files (once: the digests are kept with the predictions)", big / 1e9)
             with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1, 8)) as pool:
                 digests = list(pool.map(lambda item: _sha256(Path(item[1])), todo))
             for (path, real, st), digest in zip(todo, digests):
@@ -80,8 +88,9 @@ class FileDigests:
     def directory(self, path: str | os.PathLike) -> str:
         """One ``sha256:`` digest of the files of a model directory that ``from_pretrained`` may read."""
         folder = Path(path)
-        names = sorted(p for p in folder.iterdir()
-                       if p.is_file() and not any(fnmatch.fnmatch(p.name, pat) for pat in NOT_READ))
+        names = sorted(
+            p for p in folder.iterdir() if p.is_file() and not any(fnmatch.fnmatch(p.name, pat) for pat in NOT_READ)
+        )
         digests = self.files(names)
         combined = hashlib.sha256()
         for p in names:

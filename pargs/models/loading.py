@@ -118,12 +118,16 @@ def check_model_source(path: str, key: str | None = None) -> None:
     if os.path.isdir(local):
         return
     if os.path.exists(local):
-        raise ConfigError(f"{where}{path!r} is a file; give the directory that holds the model or tokenizer "
-                          "(the folder with config.json / tokenizer_config.json)")
+        raise ConfigError(
+            f"{where}{path!r} is a file; give the directory that holds the model or tokenizer "
+            "(the folder with config.json / tokenizer_config.json)"
+        )
     if not is_hub_name(path):
         resolved = "" if os.path.isabs(local) else f" (looked for {os.path.abspath(local)})"
-        raise ConfigError(f"{where}{path!r} does not exist{resolved}; give a directory written by save_pretrained "
-                          "(a model or tokenizer), or a Hugging Face Hub name")
+        raise ConfigError(
+            f"{where}{path!r} does not exist{resolved}; give a directory written by save_pretrained "
+            "(a model or tokenizer), or a Hugging Face Hub name"
+        )
     if _in_hub_cache(path):
         return
     looked_for = f"no local directory (looked for {os.path.abspath(local)})"
@@ -154,8 +158,10 @@ def _hub_lookup(repo_id: str) -> str | None:
     except HfHubHTTPError:
         pass
     except Exception as err:  # no network, DNS, timeout: the loader would retry for a minute first
-        return (f"the Hub cannot be reached ({type(err).__name__}: {err}); with no network, set HF_HUB_OFFLINE=1 "
-                "to use the local cache only")
+        return (
+            f"the Hub cannot be reached ({type(err).__name__}: {err}); with no network, set HF_HUB_OFFLINE=1 "
+            "to use the local cache only"
+        )
     _ON_HUB.add(repo_id)
     return None
 
@@ -190,8 +196,9 @@ def _pretrained(load, path: str, **kwargs: Any):
 def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
     """Load the spec's tokenizer. Without an EOS token, [SEP] ends responses (encoder tokenizers), so
     a sequence reads ``[CLS] prompt [SEP] response [SEP]``; without a pad token, EOS pads."""
-    tokenizer = _pretrained(AutoTokenizer.from_pretrained, spec.tokenizer_path,
-                            trust_remote_code=spec.trust_remote_code)
+    tokenizer = _pretrained(
+        AutoTokenizer.from_pretrained, spec.tokenizer_path, trust_remote_code=spec.trust_remote_code
+    )
     if tokenizer.eos_token_id is None and tokenizer.sep_token_id is not None:
         tokenizer.eos_token = tokenizer.sep_token  # BERT-style: responses end with [SEP]
     if tokenizer.pad_token_id is None:

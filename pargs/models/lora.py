@@ -41,8 +41,13 @@ def add_lora(model: PreTrainedModel, spec: LoraSpec, task_type: str = "CAUSAL_LM
     """
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                        target_modules=spec.target_modules, task_type=task_type)
+    config = LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        task_type=task_type,
+    )
     try:
         return get_peft_model(model, config)
     except ValueError as err:
@@ -54,8 +59,9 @@ def add_lora(model: PreTrainedModel, spec: LoraSpec, task_type: str = "CAUSAL_LM
         raise
 
 
-def prepare_for_training(model: PreTrainedModel, gradient_checkpointing: bool, lora: LoraSpec | None = None,
-                         task_type: str = "CAUSAL_LM"):
+def prepare_for_training(
+    model: PreTrainedModel, gradient_checkpointing: bool, lora: LoraSpec | None = None, task_type: str = "CAUSAL_LM"
+):
     """``model`` with LoRA adapters (when ``lora`` is set) and gradient checkpointing (when asked).
 
     The two interact: with adapters every base weight is frozen, so the embeddings' output is made to require
@@ -80,7 +86,8 @@ def save_merged(peft_model, out_dir: str | Path) -> None:
         base = peft_model.get_base_model()
         state = {  # adapted layers keep their merged base weight; a fully trained head its trained copy
             k.replace(".base_layer.", ".").replace(".modules_to_save.default.", "."): v
-            for k, v in base.state_dict().items() if ".lora_" not in k and ".original_module." not in k
+            for k, v in base.state_dict().items()
+            if ".lora_" not in k and ".original_module." not in k
         }
         base.save_pretrained(out_dir, state_dict=state, safe_serialization=True)
     finally:

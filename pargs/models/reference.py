@@ -15,8 +15,12 @@ from pargs.models.dropout import disable_dropout
 from pargs.models.loading import ModelSpec, load_causal_lm
 
 
-def frozen_reference(spec: ModelSpec | None, tokenizer: PreTrainedTokenizerBase, policy: PreTrainedModel | None = None,
-                     no_dropout: bool = True) -> PreTrainedModel:
+def frozen_reference(
+    spec: ModelSpec | None,
+    tokenizer: PreTrainedTokenizerBase,
+    policy: PreTrainedModel | None = None,
+    no_dropout: bool = True,
+) -> PreTrainedModel:
     """The causal LM ``spec`` names, or (``spec`` None) a copy of ``policy``; eval mode, frozen.
 
     ``no_dropout`` also switches its dropout off (:func:`pargs.models.dropout.disable_dropout`).

@@ -116,8 +116,9 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     return positions.clamp(min=0)
 
 
-def prefix_rewards(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor,
-                   cuts: Sequence[Tensor]) -> list[Tensor]:
+def prefix_rewards(
+    model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, cuts: Sequence[Tensor]
+) -> list[Tensor]:
     """For each ``[B]`` tensor of positions in ``cuts``, the ``[B]`` rewards of the right-padded rows cut
     after those positions (the prefixes ending there).
 
@@ -129,8 +130,10 @@ def prefix_rewards(model: PreTrainedModel, input_ids: Tensor, attention_mask: Te
         rewards, _ = token_rewards(model, input_ids, attention_mask)
         return [rewards.gather(1, p.unsqueeze(1)).squeeze(1) for p in cuts]
     t = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
-    return [sequence_rewards(model, input_ids, (attention_mask.bool() & (t <= p.unsqueeze(1))).to(attention_mask.dtype))
-            for p in cuts]
+    return [
+        sequence_rewards(model, input_ids, (attention_mask.bool() & (t <= p.unsqueeze(1))).to(attention_mask.dtype))
+        for p in cuts
+    ]
 
 
 def rewards_at(model: PreTrainedModel, input_ids: Tensor, attention_mask: Tensor, positions: Tensor) -> Tensor:

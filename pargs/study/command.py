@@ -29,9 +29,16 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = "runs/study"
 
 
-def run_study(out: str | Path = DEFAULT_OUT, seeds: int = 5, plan=None, ablation: bool = True,
-              ablation_seeds: int | None = None, reuse: bool = False, redo: list[str] | None = None,
-              stream=None) -> dict:
+def run_study(
+    out: str | Path = DEFAULT_OUT,
+    seeds: int = 5,
+    plan=None,
+    ablation: bool = True,
+    ablation_seeds: int | None = None,
+    reuse: bool = False,
+    redo: list[str] | None = None,
+    stream=None,
+) -> dict:
     """Run (or continue) a study; return the summary also written to ``<out>/study.json``."""
     from pargs.study.pipeline import SeedRun, dependents, execute, match_steps
     from pargs.study.plan import FULL
@@ -67,11 +74,19 @@ def run_study(out: str | Path = DEFAULT_OUT, seeds: int = 5, plan=None, ablation
     ran = sum(v["seconds"] for per in steps.values() for v in per.values() if v["status"] == "ran")
     recorded = sum(v["seconds"] for per in steps.values() for v in per.values())
     summary = {
-        "out": str(out), "seeds": [r.seed for r in runs], "ablation_seeds": [r.seed for r in runs[:n_ablation]],
-        "plan": plan.as_dict(), "steps": {str(s): v for s, v in steps.items()},
-        "seconds": {"this_run": round(pipeline_seconds + report_seconds, 1), "steps_run_now": round(ran, 1),
-                    "all_steps_recorded": round(recorded, 1), "report": round(report_seconds, 1)},
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None, "cpu_count": os.cpu_count(),
+        "out": str(out),
+        "seeds": [r.seed for r in runs],
+        "ablation_seeds": [r.seed for r in runs[:n_ablation]],
+        "plan": plan.as_dict(),
+        "steps": {str(s): v for s, v in steps.items()},
+        "seconds": {
+            "this_run": round(pipeline_seconds + report_seconds, 1),
+            "steps_run_now": round(ran, 1),
+            "all_steps_recorded": round(recorded, 1),
+            "report": round(report_seconds, 1),
+        },
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "cpu_count": os.cpu_count(),
         "report": report["paths"],
     }
     (out / "study.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
@@ -92,31 +107,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=DEFAULT_OUT, help="study directory (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..S-1 (default 5; --smoke: 2)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a tiny study for tests and installation checks (tiny data, 1 epoch, few prompts, small "
-                        "m, one-point DPO/PPO grids)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="train nothing: every training step must already be recorded; decoding, evaluation "
-                        "and the report may run")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a tiny study for tests and installation checks (tiny data, 1 epoch, few prompts, small "
+        "m, one-point DPO/PPO grids)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="train nothing: every training step must already be recorded; decoding, evaluation and the report may run",
+    )
     parser.add_argument("--no-ablation", action="store_true", help="skip the data-size ablation")
-    parser.add_argument("--ablation-seeds", type=int, default=None,
-                        help="run the ablation on the first N seeds only (default: every seed)")
-    parser.add_argument("--redo", nargs="+", metavar="STEP", default=None,
-                        help="discard these steps (a family such as dpo names every grid point) and every step "
-                        "reading them, in every seed, and run them again")
+    parser.add_argument(
+        "--ablation-seeds",
+        type=int,
+        default=None,
+        help="run the ablation on the first N seeds only (default: every seed)",
+    )
+    parser.add_argument(
+        "--redo",
+        nargs="+",
+        metavar="STEP",
+        default=None,
+        help="discard these steps (a family such as dpo names every grid point) and every step "
+        "reading them, in every seed, and run them again",
+    )
     ns = parser.parse_args(argv)
     from pargs.study.plan import FULL, SMOKE
 
     seeds = ns.seeds if ns.seeds is not None else 2 if ns.smoke else 5
-    summary = run_study(ns.out, seeds, SMOKE if ns.smoke else FULL, ablation=not ns.no_ablation,
-                        ablation_seeds=ns.ablation_seeds, reuse=ns.reuse, redo=ns.redo)
+    summary = run_study(
+        ns.out,
+        seeds,
+        SMOKE if ns.smoke else FULL,
+        ablation=not ns.no_ablation,
+        ablation_seeds=ns.ablation_seeds,
+        reuse=ns.reuse,
+        redo=ns.redo,
+    )
     print("\n" + summary["claims_table"])
     print("\nWall time per step (s), as recorded when each step ran:")
     for seed, steps in summary["steps"].items():
-        print(f"  seed {seed}: " + ", ".join(f"{k} {v['seconds']:.1f}" + ("" if v["status"] == "ran" else " (before)")
-                                           for k, v in steps.items()))
+        print(
+            f"  seed {seed}: "
+            + ", ".join(
+                f"{k} {v['seconds']:.1f}" + ("" if v["status"] == "ran" else " (before)") for k, v in steps.items()
+            )
+        )
     sec = summary["seconds"]
-    print(f"\nstudy directory: {summary['out']}  (this run {sec['this_run']} s; all steps as recorded "
-          f"{sec['all_steps_recorded']} s; report {sec['report']} s)")
+    print(
+        f"\nstudy directory: {summary['out']}  (this run {sec['this_run']} s; all steps as recorded "
+        f"{sec['all_steps_recorded']} s; report {sec['report']} s)"
+    )
     print(f"report:          {summary['report']['markdown']}")
     return 0

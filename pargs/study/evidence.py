@@ -21,9 +21,13 @@ from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
 #: the paper's claims as paired comparisons of test rows: (A, B, kind, the paper's statement in our words).
 #: ``best-of-n`` stands for the study's Best-of-N row.
 METHOD_CLAIMS = (
-    ("pargs", "args-sampled", "better",
-     "A partial-sequence RM guides decoding better than a full-sequence RM (compared here with the same sampling "
-     "rule, so only the RM differs)"),
+    (
+        "pargs",
+        "args-sampled",
+        "better",
+        "A partial-sequence RM guides decoding better than a full-sequence RM (compared here with the same sampling "
+        "rule, so only the RM differs)",
+    ),
     ("pargs-g", "args", "better", "PARGS-G beats ARGS (both greedy: only the RM differs)"),
     ("pargs", "top-k", "better", "Reward guidance raises the reward over sampling from the reference model"),
     ("pargs", "cd-fudge", "better", "PARGS outperforms the earlier tokenwise method CD-FUDGE (a prefix value model)"),
@@ -31,10 +35,21 @@ METHOD_CLAIMS = (
     ("pargs", "dpo", "not_worse", "PARGS performs similarly to DPO, without fine-tuning the LM (read as: not worse)"),
     ("pargs", "ppo", "not_worse", "PARGS performs similarly to PPO, without fine-tuning the LM (read as: not worse)"),
 )
-THEOREM1 = ("Theorem 1: a full-sequence RM is not fit to score partial sequences, a partial-sequence RM is; so the "
-            "partial RM agrees with the ground truth on prefixes more often than the full RM")
-LABELS = {"pargs": "PARGS", "pargs-g": "PARGS-G", "args": "ARGS", "args-sampled": "ARGS-sampled", "top-k": "top-k",
-          "cd-fudge": "CD-FUDGE", "dpo": "DPO", "ppo": "PPO", "greedy": "greedy"}
+THEOREM1 = (
+    "Theorem 1: a full-sequence RM is not fit to score partial sequences, a partial-sequence RM is; so the "
+    "partial RM agrees with the ground truth on prefixes more often than the full RM"
+)
+LABELS = {
+    "pargs": "PARGS",
+    "pargs-g": "PARGS-G",
+    "args": "ARGS",
+    "args-sampled": "ARGS-sampled",
+    "top-k": "top-k",
+    "cd-fudge": "CD-FUDGE",
+    "dpo": "DPO",
+    "ppo": "PPO",
+    "greedy": "greedy",
+}
 
 
 def label(method: str) -> str:
@@ -86,8 +101,7 @@ def _per_method(records: list[dict]):
 
 def collect(out: Path, seeds: list[int], ablation_seeds: list[int]) -> Evidence:
     """Read every seed's results (the seeds must have finished their main steps)."""
-    ev = Evidence(seeds, defaultdict(dict), {}, {}, defaultdict(dict), defaultdict(dict), {}, {}, {},
-                  defaultdict(dict))
+    ev = Evidence(seeds, defaultdict(dict), {}, {}, defaultdict(dict), defaultdict(dict), {}, {}, {}, defaultdict(dict))
     for s in seeds:
         d = Path(out) / f"seed-{s}"
         means, texts, ms = _per_method(_predictions(d / "predictions" / "test"))
@@ -107,8 +121,11 @@ def collect(out: Path, seeds: list[int], ablation_seeds: list[int]) -> Evidence:
             for side in ("chosen", "rejected"):
                 if c[side]["n"]:
                     ses[c["fraction"]].append(c[side]["se"])
-        ev.gt_meta[s] = {"m": gt["ground_truth"]["m"], "pairs": len({c["pair_id"] for c in comps}),
-                         "mean_se": {f: sum(v) / len(v) for f, v in ses.items()}}
+        ev.gt_meta[s] = {
+            "m": gt["ground_truth"]["m"],
+            "pairs": len({c["pair_id"] for c in comps}),
+            "mean_se": {f: sum(v) / len(v) for f, v in ses.items()},
+        }
         ev.records[s] = {p.stem: json.loads(p.read_text()) for p in sorted((d / "steps").glob("*.json"))}
     for s in ablation_seeds:
         folder = Path(out) / f"seed-{s}" / "predictions" / "ablation_decode"
@@ -144,8 +161,9 @@ def method_claims(ev: Evidence, alpha: float = ALPHA) -> list[MethodClaim]:
             if a not in ev.rewards or b not in ev.rewards:
                 continue
             name = f"{label(a)} vs {label(b)}"
-            out.append(MethodClaim(view, a, b, statement, compare_methods(name, kind, ev.rewards[a], ev.rewards[b],
-                                                                           alpha)))
+            out.append(
+                MethodClaim(view, a, b, statement, compare_methods(name, kind, ev.rewards[a], ev.rewards[b], alpha))
+            )
     return out
 
 
@@ -195,19 +213,30 @@ def theorem1(ev: Evidence, alpha: float = ALPHA) -> Theorem1:
                     if part == "contrast":
                         p_out = [o for o in p_out if o.contrast]
                         f_out = [o for o in f_out if o.contrast]
-                    fors.append(compare_rms(p_out, f_out, f, against, alternative="greater", a_name="partial RM",
-                                            b_name="full RM"))
-                    agsts.append(compare_rms(p_out, f_out, f, against, alternative="less", a_name="partial RM",
-                                             b_name="full RM"))
+                    fors.append(
+                        compare_rms(
+                            p_out, f_out, f, against, alternative="greater", a_name="partial RM", b_name="full RM"
+                        )
+                    )
+                    agsts.append(
+                        compare_rms(p_out, f_out, f, against, alternative="less", a_name="partial RM", b_name="full RM")
+                    )
                     partial += [o for o in p_out if o.fraction == f]
                     full += [o for o in f_out if o.fraction == f]
                 pooled_for = pooled_mcnemar(fors, "greater", "partial RM", "full RM")
                 pooled_against = pooled_mcnemar(agsts, "less", "partial RM", "full RM")
                 (rate_p, n), (rate_f, _) = _rate(partial, against), _rate(full, against)
-                v = verdict("better", [t.p_value for t in fors], [t.p_value for t in agsts], pooled_for.p_value,
-                            pooled_against.p_value, alpha)
-                tests.append(FractionTest(f, against, part, fors, agsts, pooled_for, pooled_against, rate_p, rate_f,
-                                          n, v))
+                v = verdict(
+                    "better",
+                    [t.p_value for t in fors],
+                    [t.p_value for t in agsts],
+                    pooled_for.p_value,
+                    pooled_against.p_value,
+                    alpha,
+                )
+                tests.append(
+                    FractionTest(f, against, part, fors, agsts, pooled_for, pooled_against, rate_p, rate_f, n, v)
+                )
     parts = [t.verdict for t in tests if t.against == "truth" and t.slice == "all" and t.fraction < 1]
     return Theorem1(tests, combine(parts), fractions)
 

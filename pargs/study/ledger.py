@@ -122,14 +122,22 @@ class Ledger:
             f"it) in every seed and run it again, or give another --out for a separate study."
         )
 
-    def write(self, step: str, config: Mapping, inputs: Mapping[str, str], seconds: float,
-              load_before: float | None = None) -> dict:
+    def write(
+        self, step: str, config: Mapping, inputs: Mapping[str, str], seconds: float, load_before: float | None = None
+    ) -> dict:
         """Record a completed step (written last, atomically: a record exists only for a finished step)."""
         config = normalise(config, self.seed_dir)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        rec = {"step": step, "seed": self.seed, "config": config, "inputs": dict(inputs),
-               "fingerprint": fingerprint(config, inputs), "seconds": round(seconds, 2),
-               "load_average": {"before": load_before, "after": load}, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        rec = {
+            "step": step,
+            "seed": self.seed,
+            "config": config,
+            "inputs": dict(inputs),
+            "fingerprint": fingerprint(config, inputs),
+            "seconds": round(seconds, 2),
+            "load_average": {"before": load_before, "after": load},
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.path(step).with_suffix(".json.tmp")
         tmp.write_text(json.dumps(rec, indent=1) + "\n")

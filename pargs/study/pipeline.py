@@ -74,15 +74,27 @@ class SeedRun:
         over.update(self.plan.trainer.get(family, {}))
         return over
 
-    def _fit(self, name: str, source: str, budget: str, overrides: dict, needs: tuple[str, ...], export: str,
-             family: str = "") -> Step:
+    def _fit(
+        self,
+        name: str,
+        source: str,
+        budget: str,
+        overrides: dict,
+        needs: tuple[str, ...],
+        export: str,
+        family: str = "",
+    ) -> Step:
         """A training step from a shipped config, writing ``models/<export>``, ``checkpoints/<name>`` and
         ``tensorboard/<name>``; ``budget`` names its entry of the plan's epochs and trainer overrides."""
-        over = {"trainer.max_epochs": self.plan.epochs[budget], "data.init_args.seed": self.seed,
-                **self._trainer(budget),
-                "model.init_args.export_dir": self.path("models", export),
-                "trainer.callbacks.0.init_args.dirpath": self.path("checkpoints", name),
-                "trainer.logger.init_args.name": name, **overrides}
+        over = {
+            "trainer.max_epochs": self.plan.epochs[budget],
+            "data.init_args.seed": self.seed,
+            **self._trainer(budget),
+            "model.init_args.export_dir": self.path("models", export),
+            "trainer.callbacks.0.init_args.dirpath": self.path("checkpoints", name),
+            "trainer.logger.init_args.name": name,
+            **overrides,
+        }
         outputs = (f"checkpoints/{name}", f"tensorboard/{name}", f"configs/{name}.yaml", f"models/{export}")
 
         def build() -> dict:
@@ -93,19 +105,30 @@ class SeedRun:
 
         return Step(name, needs, build, run, outputs, trains=True, family=family or name)
 
-    def _predict(self, name: str, needs: tuple[str, ...], overrides: Callable[[], dict],
-                 then: Callable[[dict], None] | None = None, family: str = "") -> Step:
+    def _predict(
+        self,
+        name: str,
+        needs: tuple[str, ...],
+        overrides: Callable[[], dict],
+        then: Callable[[dict], None] | None = None,
+        family: str = "",
+    ) -> Step:
         """A decoding step: predict_all.yaml with the methods, policies and prompts of ``overrides()``."""
         source = "quickstart/predict_all"
 
         def build() -> dict:
-            over = {"trainer.callbacks.0.init_args.output_dir": self.path("predictions", name),
-                    "trainer.enable_progress_bar": False, "model.init_args.seed": self.seed, **overrides()}
+            over = {
+                "trainer.callbacks.0.init_args.output_dir": self.path("predictions", name),
+                "trainer.enable_progress_bar": False,
+                "model.init_args.seed": self.seed,
+                **overrides(),
+            }
             return step_config(source, self.dir, self.seed, over)
 
         def run(cfg: dict) -> None:
-            run_config("predict", write_config(cfg, self.dir / "configs" / f"{name}.yaml", "predict", source,
-                                               "pargs study"))
+            run_config(
+                "predict", write_config(cfg, self.dir / "configs" / f"{name}.yaml", "predict", source, "pargs study")
+            )
             if then is not None:
                 then(cfg)
 
@@ -115,6 +138,7 @@ class SeedRun:
     def _methods(self, samples: int) -> Callable[[str, dict], dict]:
         def method(preset: str, extra: dict) -> dict:
             return {"preset": preset, **extra, "samples": 1 if preset in GREEDY else samples}
+
         return method
 
     # ------------------------------------------------------------------ steps
@@ -130,8 +154,11 @@ class SeedRun:
         steps = [Step("data", (), self._data_config, self._data, ("data",))]
         steps.append(self._fit("sft", "quickstart/sft", "sft", {}, ("data",), export="reference"))
         for kind in ("partial", "full"):
-            steps.append(self._fit(f"reward_{kind}", f"quickstart/reward_{kind}", "reward", {}, ("data", "sft"),
-                                   export=f"rm_{kind}"))
+            steps.append(
+                self._fit(
+                    f"reward_{kind}", f"quickstart/reward_{kind}", "reward", {}, ("data", "sft"), export=f"rm_{kind}"
+                )
+            )
         for name, (beta, lr) in zip(self.dpo_names(), plan.dpo_grid):
             over = {"model.init_args.beta": beta, "model.init_args.lr": lr}
             steps.append(self._fit(name, "baselines/dpo", "dpo", over, ("data", "sft"), export=name, family="dpo"))
@@ -140,14 +167,29 @@ class SeedRun:
         steps.append(rollouts)
         steps.append(self._fit("value", "baselines/value", "value", {}, ("sft", "value_rollouts"), export="value"))
         for name, kl in zip(self.ppo_names(), plan.ppo_kl):
-            steps.append(self._fit(name, "baselines/ppo", "ppo", {"model.init_args.kl_coef": kl,
-                                                                    "model.init_args.seed": s},
-                                   ("data", "sft", "reward_full"), export=name, family="ppo"))
+            steps.append(
+                self._fit(
+                    name,
+                    "baselines/ppo",
+                    "ppo",
+                    {"model.init_args.kl_coef": kl, "model.init_args.seed": s},
+                    ("data", "sft", "reward_full"),
+                    export=name,
+                    family="ppo",
+                )
+            )
         models = ("data", "sft", "reward_partial", "reward_full", "value", *self.dpo_names(), *self.ppo_names())
         steps.append(self._predict("tune", models, self._tune_overrides, then=self._select))
         steps.append(self._predict("test", (*models, "tune"), self._test_overrides))
-        steps.append(Step("ground_truth", ("data", "sft", "reward_partial", "reward_full"), self._gt_config,
-                          self._ground_truth, ("ground_truth.json",)))
+        steps.append(
+            Step(
+                "ground_truth",
+                ("data", "sft", "reward_partial", "reward_full"),
+                self._gt_config,
+                self._ground_truth,
+                ("ground_truth.json",),
+            )
+        )
         return steps
 
     def ablation_steps(self) -> list[Step]:
@@ -155,8 +197,17 @@ class SeedRun:
         steps = []
         for r in self.plan.ablation_ratios:
             name = ratio_name(r)
-            steps.append(self._fit(name, "quickstart/reward_partial", "reward", {"data.init_args.prefix_rows": r},
-                                   ("data", "sft"), export=f"rm_rows-{r:g}x", family="ablation"))
+            steps.append(
+                self._fit(
+                    name,
+                    "quickstart/reward_partial",
+                    "reward",
+                    {"data.init_args.prefix_rows": r},
+                    ("data", "sft"),
+                    export=f"rm_rows-{r:g}x",
+                    family="ablation",
+                )
+            )
         needs = ("data", "sft", "reward_partial", *(ratio_name(r) for r in self.plan.ablation_ratios))
         steps.append(self._predict("ablation_decode", needs, self._ablation_overrides, family="ablation_decode"))
         return steps
@@ -179,11 +230,14 @@ class SeedRun:
             return step_config(source, self.dir, self.seed, over)
 
         def run(cfg: dict) -> None:
-            run_config("predict", write_config(cfg, self.dir / "configs" / "value_rollouts.yaml", "predict", source,
-                                               "pargs study"))
+            run_config(
+                "predict",
+                write_config(cfg, self.dir / "configs" / "value_rollouts.yaml", "predict", source, "pargs study"),
+            )
 
-        return Step("value_rollouts", ("data", "sft", "reward_full"), build, run,
-                    ("rollouts", "configs/value_rollouts.yaml"))
+        return Step(
+            "value_rollouts", ("data", "sft", "reward_full"), build, run, ("rollouts", "configs/value_rollouts.yaml")
+        )
 
     # ------------------------------------------------------------------ tuning and test decoding
     def _policies(self, dpo: Iterable[tuple[str, str]], ppo: Iterable[tuple[str, str]]) -> dict:
@@ -193,9 +247,11 @@ class SeedRun:
         return policies
 
     def _scorers(self) -> dict:
-        return {"partial": {"model": {"path": self.path("models", "rm_partial")}},
-                "full": {"model": {"path": self.path("models", "rm_full")}},
-                "value": {"model": {"path": self.path("models", "value")}}}
+        return {
+            "partial": {"model": {"path": self.path("models", "rm_partial")}},
+            "full": {"model": {"path": self.path("models", "rm_full")}},
+            "value": {"model": {"path": self.path("models", "value")}},
+        }
 
     def _tune_overrides(self) -> dict:
         method = self._methods(self.plan.val_samples)
@@ -203,10 +259,13 @@ class SeedRun:
         methods += [method(g, {"name": beta_name(g, b), "beta": b}) for g in GUIDED for b in self.plan.betas]
         methods += [method("top-k", {"name": n, "policy": n}) for n in (*self.dpo_names(), *self.ppo_names())]
         names = [(n, n) for n in self.dpo_names()], [(n, n) for n in self.ppo_names()]
-        return {"model.init_args.policies": self._policies(*names), "model.init_args.scorers": self._scorers(),
-                "model.init_args.methods": methods,
-                "data.init_args.predict_file": self.path("data", "prompts_val.jsonl"),
-                "model.init_args.warmup": False}
+        return {
+            "model.init_args.policies": self._policies(*names),
+            "model.init_args.scorers": self._scorers(),
+            "model.init_args.methods": methods,
+            "data.init_args.predict_file": self.path("data", "prompts_val.jsonl"),
+            "model.init_args.warmup": False,
+        }
 
     def _select(self, cfg: dict) -> None:
         from pargs.report import load_predictions
@@ -219,24 +278,31 @@ class SeedRun:
     def tuning(self) -> dict:
         path = self.dir / "tuning.json"
         if not path.is_file():
-            raise ConfigError(f"{path} is missing although the step 'tune' is recorded as done; run the study with "
-                              "--redo tune")
+            raise ConfigError(
+                f"{path} is missing although the step 'tune' is recorded as done; run the study with --redo tune"
+            )
         return json.loads(path.read_text())
 
     def _test_overrides(self) -> dict:
         plan, choice = self.plan, self.tuning()
         method = self._methods(plan.test_samples)
-        methods = [method("greedy", {}), method("top-k", {}),
-                   method("best-of-n", {"name": f"best-of-{plan.best_of_n}", "n": plan.best_of_n})]
+        methods = [
+            method("greedy", {}),
+            method("top-k", {}),
+            method("best-of-n", {"name": f"best-of-{plan.best_of_n}", "n": plan.best_of_n}),
+        ]
         for g in GUIDED:
             methods.append(method(g, {"beta": choice["guided"][g]["chosen"]}))
         for g in GUIDED:
             methods.append(method(g, {"name": beta_name(g, FIXED_BETA), "beta": FIXED_BETA}))
         methods += [method("top-k", {"name": n, "policy": n}) for n in ("dpo", "ppo")]
         dpo, ppo = choice["dpo"]["chosen_name"], choice["ppo"]["chosen_name"]
-        over = {"model.init_args.policies": self._policies([("dpo", dpo)], [("ppo", ppo)]),
-                "model.init_args.scorers": self._scorers(), "model.init_args.methods": methods,
-                "model.init_args.warmup": plan.warmup}
+        over = {
+            "model.init_args.policies": self._policies([("dpo", dpo)], [("ppo", ppo)]),
+            "model.init_args.scorers": self._scorers(),
+            "model.init_args.methods": methods,
+            "model.init_args.warmup": plan.warmup,
+        }
         if plan.test_prompts:
             over["data.init_args.limit"] = plan.test_prompts
         return over
@@ -248,21 +314,34 @@ class SeedRun:
         methods = [method("pargs", {"name": "pargs-dense", "beta": FIXED_BETA})]
         for r in self.plan.ablation_ratios:
             scorers[f"rows-{r:g}x"] = {"model": {"path": self.path("models", f"rm_rows-{r:g}x")}}
-            methods.append(method("pargs", {"name": f"pargs-rows-{r:g}x", "scorer": f"rows-{r:g}x",
-                                            "beta": FIXED_BETA}))
-        over = {"model.init_args.policies": self._policies([], []), "model.init_args.scorers": scorers,
-                "model.init_args.methods": methods, "model.init_args.warmup": False}
+            methods.append(
+                method("pargs", {"name": f"pargs-rows-{r:g}x", "scorer": f"rows-{r:g}x", "beta": FIXED_BETA})
+            )
+        over = {
+            "model.init_args.policies": self._policies([], []),
+            "model.init_args.scorers": scorers,
+            "model.init_args.methods": methods,
+            "model.init_args.warmup": False,
+        }
         if self.plan.ablation_prompts:
             over["data.init_args.limit"] = self.plan.ablation_prompts
         return over
 
     # ------------------------------------------------------------------ ground truth
     def _gt_config(self) -> dict:
-        return {"pairs": self.path("data", "pairs_val.jsonl"), "n_pairs": self.plan.gt_pairs, "m": self.plan.gt_m,
-                "seed": self.seed, "max_new_tokens": 32, "policy": self.path("models", "reference"),
-                "reward_models": {"rm_partial": self.path("models", "rm_partial"),
-                                  "rm_full": self.path("models", "rm_full")},
-                "contrast": "pargs.tasks.synthetic.but_contrast"}
+        return {
+            "pairs": self.path("data", "pairs_val.jsonl"),
+            "n_pairs": self.plan.gt_pairs,
+            "m": self.plan.gt_m,
+            "seed": self.seed,
+            "max_new_tokens": 32,
+            "policy": self.path("models", "reference"),
+            "reward_models": {
+                "rm_partial": self.path("models", "rm_partial"),
+                "rm_full": self.path("models", "rm_full"),
+            },
+            "contrast": "pargs.tasks.synthetic.but_contrast",
+        }
 
     def _ground_truth(self, cfg: dict) -> None:
         from dataclasses import asdict
@@ -276,13 +355,14 @@ class SeedRun:
         from pargs.tasks.synthetic import but_contrast
 
         pairs, _ = load_preferences(cfg["pairs"])
-        pairs = pairs[:cfg["n_pairs"]]
+        pairs = pairs[: cfg["n_pairs"]]
         spec = ModelSpec(path=cfg["policy"])
         tokenizer = load_tokenizer(spec)
         with torch.inference_mode():
             policy = load_causal_lm(spec, tokenizer).eval()
-            gt = prefix_values(policy, tokenizer, pairs, m=cfg["m"], seed=cfg["seed"],
-                               max_new_tokens=cfg["max_new_tokens"])
+            gt = prefix_values(
+                policy, tokenizer, pairs, m=cfg["m"], seed=cfg["seed"], max_new_tokens=cfg["max_new_tokens"]
+            )
         outcomes = {}
         for name, path in cfg["reward_models"].items():
             spec = ModelSpec(path=path)
@@ -357,7 +437,9 @@ def match_steps(steps: list[Step], requested: Iterable[str]) -> list[str]:
     for want in requested:
         hits = [s.name for s in steps if s.name == want or s.family == want]
         if not hits:
-            raise ConfigError(f"--redo {want}: no such step; the steps are {[s.name for s in steps]} "
-                              f"(or a family: {sorted({s.family for s in steps})})")
+            raise ConfigError(
+                f"--redo {want}: no such step; the steps are {[s.name for s in steps]} "
+                f"(or a family: {sorted({s.family for s in steps})})"
+            )
         out += hits
     return out

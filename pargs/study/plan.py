@@ -46,8 +46,16 @@ FULL = StudyPlan()
 #: ``--smoke``: tiny data, one epoch, a handful of prompts, small m, one-point training grids
 SMOKE = replace(
     FULL,
-    sizes={"n_sft": 200, "n_sft_val": 16, "n_pairs": 48, "n_pairs_val": 8, "n_heldout_prompts": 6, "n_test": 3,
-           "n_val_prompts": 3, "n_reference_candidates": 2},
+    sizes={
+        "n_sft": 200,
+        "n_sft_val": 16,
+        "n_pairs": 48,
+        "n_pairs_val": 8,
+        "n_heldout_prompts": 6,
+        "n_test": 3,
+        "n_val_prompts": 3,
+        "n_reference_candidates": 2,
+    },
     epochs={"sft": 1, "reward": 1, "dpo": 1, "value": 1, "ppo": 1},
     trainer={"all": {"trainer.limit_val_batches": 1}, "ppo": {"trainer.limit_train_batches": 1}},
     rollout_prompts=4,

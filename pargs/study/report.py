@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 
 #: test rows in table order (the Best-of-N row and the beta = 1.5 rows are placed by :func:`_order`)
 ORDER = ("greedy", "top-k", "best-of-n", "args", "args-sampled", "pargs-g", "pargs", "cd-fudge", "dpo", "ppo")
-REWARD_NOTE = (f"reward: the {ORACLE_NAME} (the task's hidden oracle, pargs/tasks/synthetic.py `oracle_reward`), "
-               "never a learned RM")
+REWARD_NOTE = (
+    f"reward: the {ORACLE_NAME} (the task's hidden oracle, pargs/tasks/synthetic.py `oracle_reward`), "
+    "never a learned RM"
+)
 
 
 def _f(x: float | None, digits: int = 3, sign: bool = False) -> str:
@@ -60,23 +62,37 @@ def methods_table(ev: Evidence) -> list[str]:
     from pargs.metrics.diversity import diversity
 
     seeds = ev.seeds
-    head = ["method", "prompts × samples", "reward, mean ± SE over seeds", *[f"seed {s}" for s in seeds],
-            "self-ROUGE-L (lower = more diverse)", "ms/token"]
+    head = [
+        "method",
+        "prompts × samples",
+        "reward, mean ± SE over seeds",
+        *[f"seed {s}" for s in seeds],
+        "self-ROUGE-L (lower = more diverse)",
+        "ms/token",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * (len(head) - 2)]
     for m in _order(ev):
         per = seed_means(ev, m)
         div = [diversity(ev.texts[m][s])[0] for s in seeds if ev.samples[m] >= 2]
-        cells = [label(m), f"{ev.prompts[m]} × {ev.samples[m]}", _ms([per[s] for s in seeds]),
-                 *[_f(per[s]) for s in seeds], _f(sum(div) / len(div)) if div else "–",
-                 _f(sum(ev.timing[m].values()) / len(seeds), 3)]
+        cells = [
+            label(m),
+            f"{ev.prompts[m]} × {ev.samples[m]}",
+            _ms([per[s] for s in seeds]),
+            *[_f(per[s]) for s in seeds],
+            _f(sum(div) / len(div)) if div else "–",
+            _f(sum(ev.timing[m].values()) / len(seeds), 3),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"{REWARD_NOTE}. Each seed's value is the mean over the test prompts of the per-prompt mean over "
-              f"samples; the SE is over the {len(seeds)} seeds (sample standard deviation / sqrt(S)). Rows without a "
-              f"β are at the β chosen per seed on the validation prompts (see Tuning); the (β = {FIXED_BETA:g}) rows "
-              "use the paper's fixed β. DPO and PPO are their chosen grid point's policy, top-k sampled; top-k is "
-              "their initial policy decoded the same way. self-ROUGE-L: mean pairwise ROUGE-L between a prompt's "
-              "samples, averaged over seeds. ms/token: decoding time per generated token on this machine, averaged "
-              "over seeds."]
+    lines += [
+        "",
+        f"{REWARD_NOTE}. Each seed's value is the mean over the test prompts of the per-prompt mean over "
+        f"samples; the SE is over the {len(seeds)} seeds (sample standard deviation / sqrt(S)). Rows without a "
+        f"β are at the β chosen per seed on the validation prompts (see Tuning); the (β = {FIXED_BETA:g}) rows "
+        "use the paper's fixed β. DPO and PPO are their chosen grid point's policy, top-k sampled; top-k is "
+        "their initial policy decoded the same way. self-ROUGE-L: mean pairwise ROUGE-L between a prompt's "
+        "samples, averaged over seeds. ms/token: decoding time per generated token on this machine, averaged "
+        "over seeds.",
+    ]
     return lines
 
 
@@ -87,8 +103,11 @@ def _count_positive(diffs: list[float]) -> str:
 def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
     """The "Paper claims vs what the embedded study shows" table."""
     s = len(ev.seeds)
-    lines = ["| claim | the paper | what the study shows (A − B, mean ± SE over seeds; seeds with A > B; "
-             "across-seed p) | verdict |", "|---|---|---|---|"]
+    lines = [
+        "| claim | the paper | what the study shows (A − B, mean ± SE over seeds; seeds with A > B; "
+        "across-seed p) | verdict |",
+        "|---|---|---|---|",
+    ]
     by_pair: dict[tuple, list] = defaultdict(list)
     for c in claims:
         key = tuple(x.split("@b")[0] for x in (c.a, c.b))
@@ -101,25 +120,37 @@ def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
             p = c.claim.across_for if c.claim.kind == "better" else c.claim.across_against
             relation = "A > B" if c.claim.kind == "better" else "A < B"
             sig = sum(x.p_for <= alpha for x in c.claim.seeds), sum(x.p_against <= alpha for x in c.claim.seeds)
-            numbers.append(f"{c.view}: {_f(mean, sign=True)} ± {_f(se)}; {_count_positive(diffs)}; p({relation}) = "
-                           f"{_p(p)}; seeds with A significantly better / worse: {sig[0]} / {sig[1]}")
+            numbers.append(
+                f"{c.view}: {_f(mean, sign=True)} ± {_f(se)}; {_count_positive(diffs)}; p({relation}) = "
+                f"{_p(p)}; seeds with A significantly better / worse: {sig[0]} / {sig[1]}"
+            )
             verdicts.append(f"{c.claim.verdict} ({c.view})" if len(views) > 1 else c.claim.verdict)
         note = _claim_note(ev, b)
         name = f"{label(a)} vs {label(b)}"
-        lines.append(f"| {name} | {views[0].statement} | " + "<br>".join(numbers) + (f"<br>{note}" if note else "")
-                     + " | " + "<br>".join(verdicts) + " |")
+        lines.append(
+            f"| {name} | {views[0].statement} | "
+            + "<br>".join(numbers)
+            + (f"<br>{note}" if note else "")
+            + " | "
+            + "<br>".join(verdicts)
+            + " |"
+        )
     truth = [t for t in t1.tests if t.against == "truth" and t.slice == "all"]
     label_view = {t.fraction: t for t in t1.tests if t.against == "label" and t.slice == "all"}
     contrast = {t.fraction: t for t in t1.tests if t.against == "truth" and t.slice == "contrast"}
     parts = []
     for t in truth:
         lv, cv = label_view[t.fraction], contrast[t.fraction]
-        parts.append(f"{round(t.fraction * 100)} %: {_f(t.partial)} vs {_f(t.full)} (n = {t.n}, pooled McNemar "
-                     f"p = {_p(t.pooled_for.p_value)}, {t.verdict}; vs label {_f(lv.partial)} vs {_f(lv.full)}; "
-                     f"\"but\"-contrast pairs {_f(cv.partial)} vs {_f(cv.full)}, n = {cv.n})")
-    lines.append(f"| Partial vs full RM on prefixes | {THEOREM1} | agreement with the Monte Carlo ground truth, "
-                 f"partial vs full RM, pooled over {s} seeds:<br>" + "<br>".join(parts) + f" | {t1.verdict} "
-                 "(25–75 %) |")
+        parts.append(
+            f"{round(t.fraction * 100)} %: {_f(t.partial)} vs {_f(t.full)} (n = {t.n}, pooled McNemar "
+            f"p = {_p(t.pooled_for.p_value)}, {t.verdict}; vs label {_f(lv.partial)} vs {_f(lv.full)}; "
+            f'"but"-contrast pairs {_f(cv.partial)} vs {_f(cv.full)}, n = {cv.n})'
+        )
+    lines.append(
+        f"| Partial vs full RM on prefixes | {THEOREM1} | agreement with the Monte Carlo ground truth, "
+        f"partial vs full RM, pooled over {s} seeds:<br>" + "<br>".join(parts) + f" | {t1.verdict} "
+        "(25–75 %) |"
+    )
     lines += ["", _rule_text(s, alpha), "", wall_time_line(ev)]
     return lines
 
@@ -128,14 +159,21 @@ def wall_time_line(ev: Evidence) -> str:
     """One line: the study's wall time in total and per step family, with the machine's load."""
     fam = timing_rows(ev)
     total = sum(v for per in fam.values() for v in per.values())
-    loads = [x for recs in ev.records.values() for r in recs.values() for x in (r.get("load_average") or {}).values()
-             if x is not None]
+    loads = [
+        x
+        for recs in ev.records.values()
+        for r in recs.values()
+        for x in (r.get("load_average") or {}).values()
+        if x is not None
+    ]
     load = f", 1-minute load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
     parts = ", ".join(f"{name} {sum(per.values()) / 60:.1f}" for name, per in fam.items())
     ablation = sum(v for name, per in fam.items() if name.startswith("ablation") for v in per.values())
-    return (f"Measured wall time of the study: {total / 60:.1f} min for {len(ev.records)} seeds on {_cores()} CPU "
-            f"cores{load}: {(total - ablation) / 60:.1f} min for the pipeline, {ablation / 60:.1f} min for the "
-            f"ablation (minutes per step, all seeds: {parts}); report/study.md has it per seed.")
+    return (
+        f"Measured wall time of the study: {total / 60:.1f} min for {len(ev.records)} seeds on {_cores()} CPU "
+        f"cores{load}: {(total - ablation) / 60:.1f} min for the pipeline, {ablation / 60:.1f} min for the "
+        f"ablation (minutes per step, all seeds: {parts}); report/study.md has it per seed."
+    )
 
 
 def _claim_note(ev: Evidence, b: str) -> str:
@@ -144,16 +182,18 @@ def _claim_note(ev: Evidence, b: str) -> str:
     beats = [s for s in ev.seeds if ev.tuning[s][b]["beats_initial_policy"]]
     if len(beats) == len(ev.seeds):
         return f"{label(b)} beat its initial policy on the validation prompts in every seed."
-    return (f"{label(b)} beat its initial policy (the SFT model, top-k) on the validation prompts in "
-            f"{len(beats)} of {len(ev.seeds)} seeds: see Tuning for the grid.")
+    return (
+        f"{label(b)} beat its initial policy (the SFT model, top-k) on the validation prompts in "
+        f"{len(beats)} of {len(ev.seeds)} seeds: see Tuning for the grid."
+    )
 
 
 def _rule_text(s: int, alpha: float) -> str:
     return (
-        f"Verdicts are computed (pargs/metrics/claims.py `verdict`), α = {alpha:g}. A claim \"A beats B\" is "
+        f'Verdicts are computed (pargs/metrics/claims.py `verdict`), α = {alpha:g}. A claim "A beats B" is '
         "*supported* when the across-seed test finds A > B and no seed finds A significantly worse; *not supported* "
         "when no seed finds A significantly better, or the across-seed test finds A < B; *mixed* otherwise. A claim "
-        "\"A performs similarly to B\" (read: A is not worse) is *not supported* when the across-seed test finds "
+        '"A performs similarly to B" (read: A is not worse) is *not supported* when the across-seed test finds '
         "A < B or every seed does, *supported* when no seed finds A significantly worse, *mixed* otherwise. Per seed: "
         "one-sided Wilcoxon signed-rank tests paired by test prompt (RMs: McNemar's exact test paired by preference "
         f"pair). Across seeds: the exact one-sided Wilcoxon signed-rank test on the {s} per-seed mean differences, "
@@ -168,61 +208,87 @@ def claim_details(claims, alpha: float) -> list[str]:
     for c in claims:
         cl = c.claim
         mean, se = cl.diff_mean_se
-        lines += [f"### {cl.name} ({c.view}): {cl.verdict}", "",
-                  "| seed | A | B | A − B | prompts | p (A > B) | p (A < B) |", "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"### {cl.name} ({c.view}): {cl.verdict}",
+            "",
+            "| seed | A | B | A − B | prompts | p (A > B) | p (A < B) |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for x in cl.seeds:
-            lines.append(f"| {x.seed} | {_f(x.a)} | {_f(x.b)} | {_f(x.diff, sign=True)} | {x.n_prompts} | "
-                         f"{_p(x.p_for)} | {_p(x.p_against)} |")
-        lines += ["", f"A − B over seeds: {_f(mean, sign=True)} ± {_f(se)}; exact signed-rank across seeds: "
-                  f"p(A > B) = {_p(cl.across_for)}, p(A < B) = {_p(cl.across_against)}. Claim kind: "
-                  f"{'A beats B' if cl.kind == 'better' else 'A is not worse than B'}.", ""]
+            lines.append(
+                f"| {x.seed} | {_f(x.a)} | {_f(x.b)} | {_f(x.diff, sign=True)} | {x.n_prompts} | "
+                f"{_p(x.p_for)} | {_p(x.p_against)} |"
+            )
+        lines += [
+            "",
+            f"A − B over seeds: {_f(mean, sign=True)} ± {_f(se)}; exact signed-rank across seeds: "
+            f"p(A > B) = {_p(cl.across_for)}, p(A < B) = {_p(cl.across_against)}. Claim kind: "
+            f"{'A beats B' if cl.kind == 'better' else 'A is not worse than B'}.",
+            "",
+        ]
     return lines
 
 
 def theorem1_section(ev: Evidence, t1) -> list[str]:
     seeds = ev.seeds
     meta = [ev.gt_meta[s] for s in seeds]
-    lines = ["| reference | pairs | prefix | partial RM | full RM | n | per-seed p (partial > full) | pooled p "
-             "(partial > full) | pooled p (partial < full) | verdict |",
-             "|---|---|---:|---:|---:|---:|---|---:|---:|---|"]
+    lines = [
+        "| reference | pairs | prefix | partial RM | full RM | n | per-seed p (partial > full) | pooled p "
+        "(partial > full) | pooled p (partial < full) | verdict |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
     for t in t1.tests:
         per = ", ".join(_p(x.p_value) for x in t.per_seed_for)
         ref = "ground truth" if t.against == "truth" else "label"
         part = "all" if t.slice == "all" else '"but"-contrast'
-        lines.append(f"| {ref} | {part} | {round(t.fraction * 100)} % | "
-                     f"{_f(t.partial)} | {_f(t.full)} | {t.n} | {per} | {_p(t.pooled_for.p_value)} | "
-                     f"{_p(t.pooled_against.p_value)} | {t.verdict} |")
+        lines.append(
+            f"| {ref} | {part} | {round(t.fraction * 100)} % | "
+            f"{_f(t.partial)} | {_f(t.full)} | {t.n} | {per} | {_p(t.pooled_for.p_value)} | "
+            f"{_p(t.pooled_against.p_value)} | {t.verdict} |"
+        )
     ses = defaultdict(list)
     for m in meta:
         for f, v in m["mean_se"].items():
             ses[float(f)].append(v)
     se_text = ", ".join(f"{round(f * 100)} %: {sum(v) / len(v):.3f}" for f, v in sorted(ses.items()))
-    lines += ["", f"Ground truth: for the first {meta[0]['pairs']} held-out preference pairs of each seed "
-              f"(pairs_val.jsonl), the oracle's expected final reward of each prefix when the SFT model (pi_ref) "
-              f"completes it, the mean of m = {meta[0]['m']} sampled completions (pargs/metrics/prefix_values.py); "
-              f"mean SE of a sampled prefix value: {se_text} (a complete response is scored exactly). The "
-              "partial / full columns are the shares of pairs whose better prefix the RM scores higher, pooled over "
-              "seeds (ties in the ground truth left out, an RM's tie counts one half); the McNemar tests count only "
-              "pairs where both RMs make a call. The label rows are the paper's Table 12 view (the chosen response's "
-              "prefix scores higher), which the partial RM was trained on. \"but\"-contrast pairs: either response "
-              "ends with a \"but\" clause that overturns the sentiment before it (pargs/tasks/synthetic.py "
-              "`but_contrast`)."]
+    lines += [
+        "",
+        f"Ground truth: for the first {meta[0]['pairs']} held-out preference pairs of each seed "
+        f"(pairs_val.jsonl), the oracle's expected final reward of each prefix when the SFT model (pi_ref) "
+        f"completes it, the mean of m = {meta[0]['m']} sampled completions (pargs/metrics/prefix_values.py); "
+        f"mean SE of a sampled prefix value: {se_text} (a complete response is scored exactly). The "
+        "partial / full columns are the shares of pairs whose better prefix the RM scores higher, pooled over "
+        "seeds (ties in the ground truth left out, an RM's tie counts one half); the McNemar tests count only "
+        "pairs where both RMs make a call. The label rows are the paper's Table 12 view (the chosen response's "
+        'prefix scores higher), which the partial RM was trained on. "but"-contrast pairs: either response '
+        'ends with a "but" clause that overturns the sentiment before it (pargs/tasks/synthetic.py '
+        "`but_contrast`).",
+    ]
     for rm in ("rm_partial", "rm_full"):
         summary = pooled_summary(ev, rm)
-        lines.append(f"- {rm}, pooled: " + "; ".join(
-            f"{round(f * 100)} %: label {_f(x.label)}, ground truth {_f(x.truth)} (n = {x.n_truth}), |z| > 2 "
-            f"{_f(x.truth_confident)} (n = {x.n_confident})" for f, x in summary.items()))
+        lines.append(
+            f"- {rm}, pooled: "
+            + "; ".join(
+                f"{round(f * 100)} %: label {_f(x.label)}, ground truth {_f(x.truth)} (n = {x.n_truth}), |z| > 2 "
+                f"{_f(x.truth_confident)} (n = {x.n_confident})"
+                for f, x in summary.items()
+            )
+        )
     return lines
 
 
 def tuning_section(ev: Evidence, plan) -> list[str]:
     seeds = ev.seeds
-    lines = [f"Selection criterion: {SELECTION}. Validation prompts: {plan.sizes.get('n_val_prompts')} held-out "
-             f"prompt combinations, none of them a test or training prompt; sampled methods draw {plan.val_samples} "
-             "samples per prompt, greedy ones one.", "",
-             "#### β of the guided methods", "",
-             "| method | " + " | ".join(f"β = {b:g}" for b in plan.betas) + " | chosen β per seed |",
-             "|---|" + "---:|" * len(plan.betas) + "---|"]
+    lines = [
+        f"Selection criterion: {SELECTION}. Validation prompts: {plan.sizes.get('n_val_prompts')} held-out "
+        f"prompt combinations, none of them a test or training prompt; sampled methods draw {plan.val_samples} "
+        "samples per prompt, greedy ones one.",
+        "",
+        "#### β of the guided methods",
+        "",
+        "| method | " + " | ".join(f"β = {b:g}" for b in plan.betas) + " | chosen β per seed |",
+        "|---|" + "---:|" * len(plan.betas) + "---|",
+    ]
     for g in GUIDED:
         cells = []
         for b in plan.betas:
@@ -235,20 +301,43 @@ def tuning_section(ev: Evidence, plan) -> list[str]:
     for family, what in (("dpo", "DPO (β, learning rate)"), ("ppo", "PPO (KL coefficient)")):
         grid = ev.tuning[seeds[0]][family]["grid"]
         keys = [k for k in grid[0] if k not in ("name", "reward")]
-        lines += [f"#### {what}", "", "| grid point | " + " | ".join(keys) + " | validation reward, mean ± SE | "
-                  + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---:|" * (len(keys) + 1 + len(seeds))]
+        lines += [
+            f"#### {what}",
+            "",
+            "| grid point | "
+            + " | ".join(keys)
+            + " | validation reward, mean ± SE | "
+            + " | ".join(f"seed {s}" for s in seeds)
+            + " |",
+            "|---|" + "---:|" * (len(keys) + 1 + len(seeds)),
+        ]
         for i, point in enumerate(grid):
             vals = [ev.tuning[s][family]["grid"][i]["reward"] for s in seeds]
-            lines.append(f"| {point['name']} | " + " | ".join(f"{point[k]:g}" for k in keys) + f" | {_ms(vals)} | "
-                         + " | ".join(_f(v) for v in vals) + " |")
-        lines.append("| initial policy (SFT, top-k) | " + " | ".join("–" for _ in keys) + f" | {_ms(initial)} | "
-                     + " | ".join(_f(v) for v in initial) + " |")
+            lines.append(
+                f"| {point['name']} | "
+                + " | ".join(f"{point[k]:g}" for k in keys)
+                + f" | {_ms(vals)} | "
+                + " | ".join(_f(v) for v in vals)
+                + " |"
+            )
+        lines.append(
+            "| initial policy (SFT, top-k) | "
+            + " | ".join("–" for _ in keys)
+            + f" | {_ms(initial)} | "
+            + " | ".join(_f(v) for v in initial)
+            + " |"
+        )
         chosen = [ev.tuning[s][family] for s in seeds]
         beat = [s for s, c in zip(seeds, chosen) if c["beats_initial_policy"]]
-        lines += ["", "Chosen per seed: " + ", ".join(f"seed {s}: {c['chosen_name']}" for s, c in zip(seeds, chosen))
-                  + f". The chosen {family.upper()} beats its initial policy on validation reward in {len(beat)} of "
-                  f"{len(seeds)} seeds" + ("." if len(beat) == len(seeds) else
-                                           f"; it does not in seed(s) {[s for s in seeds if s not in beat]}."), ""]
+        lines += [
+            "",
+            "Chosen per seed: "
+            + ", ".join(f"seed {s}: {c['chosen_name']}" for s, c in zip(seeds, chosen))
+            + f". The chosen {family.upper()} beats its initial policy on validation reward in {len(beat)} of "
+            f"{len(seeds)} seeds"
+            + ("." if len(beat) == len(seeds) else f"; it does not in seed(s) {[s for s in seeds if s not in beat]}."),
+            "",
+        ]
     return lines
 
 
@@ -268,8 +357,10 @@ def sizes_section(ev: Evidence, plan, ablation_seeds: list[int]) -> list[str]:
 
 
 def _sizes_text(sizes: dict) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in sizes.items()) + " (other sizes: the quickstart's, "\
+    return (
+        ", ".join(f"{k} = {v}" for k, v in sizes.items()) + " (other sizes: the quickstart's, "
         "pargs/tasks/synthetic_prepare.py SyntheticSizes)"
+    )
 
 
 def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
@@ -294,7 +385,8 @@ def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
     samples = recs["value_rollouts"]["config"]["model"]["init_args"]["methods"][0]["samples"]
     ppo = recs["ppo-0"]["config"]
     return [
-        "| model | trained on | epochs | optimizer steps (about) |", "|---|---|---:|---:|",
+        "| model | trained on | epochs | optimizer steps (about) |",
+        "|---|---|---:|---:|",
         f"| partial RM, full RM (each) | {sizes['n_pairs']} preference pairs | {epochs('reward_full')} | {rm_steps} |",
         f"| CD-FUDGE value model | {rollouts} rollouts ({rollouts // samples} training prompts × {samples} samples "
         f"of the SFT model, top-k, each scored by the full RM); 10 % of the prompts held out | {epochs('value')} | "
@@ -304,33 +396,56 @@ def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
         f"| PPO (each grid point) | training prompts, {ppo['data']['init_args']['batch_size']} per iteration, "
         f"rewards from the full RM | {epochs('ppo-0')} | {ppo['model']['init_args']['ppo_epochs']} updates per "
         "iteration |",
-        "", "Steps: epochs × ceil(rows / batch size) (the value model: about 90 % of the rollouts train).",
+        "",
+        "Steps: epochs × ceil(rows / batch size) (the value model: about 90 % of the rollouts train).",
     ]
 
 
 def ablation_section(ev: Evidence, plan, ablation_seeds: list[int]) -> list[str]:
     if not ev.ablation:
         return ["Not run (--no-ablation)."]
-    lines = ["| RM of PARGS | reward, mean ± SE over seeds | " + " | ".join(f"seed {s}" for s in ablation_seeds) + " |",
-             "|---|---:|" + "---:|" * len(ablation_seeds)]
+    lines = [
+        "| RM of PARGS | reward, mean ± SE over seeds | " + " | ".join(f"seed {s}" for s in ablation_seeds) + " |",
+        "|---|---:|" + "---:|" * len(ablation_seeds),
+    ]
     for m in ["pargs-dense", *(f"pargs-rows-{r:g}x" for r in plan.ablation_ratios)]:
         if m not in ev.ablation:
             continue
         vals = [ev.ablation[m].get(s, math.nan) for s in ablation_seeds]
-        name = "dense partial RM (every prefix, the main study's)" if m == "pargs-dense" else \
-            f"materialised prefixes, prefix_rows = {m.split('-')[-1]}"
-        lines.append(f"| {name} | {_ms([v for v in vals if not math.isnan(v)])} | " + " | ".join(_f(v) for v in vals)
-                     + " |")
+        name = (
+            "dense partial RM (every prefix, the main study's)"
+            if m == "pargs-dense"
+            else f"materialised prefixes, prefix_rows = {m.split('-')[-1]}"
+        )
+        lines.append(
+            f"| {name} | {_ms([v for v in vals if not math.isnan(v)])} | " + " | ".join(_f(v) for v in vals) + " |"
+        )
     n = next(iter(ev.ablation_prompts.values()))
-    lines += ["", f"PARGS (β = {FIXED_BETA:g}, the paper's) from a causal partial RM trained on materialised prefix "
-              f"pairs, round(r × pairs) rows per epoch for r = prefix_rows, the RMs' epochs; decoded on the first {n} "
-              f"test prompts × {plan.ablation_samples} samples, seeds {ablation_seeds}. {REWARD_NOTE}."]
+    lines += [
+        "",
+        f"PARGS (β = {FIXED_BETA:g}, the paper's) from a causal partial RM trained on materialised prefix "
+        f"pairs, round(r × pairs) rows per epoch for r = prefix_rows, the RMs' epochs; decoded on the first {n} "
+        f"test prompts × {plan.ablation_samples} samples, seeds {ablation_seeds}. {REWARD_NOTE}.",
+    ]
     return lines
 
 
 #: the order of the wall-time table (the pipeline's); a step family is a step or a grid's points together
-TIMING_ORDER = ("data", "sft", "reward_partial", "reward_full", "dpo", "value_rollouts", "value", "ppo", "tune",
-                "test", "ground_truth", "ablation fits", "ablation_decode")
+TIMING_ORDER = (
+    "data",
+    "sft",
+    "reward_partial",
+    "reward_full",
+    "dpo",
+    "value_rollouts",
+    "value",
+    "ppo",
+    "tune",
+    "test",
+    "ground_truth",
+    "ablation fits",
+    "ablation_decode",
+)
 
 
 def timing_rows(ev: Evidence) -> dict[str, dict[int, float]]:
@@ -348,21 +463,34 @@ def timing_rows(ev: Evidence) -> dict[str, dict[int, float]]:
 def timing_section(ev: Evidence) -> list[str]:
     fam = timing_rows(ev)
     seeds = sorted(ev.records)
-    lines = ["| step | mean per seed (s) | " + " | ".join(f"seed {s}" for s in seeds) + " | total (s) |",
-             "|---|---:|" + "---:|" * (len(seeds) + 1)]
+    lines = [
+        "| step | mean per seed (s) | " + " | ".join(f"seed {s}" for s in seeds) + " | total (s) |",
+        "|---|---:|" + "---:|" * (len(seeds) + 1),
+    ]
     total = 0.0
     for name, per in fam.items():
         vals = [per.get(s, 0.0) for s in seeds]
         total += sum(vals)
-        lines.append(f"| {name} | {sum(vals) / len(vals):.1f} | " + " | ".join(f"{v:.1f}" for v in vals)
-                     + f" | {sum(vals):.1f} |")
-    loads = [x for recs in ev.records.values() for r in recs.values() for x in (r.get("load_average") or {}).values()
-             if x is not None]
+        lines.append(
+            f"| {name} | {sum(vals) / len(vals):.1f} | "
+            + " | ".join(f"{v:.1f}" for v in vals)
+            + f" | {sum(vals):.1f} |"
+        )
+    loads = [
+        x
+        for recs in ev.records.values()
+        for r in recs.values()
+        for x in (r.get("load_average") or {}).values()
+        if x is not None
+    ]
     load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "unknown"
-    lines += ["| **all steps** | | " + " | ".join("" for _ in seeds) + f" | **{total:.1f}** ({total / 60:.1f} min) |",
-              "", f"Seconds each step took when it ran (steps/<step>.json of each seed; a resumed study adds up the "
-              f"times of its runs); the report's own time is in study.json. 1-minute load average while the steps "
-              f"ran: {load}, on {_cores()} cores; on a shared machine the times are upper bounds."]
+    lines += [
+        "| **all steps** | | " + " | ".join("" for _ in seeds) + f" | **{total:.1f}** ({total / 60:.1f} min) |",
+        "",
+        f"Seconds each step took when it ran (steps/<step>.json of each seed; a resumed study adds up the "
+        f"times of its runs); the report's own time is in study.json. 1-minute load average while the steps "
+        f"ran: {load}, on {_cores()} cores; on a shared machine the times are upper bounds.",
+    ]
     return lines
 
 
@@ -411,9 +539,14 @@ def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path, t1) -> dic
     ax.set_ylabel("agreement with the ground truth")
     ax.set_title("Which prefix is better? RMs vs Monte Carlo ground truth")
     ax.legend()
-    add_note(fig, ["Mean ± 1 SE across seeds. Ground truth: the expected " + ORACLE_NAME + " of the prefix when "
-                   "pi_ref completes it.", "Not shown: the label view and the \"but\"-contrast slice (tables in "
-                   "study.md)."])
+    add_note(
+        fig,
+        [
+            "Mean ± 1 SE across seeds. Ground truth: the expected " + ORACLE_NAME + " of the prefix when "
+            "pi_ref completes it.",
+            'Not shown: the label view and the "but"-contrast slice (tables in study.md).',
+        ],
+    )
     paths.update(save(fig, out, "prefix_agreement"))
 
     if ev.ablation:
@@ -440,9 +573,14 @@ def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path, t1) -> dic
         ax.set_ylabel(f"{ORACLE_NAME} of PARGS")
         ax.set_title("Data-size ablation (Table 15 view)")
         ax.legend(fontsize=8)
-        add_note(fig, [f"Mean ± 1 SE across seeds {ablation_seeds} (band: the dense RM's SE); grey: each seed. PARGS "
-                       f"at β = {FIXED_BETA:g} only, on the first {plan.ablation_prompts or 'all'} test prompts.",
-                       left_out(["every other method"], "the ablation changes PARGS's RM only")])
+        add_note(
+            fig,
+            [
+                f"Mean ± 1 SE across seeds {ablation_seeds} (band: the dense RM's SE); grey: each seed. PARGS "
+                f"at β = {FIXED_BETA:g} only, on the first {plan.ablation_prompts or 'all'} test prompts.",
+                left_out(["every other method"], "the ablation changes PARGS's RM only"),
+            ],
+        )
         paths.update(save(fig, out, "ablation"))
     return paths
 
@@ -463,19 +601,83 @@ def _csv(path: Path, header: list[str], rows) -> str:
 
 def write_csvs(ev: Evidence, claims, t1, out: Path) -> dict[str, str]:
     paths = {}
-    paths["methods_csv"] = _csv(out / "methods.csv", ["method", "seed", "reward", "prompts", "samples", "ms_per_token"],
-                                [(m, s, v, ev.prompts[m], ev.samples[m], ev.timing[m][s])
-                                 for m in _order(ev) for s, v in seed_means(ev, m).items()])
+    paths["methods_csv"] = _csv(
+        out / "methods.csv",
+        ["method", "seed", "reward", "prompts", "samples", "ms_per_token"],
+        [
+            (m, s, v, ev.prompts[m], ev.samples[m], ev.timing[m][s])
+            for m in _order(ev)
+            for s, v in seed_means(ev, m).items()
+        ],
+    )
     paths["claims_csv"] = _csv(
-        out / "claims.csv", ["claim", "view", "kind", "seed", "a", "b", "diff", "p_a_greater", "p_a_less",
-                             "across_p_a_greater", "across_p_a_less", "verdict"],
-        [(c.claim.name, c.view, c.claim.kind, x.seed, x.a, x.b, x.diff, x.p_for, x.p_against, c.claim.across_for,
-          c.claim.across_against, c.claim.verdict) for c in claims for x in c.claim.seeds])
+        out / "claims.csv",
+        [
+            "claim",
+            "view",
+            "kind",
+            "seed",
+            "a",
+            "b",
+            "diff",
+            "p_a_greater",
+            "p_a_less",
+            "across_p_a_greater",
+            "across_p_a_less",
+            "verdict",
+        ],
+        [
+            (
+                c.claim.name,
+                c.view,
+                c.claim.kind,
+                x.seed,
+                x.a,
+                x.b,
+                x.diff,
+                x.p_for,
+                x.p_against,
+                c.claim.across_for,
+                c.claim.across_against,
+                c.claim.verdict,
+            )
+            for c in claims
+            for x in c.claim.seeds
+        ],
+    )
     paths["theorem1_csv"] = _csv(
-        out / "theorem1.csv", ["reference", "slice", "fraction", "seed", "partial_only", "full_only", "n_items",
-                               "p_partial_greater", "pooled_p_partial_greater", "pooled_p_partial_less", "verdict"],
-        [(t.against, t.slice, t.fraction, s, x.a_only, x.b_only, x.n_items, x.p_value, t.pooled_for.p_value,
-          t.pooled_against.p_value, t.verdict) for t in t1.tests for s, x in zip(ev.seeds, t.per_seed_for)])
+        out / "theorem1.csv",
+        [
+            "reference",
+            "slice",
+            "fraction",
+            "seed",
+            "partial_only",
+            "full_only",
+            "n_items",
+            "p_partial_greater",
+            "pooled_p_partial_greater",
+            "pooled_p_partial_less",
+            "verdict",
+        ],
+        [
+            (
+                t.against,
+                t.slice,
+                t.fraction,
+                s,
+                x.a_only,
+                x.b_only,
+                x.n_items,
+                x.p_value,
+                t.pooled_for.p_value,
+                t.pooled_against.p_value,
+                t.verdict,
+            )
+            for t in t1.tests
+            for s, x in zip(ev.seeds, t.per_seed_for)
+        ],
+    )
     rows = []
     for s in ev.seeds:
         for g in GUIDED:
@@ -487,11 +689,15 @@ def write_csvs(ev: Evidence, claims, t1, out: Path) -> dict[str, str]:
         rows.append((s, "initial policy", "sft-top-k", ev.tuning[s]["initial_policy"]["reward"], ""))
     paths["tuning_csv"] = _csv(out / "tuning.csv", ["seed", "method", "setting", "validation_reward", "chosen"], rows)
     if ev.ablation:
-        paths["ablation_csv"] = _csv(out / "ablation.csv", ["method", "seed", "reward"],
-                                     [(m, s, v) for m, per in ev.ablation.items() for s, v in per.items()])
+        paths["ablation_csv"] = _csv(
+            out / "ablation.csv",
+            ["method", "seed", "reward"],
+            [(m, s, v) for m, per in ev.ablation.items() for s, v in per.items()],
+        )
     fam = timing_rows(ev)
-    paths["timing_csv"] = _csv(out / "timing.csv", ["step", "seed", "seconds"],
-                               [(f, s, v) for f, per in fam.items() for s, v in per.items()])
+    paths["timing_csv"] = _csv(
+        out / "timing.csv", ["step", "seed", "seconds"], [(f, s, v) for f, per in fam.items() for s, v in per.items()]
+    )
     return paths
 
 
@@ -505,8 +711,13 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
     folder = out / "report"
     folder.mkdir(parents=True, exist_ok=True)
     for s in seeds:  # each seed's full results table (text metrics, FLOPs, time), as pargs report makes it
-        build_report([out / f"seed-{s}" / "predictions" / "test"], out / f"seed-{s}" / "report", baseline="pargs",
-                     figures=False, reward_name=ORACLE_NAME)
+        build_report(
+            [out / f"seed-{s}" / "predictions" / "test"],
+            out / f"seed-{s}" / "report",
+            baseline="pargs",
+            figures=False,
+            reward_name=ORACLE_NAME,
+        )
     ev = collect(out, seeds, ablation_seeds)
     claims = method_claims(ev, alpha)
     t1 = theorem1(ev, alpha)
@@ -515,25 +726,56 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
     paths = {"markdown": str(folder / "study.md"), "claims": str(folder / "claims.md")}
     paths.update(write_csvs(ev, claims, t1, folder))
     paths.update(figures(ev, plan, ablation_seeds, folder, t1))
-    md = [f"# pargs study: {len(seeds)} seeds on the embedded synthetic task", "",
-          f"Seeds {seeds}; each redraws the synthetic data, the model initialisations and the decoding noise. "
-          f"{REWARD_NOTE}. Per-seed tables with every metric: seed-<s>/report/results.md.", "",
-          "## Paper claims vs what the embedded study shows", "", *table, "",
-          "## Sizes", "", *sizes_section(ev, plan, ablation_seeds), "",
-          "## Methods", "", *methods_table(ev), "", "![rewards](rewards.png)", "",
-          "## Claims, seed by seed", "", *claim_details(claims, alpha),
-          "## Theorem 1: the RMs on prefixes against a Monte Carlo ground truth", "", *theorem1_section(ev, t1), "",
-          "![prefix agreement](prefix_agreement.png)", "",
-          "## Tuning on the validation prompts", "",
-          f"Declared grids (pargs/study/grids.py): β ∈ {list(plan.betas)} for {', '.join(label(g) for g in GUIDED)}; "
-          f"DPO (β, lr) ∈ {[tuple(p) for p in plan.dpo_grid]}; PPO KL coefficient ∈ {list(plan.ppo_kl)}.", "",
-          *tuning_section(ev, plan),
-          "## Training budgets", "", *budget_section(ev, plan, out), "",
-          "## Data-size ablation (the paper's Table 15)", "", *ablation_section(ev, plan, ablation_seeds), "",
-          *(["![ablation](ablation.png)", ""] if ev.ablation else []),
-          "## Wall time", "", *timing_section(ev), ""]
+    md = [
+        f"# pargs study: {len(seeds)} seeds on the embedded synthetic task",
+        "",
+        f"Seeds {seeds}; each redraws the synthetic data, the model initialisations and the decoding noise. "
+        f"{REWARD_NOTE}. Per-seed tables with every metric: seed-<s>/report/results.md.",
+        "",
+        "## Paper claims vs what the embedded study shows",
+        "",
+        *table,
+        "",
+        "## Sizes",
+        "",
+        *sizes_section(ev, plan, ablation_seeds),
+        "",
+        "## Methods",
+        "",
+        *methods_table(ev),
+        "",
+        "![rewards](rewards.png)",
+        "",
+        "## Claims, seed by seed",
+        "",
+        *claim_details(claims, alpha),
+        "## Theorem 1: the RMs on prefixes against a Monte Carlo ground truth",
+        "",
+        *theorem1_section(ev, t1),
+        "",
+        "![prefix agreement](prefix_agreement.png)",
+        "",
+        "## Tuning on the validation prompts",
+        "",
+        f"Declared grids (pargs/study/grids.py): β ∈ {list(plan.betas)} for {', '.join(label(g) for g in GUIDED)}; "
+        f"DPO (β, lr) ∈ {[tuple(p) for p in plan.dpo_grid]}; PPO KL coefficient ∈ {list(plan.ppo_kl)}.",
+        "",
+        *tuning_section(ev, plan),
+        "## Training budgets",
+        "",
+        *budget_section(ev, plan, out),
+        "",
+        "## Data-size ablation (the paper's Table 15)",
+        "",
+        *ablation_section(ev, plan, ablation_seeds),
+        "",
+        *(["![ablation](ablation.png)", ""] if ev.ablation else []),
+        "## Wall time",
+        "",
+        *timing_section(ev),
+        "",
+    ]
     (folder / "study.md").write_text("\n".join(md) + "\n")
     for name, path in paths.items():
         log.info("study report %s: %s", name, path)
     return {"paths": paths, "claims_table": "\n".join(table), "claims": claims, "theorem1": t1, "evidence": ev}
-

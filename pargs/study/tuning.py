@@ -50,7 +50,11 @@ def select(records: Sequence[dict], plan, criterion: str) -> dict:
         values = {n: reward(n) for n in names}
         chosen = best(values, names)
         points = [dict(zip(keys, p if isinstance(p, (tuple, list)) else (p,))) for p in grid]
-        out[family] = {"grid": [{"name": n, **pt, "reward": values[n]} for n, pt in zip(names, points)],
-                       "chosen_name": chosen, "chosen": points[names.index(chosen)],
-                       "reward": values[chosen], "beats_initial_policy": values[chosen] > initial}
+        out[family] = {
+            "grid": [{"name": n, **pt, "reward": values[n]} for n, pt in zip(names, points)],
+            "chosen_name": chosen,
+            "chosen": points[names.index(chosen)],
+            "reward": values[chosen],
+            "beats_initial_policy": values[chosen] > initial,
+        }
     return out

@@ -64,9 +64,22 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "festival": ("lineup", "food", "stages", "tickets", "camping"),
 }
 ADJECTIVES: dict[str, float] = {
-    "good": 1.0, "nice": 1.0, "pleasant": 1.0, "great": 2.0, "excellent": 2.0, "amazing": 2.0,
-    "wonderful": 2.0, "bad": -1.0, "poor": -1.0, "dull": -1.0, "awful": -2.0, "terrible": -2.0,
-    "horrible": -2.0, "disappointing": -1.5, "okay": 0.0, "average": 0.0,
+    "good": 1.0,
+    "nice": 1.0,
+    "pleasant": 1.0,
+    "great": 2.0,
+    "excellent": 2.0,
+    "amazing": 2.0,
+    "wonderful": 2.0,
+    "bad": -1.0,
+    "poor": -1.0,
+    "dull": -1.0,
+    "awful": -2.0,
+    "terrible": -2.0,
+    "horrible": -2.0,
+    "disappointing": -1.5,
+    "okay": 0.0,
+    "average": 0.0,
 }
 INTENSIFIERS: dict[str, float] = {"very": 1.5, "really": 1.5, "quite": 1.25, "slightly": 0.5, "somewhat": 0.5}
 NEGATION_FACTOR = -0.5
@@ -111,8 +124,9 @@ class Prompt:
 
 def all_prompts() -> list[Prompt]:
     """Every prompt of the task, in a fixed order (24 topics x 5 aspects x 3 lengths = 360)."""
-    return [Prompt(topic, aspect, length)
-            for topic, aspects in TOPICS.items() for aspect in aspects for length in LENGTHS]
+    return [
+        Prompt(topic, aspect, length) for topic, aspects in TOPICS.items() for aspect in aspects for length in LENGTHS
+    ]
 
 
 def vocabulary() -> list[str]:

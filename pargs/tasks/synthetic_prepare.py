@@ -66,7 +66,7 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
     cfg = WriterConfig()
     train_prompts, heldout = split_prompts(sizes.seed, sizes.n_heldout_prompts + sizes.n_val_prompts)
     # the first n_heldout_prompts of the shuffled held-out block are what they are without validation prompts
-    heldout, val_prompts = heldout[:sizes.n_heldout_prompts], heldout[sizes.n_heldout_prompts:]
+    heldout, val_prompts = heldout[: sizes.n_heldout_prompts], heldout[sizes.n_heldout_prompts :]
     rng = random.Random(sizes.seed + 1)
 
     def sft(n: int, prompts: list[Prompt], tag: str) -> list[dict]:
@@ -82,10 +82,16 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
             p = rng.choice(prompts)
             chosen, rejected, rc, rr = _pair(p, rng, cfg, sizes.bt_temperature)
             agree += rc > rr
-            rows.append({
-                "id": f"{tag}-{i:06d}", "prompt": p.text, "chosen": chosen, "rejected": rejected,
-                "source": "synthetic", "meta": {"oracle_chosen": rc, "oracle_rejected": rr},
-            })
+            rows.append(
+                {
+                    "id": f"{tag}-{i:06d}",
+                    "prompt": p.text,
+                    "chosen": chosen,
+                    "rejected": rejected,
+                    "source": "synthetic",
+                    "meta": {"oracle_chosen": rc, "oracle_rejected": rr},
+                }
+            )
         return rows, agree / max(n, 1)
 
     files = {}
@@ -101,8 +107,14 @@ def prepare_synthetic(out_dir: str | Path, sizes: SyntheticSizes | None = None) 
         p = heldout[i % len(heldout)]
         candidates = [write_response(p, rng, cfg) for _ in range(sizes.n_reference_candidates)]
         reference = max(candidates, key=lambda r: oracle_reward(p, r))
-        test_rows.append({"id": f"test-{i:04d}", "prompt": p.text, "reference": reference,
-                          "meta": {"oracle_reference": oracle_reward(p, reference)}})
+        test_rows.append(
+            {
+                "id": f"test-{i:04d}",
+                "prompt": p.text,
+                "reference": reference,
+                "meta": {"oracle_reference": oracle_reward(p, reference)},
+            }
+        )
     files["prompts_test"] = write_jsonl(out / "prompts_test.jsonl", test_rows)
     # every training prompt combination once: the prompts of methods that sample their own data (PPO, CD-FUDGE)
     files["prompts_train"] = write_jsonl(

@@ -45,9 +45,7 @@ def test_registry():
 
 
 def test_adapters_do_not_import_lightning():
-    code = (
-        "import sys, pargs.adapters; print(sorted(m for m in sys.modules if m.split('.')[0] == 'lightning'))"
-    )
+    code = "import sys, pargs.adapters; print(sorted(m for m in sys.modules if m.split('.')[0] == 'lightning'))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
@@ -62,9 +60,7 @@ def test_local_sources_never_touch_the_network(tmp_path, load, monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    report = hh_rlhf.convert(
-        write_lines(tmp_path / "train.jsonl", [GOOD]), "train", tmp_path / "o.jsonl", load=load
-    )
+    report = hh_rlhf.convert(write_lines(tmp_path / "train.jsonl", [GOOD]), "train", tmp_path / "o.jsonl", load=load)
     assert (report.written, attempts) == (1, [])
 
 
@@ -170,9 +166,7 @@ def test_source_errors(tmp_path, load):
     with pytest.raises(ConfigError, match="would overwrite the source file"):
         hh_rlhf.convert(tmp_path / "rel" / "test.jsonl", "test", tmp_path / "rel" / "test.jsonl", load=load)
     with pytest.raises(RecordError, match="field 'chosen' is not a column of this source"):
-        hh_rlhf.convert(
-            write_lines(tmp_path / "x.jsonl", [{"text": "a"}]), "x", tmp_path / "o.jsonl", load=load
-        )
+        hh_rlhf.convert(write_lines(tmp_path / "x.jsonl", [{"text": "a"}]), "x", tmp_path / "o.jsonl", load=load)
 
 
 def test_a_csv_header_that_is_not_utf8_names_the_file(tmp_path, load):
@@ -246,8 +240,23 @@ def test_generic_mapping_file_equals_the_flags_and_names_bad_keys(tmp_path, monk
     monkeypatch.chdir(ROOT)
     script = _load_script("generic")
     source = ["--source", "data/generic/sample/train.jsonl", "--cache-dir", str(tmp_path / "hf-cache")]
-    script.main([*source, "--prompt", "question", "--chosen", "good", "--rejected", "bad", "--id", "qid",
-                 "--meta-field", "topic", "--out", str(tmp_path / "flags.jsonl")])
+    script.main(
+        [
+            *source,
+            "--prompt",
+            "question",
+            "--chosen",
+            "good",
+            "--rejected",
+            "bad",
+            "--id",
+            "qid",
+            "--meta-field",
+            "topic",
+            "--out",
+            str(tmp_path / "flags.jsonl"),
+        ]
+    )
     script.main([*source, "--mapping", "data/generic/sample/mapping.yaml", "--out", str(tmp_path / "file.jsonl")])
     assert (tmp_path / "flags.jsonl").read_text() == (tmp_path / "file.jsonl").read_text()
     bad = tmp_path / "mapping.yaml"
@@ -260,23 +269,47 @@ def test_generic_mapping_file_equals_the_flags_and_names_bad_keys(tmp_path, monk
 @pytest.mark.parametrize(
     "script, args, message",
     [  # each was a ValueError / RuntimeError before it was a ConfigError
-        ("mt_post_edits", "--source data/mt_post_edits/sample/test.csv --template 'EN: x'",
-         "template 'EN: x' must contain {src}, where the source sentence goes"),
-        ("tldr", "--source data/tldr/sample --split-field split --template '{author}'",
-         "template '{author}' uses {author}; it may only use plain fields among {subreddit}, {title}, {post} "
-         "(write {{ and }} for literal braces)"),
-        ("hh_rlhf", "--source data/hh_rlhf/sample --revision main",
-         "config and revision apply to hub datasets, but data/hh_rlhf/sample is a local path: drop them"),
-        ("hh_rlhf", "--source Anthropic/hh-rlhf", "could not load 'Anthropic/hh-rlhf' (config None, split 'train') "
-         "from the Hugging Face Hub: "),
+        (
+            "mt_post_edits",
+            "--source data/mt_post_edits/sample/test.csv --template 'EN: x'",
+            "template 'EN: x' must contain {src}, where the source sentence goes",
+        ),
+        (
+            "tldr",
+            "--source data/tldr/sample --split-field split --template '{author}'",
+            "template '{author}' uses {author}; it may only use plain fields among {subreddit}, {title}, {post} "
+            "(write {{ and }} for literal braces)",
+        ),
+        (
+            "hh_rlhf",
+            "--source data/hh_rlhf/sample --revision main",
+            "config and revision apply to hub datasets, but data/hh_rlhf/sample is a local path: drop them",
+        ),
+        (
+            "hh_rlhf",
+            "--source Anthropic/hh-rlhf",
+            "could not load 'Anthropic/hh-rlhf' (config None, split 'train') from the Hugging Face Hub: ",
+        ),
     ],
 )
 def test_prepare_script_errors_are_one_line(tmp_path, script, args, message):
-    command = [sys.executable, f"data/{script}/prepare.py", *shlex.split(args), "--out", str(tmp_path / "o.jsonl"),
-               "--cache-dir", str(tmp_path / "hf-cache")]
+    command = [
+        sys.executable,
+        f"data/{script}/prepare.py",
+        *shlex.split(args),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--cache-dir",
+        str(tmp_path / "hf-cache"),
+    ]
     # offline: the hub source fails at once, as it does without a network
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "HF_HOME": str(tmp_path / "hf-home")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf-home"),
+    }
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1, done.stderr
@@ -298,7 +331,4 @@ def test_prepare_script_prints_the_report(tmp_path):
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     missing = tmp_path / "missing.jsonl"
-    assert (
-        done.stderr
-        == f"error: {missing}: not found: pass an existing file or folder, or a hub dataset name\n"
-    )
+    assert done.stderr == f"error: {missing}: not found: pass an existing file or folder, or a hub dataset name\n"

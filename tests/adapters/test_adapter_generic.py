@@ -23,9 +23,7 @@ def load(tmp_path):
 
 def test_sample_with_mapping(tmp_path, load):
     out = tmp_path / "qa.jsonl"
-    report = generic.convert(
-        SAMPLE, "train", out, columns=MAPPING, name="qa", meta_fields=["topic"], load=load
-    )
+    report = generic.convert(SAMPLE, "train", out, columns=MAPPING, name="qa", meta_fields=["topic"], load=load)
     assert (report.read, report.written) == (6, 3)
     assert report.unusable == {"empty prompt": 1, "empty response": 1, "identical responses": 1}
     assert report.examples == {
@@ -49,9 +47,7 @@ def test_sample_with_mapping(tmp_path, load):
 
 def test_csv_default_columns_without_ids(tmp_path, load):
     path = tmp_path / "pairs.csv"
-    path.write_text(
-        'prompt,chosen,rejected\nQ: 1+1?,2,3\n"Q: say ""hi""",hi,\n007,yes,no\n', encoding="utf-8"
-    )
+    path.write_text('prompt,chosen,rejected\nQ: 1+1?,2,3\n"Q: say ""hi""",hi,\n007,yes,no\n', encoding="utf-8")
     report = generic.convert(path, "dev", tmp_path / "out.jsonl", load=load)
     assert report.unusable == {"empty response": 1}  # an empty cell is an empty string, not a missing field
     assert load_preferences(tmp_path / "out.jsonl")[0] == [

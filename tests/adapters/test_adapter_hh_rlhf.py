@@ -55,9 +55,7 @@ def test_sample_train_split(tmp_path, load):
 def test_test_split_and_data_dir(tmp_path, load):
     report = hh_rlhf.convert(SAMPLE, "test", tmp_path / "test.jsonl", load=load)
     assert (report.read, report.written, report.unusable) == (1, 1, {})
-    assert (
-        load_preferences(tmp_path / "test.jsonl")[0][0]["rejected"] == " Sure, it makes a stronger cleaner."
-    )
+    assert load_preferences(tmp_path / "test.jsonl")[0][0]["rejected"] == " Sure, it makes a stronger cleaner."
 
     sub = LoadOptions(cache_dir=load.cache_dir, data_dir="helpful-base")
     report = hh_rlhf.convert(SAMPLE, "train", tmp_path / "helpful.jsonl", load=sub)
@@ -87,18 +85,14 @@ def test_malformed_rows_name_file_line_and_field(tmp_path, load):
     good = {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: c"}
     path = tmp_path / "train.jsonl"
     # line 2 is blank: lines count as in an editor
-    path.write_text(
-        json.dumps(good) + "\n\n" + json.dumps({"chosen": good["chosen"]}) + "\n", encoding="utf-8"
-    )
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps({"chosen": good["chosen"]}) + "\n", encoding="utf-8")
     with pytest.raises(RecordError) as err:
         hh_rlhf.convert(path, "train", tmp_path / "out.jsonl", load=load)
     assert str(err.value) == f"{path}, line 3: field 'rejected' is missing or null"
     assert (err.value.path, err.value.line, err.value.field) == (str(path), 3, "rejected")
 
     path = tmp_path / "typed.jsonl"
-    path.write_text(
-        json.dumps(good) + "\n" + json.dumps({"chosen": 7, "rejected": "x"}) + "\n", encoding="utf-8"
-    )
+    path.write_text(json.dumps(good) + "\n" + json.dumps({"chosen": 7, "rejected": "x"}) + "\n", encoding="utf-8")
     with pytest.raises(RecordError, match=r"typed\.jsonl, line 2: field 'chosen' must be a string, got int"):
         hh_rlhf.convert(path, "train", tmp_path / "out.jsonl", load=load)
     assert not (tmp_path / "out.jsonl").exists()

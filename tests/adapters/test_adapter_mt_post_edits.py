@@ -104,14 +104,10 @@ def test_template_must_hold_src(tmp_path):
 def test_missing_column_and_wrong_type(tmp_path, load):
     with pytest.raises(RecordError) as err:
         mt_post_edits.convert(SAMPLE, "test", tmp_path / "x.jsonl", pe_field="post_edit", load=load)
-    assert str(err.value).startswith(
-        f"{SAMPLE}: field 'post_edit' is not a column of this source (it has src, mt, pe)"
-    )
+    assert str(err.value).startswith(f"{SAMPLE}: field 'post_edit' is not a column of this source (it has src, mt, pe)")
 
     path = tmp_path / "pe.jsonl"
-    path.write_text(
-        '{"src": "Hi.", "mt": "Hallo.", "pe": "Hallo!"}\n{"src": ["Hi."], "mt": "x", "pe": "y"}\n'
-    )
+    path.write_text('{"src": "Hi.", "mt": "Hallo.", "pe": "Hallo!"}\n{"src": ["Hi."], "mt": "x", "pe": "y"}\n')
     with pytest.raises(RecordError, match=r"pe\.jsonl, line 2: field 'src' must be a string, got list"):
         mt_post_edits.convert(path, "test", tmp_path / "x.jsonl", load=load)
     assert not (tmp_path / "x.jsonl").exists()

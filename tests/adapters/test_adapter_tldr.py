@@ -44,10 +44,7 @@ def test_sample_train_split(tmp_path, load):
         "source": "tldr",
         "meta": {"post_id": "t3_aaa001", "policies": ["sup4_ppo_rm3_kl10", "ref"], "confidence": 8},
     }
-    assert (
-        records[1]["chosen"]
-        == " Roommate leaves dishes for days, I want to ask her to stop without fighting."
-    )
+    assert records[1]["chosen"] == " Roommate leaves dishes for days, I want to ask her to stop without fighting."
     assert records[1]["rejected"] == " dishes"  # a leading space is added where the release has none
     assert [r["id"] for r in records] == ["tldr-train-0", "tldr-train-1", "tldr-train-5"]
 
@@ -88,27 +85,20 @@ def test_article_rows_counted_or_converted(tmp_path, load):
     report = tldr.convert(SAMPLE, "valid2", tmp_path / "a.jsonl", load=load)
     assert (report.read, report.written, report.unusable) == (1, 0, {"article instead of post": 1})
 
-    report = tldr.convert(
-        SAMPLE, "valid2", tmp_path / "b.jsonl", article_template=tldr.ARTICLE_TEMPLATE, load=load
-    )
+    report = tldr.convert(SAMPLE, "valid2", tmp_path / "b.jsonl", article_template=tldr.ARTICLE_TEMPLATE, load=load)
     assert (report.read, report.written) == (1, 1)
     assert report.notes == {"article row (CNN/DM) converted with article_template": 1}
     (record,) = load_preferences(tmp_path / "b.jsonl")[0]
     assert record["prompt"] == (
-        "ARTICLE: A storm brought heavy rain and strong winds to the coast on Monday, "
-        "closing schools.\nTL;DR:"
+        "ARTICLE: A storm brought heavy rain and strong winds to the coast on Monday, closing schools.\nTL;DR:"
     )
-    assert (
-        record["chosen"] == " A storm brought heavy rain and wind to the coast on Monday and closed schools."
-    )
+    assert record["chosen"] == " A storm brought heavy rain and wind to the coast on Monday and closed schools."
     assert record["rejected"] == " Storm closes schools."
 
 
 def test_hub_layout_parquet_and_custom_template(tmp_path):
     """The hub copy's layout: comparisons/{split}-00000-of-00001.parquet, no split field needed."""
-    rows = [
-        json.loads(line) for line in (SAMPLE / "comparisons" / "batch3.json").read_text("utf-8").splitlines()
-    ]
+    rows = [json.loads(line) for line in (SAMPLE / "comparisons" / "batch3.json").read_text("utf-8").splitlines()]
     # as on the hub, "extra" always holds a (possibly null) confidence
     rows = [{**r, "extra": {"confidence": r["extra"].get("confidence")}} for r in rows]
     folder = tmp_path / "release" / "comparisons"
@@ -145,9 +135,7 @@ def test_blank_post_is_an_empty_prompt(tmp_path):
     }
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps(row) + "\n", encoding="utf-8")
-    report = tldr.convert(
-        path, "train", tmp_path / "out.jsonl", load=LoadOptions(cache_dir=str(tmp_path / "c"))
-    )
+    report = tldr.convert(path, "train", tmp_path / "out.jsonl", load=LoadOptions(cache_dir=str(tmp_path / "c")))
     assert (report.read, report.written, report.unusable) == (1, 0, {"empty prompt": 1})
 
 
@@ -196,21 +184,32 @@ def test_one_file_of_the_release_keeps_only_the_split(tmp_path):
     assert report.split_column == "split"
     assert "1 rows of other splits skipped: 1 valid1, by column 'split'" in report.summary()
     post_ids = {r["meta"]["post_id"] for r in load_preferences(out)[0]}
-    valid_ids = {json.loads(line)["info"]["id"] for line in batch.read_text("utf-8").splitlines()
-                 if json.loads(line)["split"] != "train"}
+    valid_ids = {
+        json.loads(line)["info"]["id"]
+        for line in batch.read_text("utf-8").splitlines()
+        if json.loads(line)["split"] != "train"
+    }
     assert post_ids and not post_ids & valid_ids
     # "validation" is valid1 + valid2, as on the hub
-    report = tldr.convert(SAMPLE / "comparisons", "validation", tmp_path / "v.jsonl",
-                          load=LoadOptions(cache_dir=str(tmp_path / "hf-cache"), split_field="split"))
+    report = tldr.convert(
+        SAMPLE / "comparisons",
+        "validation",
+        tmp_path / "v.jsonl",
+        load=LoadOptions(cache_dir=str(tmp_path / "hf-cache"), split_field="split"),
+    )
     assert (report.read, report.other_split, report.other_splits) == (2, 6, {"train": 6})
 
 
 def test_a_split_that_no_row_names_fails(tmp_path):
     out = tmp_path / "test.jsonl"
-    with pytest.raises(ConfigError, match=r"no row is of split 'test': the rows name their split in column "
-                                          r"'split' \(6 train, 1 valid1\); pass one of them as the split"):
-        tldr.convert(SAMPLE / "comparisons" / "batch3.json", "test", out,
-                     load=LoadOptions(cache_dir=str(tmp_path / "hf-cache")))
+    with pytest.raises(
+        ConfigError,
+        match=r"no row is of split 'test': the rows name their split in column "
+        r"'split' \(6 train, 1 valid1\); pass one of them as the split",
+    ):
+        tldr.convert(
+            SAMPLE / "comparisons" / "batch3.json", "test", out, load=LoadOptions(cache_dir=str(tmp_path / "hf-cache"))
+        )
     assert not out.exists()
 
 
@@ -218,12 +217,24 @@ def test_prepare_script_reports_the_skipped_rows(tmp_path):
     """The command line a user runs on one file of the release, without --split-field."""
     root = SAMPLE.parents[2]
     out = tmp_path / "train.jsonl"
-    command = [sys.executable, "data/tldr/prepare.py", "--source", "data/tldr/sample/comparisons/batch3.json",
-               "--split", "train", "--out", str(out), "--cache-dir", str(tmp_path / "hf-cache")]
+    command = [
+        sys.executable,
+        "data/tldr/prepare.py",
+        "--source",
+        "data/tldr/sample/comparisons/batch3.json",
+        "--split",
+        "train",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "hf-cache"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("tldr [train] from data/tldr/sample/comparisons/batch3.json: read 6 rows (1 rows "
-                                  "of other splits skipped: 1 valid1, by column 'split'), wrote 3 "), done.stdout
+    assert done.stdout.startswith(
+        "tldr [train] from data/tldr/sample/comparisons/batch3.json: read 6 rows (1 rows "
+        "of other splits skipped: 1 valid1, by column 'split'), wrote 3 "
+    ), done.stdout
     assert "the rows name their split in column 'split': kept 6 rows of train, skipped 1 valid1" in done.stderr
     assert len(load_preferences(out)[0]) == 3

@@ -64,18 +64,11 @@ def test_parquet_copy_gives_the_same_records(tmp_path, load):
     rows = [row for _, row in iter_jsonl(SAMPLE / "data" / "test_prefs.jsonl")]
     (tmp_path / "release" / "data").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "release/data/test_prefs-00000-of-00001.parquet")
-    pq.write_table(
-        pa.Table.from_pylist(rows[:1]), tmp_path / "release/data/train_prefs-00000-of-00001.parquet"
-    )
+    pq.write_table(pa.Table.from_pylist(rows[:1]), tmp_path / "release/data/train_prefs-00000-of-00001.parquet")
     ultrafeedback.convert(SAMPLE, "test_prefs", tmp_path / "from_jsonl.jsonl", load=load)
-    report = ultrafeedback.convert(
-        tmp_path / "release", "test_prefs", tmp_path / "from_parquet.jsonl", load=load
-    )
+    report = ultrafeedback.convert(tmp_path / "release", "test_prefs", tmp_path / "from_parquet.jsonl", load=load)
     assert report.files == [str(tmp_path / "release/data/test_prefs-00000-of-00001.parquet")]
-    assert (
-        load_preferences(tmp_path / "from_parquet.jsonl")[0]
-        == load_preferences(tmp_path / "from_jsonl.jsonl")[0]
-    )
+    assert load_preferences(tmp_path / "from_parquet.jsonl")[0] == load_preferences(tmp_path / "from_jsonl.jsonl")[0]
 
 
 def test_chat_template_tokenizer(tmp_path, load):
@@ -115,13 +108,17 @@ def test_a_chat_template_that_rejects_a_conversation_names_the_row(tmp_path, loa
         "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system turns') }}{% endif %}"
         "<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
     )
-    first_system = next(line for line, row in iter_jsonl(SAMPLE / "data" / "test_prefs.jsonl")
-                        if any(m["role"] == "system" for m in row["chosen"]))
+    first_system = next(
+        line
+        for line, row in iter_jsonl(SAMPLE / "data" / "test_prefs.jsonl")
+        if any(m["role"] == "system" for m in row["chosen"])
+    )
     with pytest.raises(RecordError) as err:
         ultrafeedback.convert(SAMPLE, "test_prefs", tmp_path / "uf.jsonl", tokenizer=tokenizer, load=load)
     path = SAMPLE / "data" / "test_prefs.jsonl"
-    assert str(err.value) == (f"{path}, line {first_system}: field 'chosen' the tokenizer's chat template rejects it: "
-                              "no system turns")
+    assert str(err.value) == (
+        f"{path}, line {first_system}: field 'chosen' the tokenizer's chat template rejects it: no system turns"
+    )
 
 
 def _row(**changes):
@@ -144,19 +141,12 @@ def test_unknown_role_needs_a_label(tmp_path, load):
         {"role": "assistant", "content": "A"},
     ]
     path = tmp_path / "rows.jsonl"
-    path.write_text(
-        json.dumps(_row(chosen=tool, rejected=tool[:2] + [{"role": "assistant", "content": "B"}])) + "\n"
-    )
-    with pytest.raises(
-        RecordError, match=r"line 1: field 'chosen\[1\].role' is 'tool', which the plain-text"
-    ):
+    path.write_text(json.dumps(_row(chosen=tool, rejected=tool[:2] + [{"role": "assistant", "content": "B"}])) + "\n")
+    with pytest.raises(RecordError, match=r"line 1: field 'chosen\[1\].role' is 'tool', which the plain-text"):
         ultrafeedback.convert(path, "x", tmp_path / "out.jsonl", load=load)
     labels = {**ultrafeedback.ROLE_LABELS, "tool": "Tool output"}
     ultrafeedback.convert(path, "x", tmp_path / "out.jsonl", role_labels=labels, load=load)
-    assert (
-        load_preferences(tmp_path / "out.jsonl")[0][0]["prompt"]
-        == "User: Hi\n\nTool output: {}\n\nAssistant:"
-    )
+    assert load_preferences(tmp_path / "out.jsonl")[0][0]["prompt"] == "User: Hi\n\nTool output: {}\n\nAssistant:"
 
 
 @pytest.mark.parametrize(

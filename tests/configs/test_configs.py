@@ -32,8 +32,15 @@ class BuildOnlyCLI(LightningCLI):
 
 
 def build(args):
-    return BuildOnlyCLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-                        args=args, save_config_callback=None, auto_configure_optimizers=False)
+    return BuildOnlyCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=args,
+        save_config_callback=None,
+        auto_configure_optimizers=False,
+    )
 
 
 def test_configs_are_shipped():
@@ -62,8 +69,12 @@ def test_config_header_and_build(path, run_dir, tmp_path):
     config = yaml.safe_load(local.read_text())
     overrides = ["--trainer.logger=false"]
     if config["trainer"].get("accelerator") not in (None, "auto", "cpu"):  # GPU configs: build their parts on CPU
-        overrides += ["--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.strategy=auto",
-                      "--trainer.precision=32-true"]
+        overrides += [
+            "--trainer.accelerator=cpu",
+            "--trainer.devices=1",
+            "--trainer.strategy=auto",
+            "--trainer.precision=32-true",
+        ]
         strategy = config["trainer"].get("strategy")
         if isinstance(strategy, dict):  # the strategy section itself must still parse and build
             parser = ArgumentParser()
@@ -102,12 +113,16 @@ def test_fit_configs_save_a_last_checkpoint_that_the_next_run_finds(path):
 
 def test_predict_methods_by_preset_parse_through_the_cli(run_dir, tmp_path):
     """``{preset: ..., <overrides>}`` rows build the same methods as the fields written out."""
-    config = yaml.safe_load((ROOT / "lightning_configs" / "quickstart" / "predict.yaml").read_text()
-                            .replace("runs/quickstart", str(run_dir)))
+    config = yaml.safe_load(
+        (ROOT / "lightning_configs" / "quickstart" / "predict.yaml")
+        .read_text()
+        .replace("runs/quickstart", str(run_dir))
+    )
     config["model"]["init_args"]["methods"] = [
         {"preset": "pargs", "scorer": "partial"},
         {"preset": "pargs", "scorer": "partial", "beta": 2.0, "samples": 10, "name": "pargs-b2"},
-        {"preset": "args-sampled"}, {"preset": "greedy"},
+        {"preset": "args-sampled"},
+        {"preset": "greedy"},
         {"name": "written-out", "kind": "guided", "k": 10, "beta": 1.5, "greedy": True, "scorer": "full"},
     ]
     local = tmp_path / "predict.yaml"

@@ -39,8 +39,14 @@ from tests.conftest import build_encoder_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "lightning_configs"
-RECIPES = sorted([*(CONFIGS / "decode").glob("*.yaml"), *(CONFIGS / "baselines").glob("dpo_*.yaml"),
-                  *(CONFIGS / "reward").glob("*deberta.yaml"), *(CONFIGS / "reward").glob("*phi15*.yaml")])
+RECIPES = sorted(
+    [
+        *(CONFIGS / "decode").glob("*.yaml"),
+        *(CONFIGS / "baselines").glob("dpo_*.yaml"),
+        *(CONFIGS / "reward").glob("*deberta.yaml"),
+        *(CONFIGS / "reward").glob("*phi15*.yaml"),
+    ]
+)
 RECIPES = [p for p in RECIPES if p.name not in ("dpo_ddp.yaml", "dpo_fsdp2.yaml")]  # the quickstart's DPO variants
 
 #: hub name -> (the stand-in's architecture, causal LM or reward model): the class the real checkpoint loads as
@@ -61,16 +67,31 @@ RUN_MODELS = {
     "runs/mt_post_edits_rm/rm_partial": "phi",  # no shipped recipe: the config suggests starting from the Phi one
     "runs/mt_post_edits_rm/rm_full": "phi",
 }
-LM_CLASSES = {"gpt2": GPT2LMHeadModel, "llama": LlamaForCausalLM, "mistral": MistralForCausalLM,
-              "gemma": GemmaForCausalLM}
+LM_CLASSES = {
+    "gpt2": GPT2LMHeadModel,
+    "llama": LlamaForCausalLM,
+    "mistral": MistralForCausalLM,
+    "gemma": GemmaForCausalLM,
+}
 RM_CLASSES = {"phi": PhiForSequenceClassification, "deberta-v2": DebertaV2ForSequenceClassification}
 
 
 def _tiny_config(family: str, tok):
-    ids = {"vocab_size": len(tok), "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id,
-           "bos_token_id": tok.eos_token_id, "num_labels": 1}
-    decoder = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-               "max_position_embeddings": 128, **ids}
+    ids = {
+        "vocab_size": len(tok),
+        "pad_token_id": tok.pad_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "bos_token_id": tok.eos_token_id,
+        "num_labels": 1,
+    }
+    decoder = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "max_position_embeddings": 128,
+        **ids,
+    }
     if family == "gpt2":
         return GPT2Config(n_layer=2, n_embd=32, n_head=2, n_positions=128, **ids)
     if family == "llama":
@@ -82,9 +103,17 @@ def _tiny_config(family: str, tok):
     if family == "phi":
         return PhiConfig(partial_rotary_factor=0.5, **decoder)
     if family == "deberta-v2":
-        return DebertaV2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                               max_position_embeddings=128, type_vocab_size=0, vocab_size=len(tok),
-                               pad_token_id=tok.pad_token_id, num_labels=1)
+        return DebertaV2Config(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=128,
+            type_vocab_size=0,
+            vocab_size=len(tok),
+            pad_token_id=tok.pad_token_id,
+            num_labels=1,
+        )
     raise KeyError(family)
 
 
@@ -102,8 +131,9 @@ def stand_ins(tmp_path_factory) -> dict[str, Path]:
     """Hub name or runs/ path -> a tiny model directory of the same architecture class."""
     root = tmp_path_factory.mktemp("stand_ins")
     out = {name: _save_stand_in(root / name.replace("/", "--"), *spec) for name, spec in STAND_INS.items()}
-    out.update({name: _save_stand_in(root / name.replace("/", "--"), family, "rm")
-                for name, family in RUN_MODELS.items()})
+    out.update(
+        {name: _save_stand_in(root / name.replace("/", "--"), family, "rm") for name, family in RUN_MODELS.items()}
+    )
     return out
 
 
@@ -123,8 +153,11 @@ def _local(path: Path, tmp: Path, stand_ins: dict[str, Path], synthetic_dir: Pat
 
     config = swap(yaml.safe_load(path.read_text()))
     data = config["data"]["init_args"]
-    for key, name in (("train_file", "pairs_train.jsonl"), ("val_file", "pairs_val.jsonl"),
-                      ("predict_file", "prompts_test.jsonl")):
+    for key, name in (
+        ("train_file", "pairs_train.jsonl"),
+        ("val_file", "pairs_val.jsonl"),
+        ("predict_file", "prompts_test.jsonl"),
+    ):
         if key in data:
             data[key] = str(synthetic_dir / name)
     local = tmp / path.name
@@ -136,8 +169,11 @@ def test_every_model_a_recipe_reads_has_a_stand_in():
     assert RECIPES and {p.parent.name for p in RECIPES} == {"decode", "baselines", "reward"}
     for path in RECIPES:
         config = yaml.safe_load(path.read_text())
-        names = {v for v in _strings(config) if "/" in v and not v.startswith(("runs/", "data/", "lightning.",
-                                                                              "pargs.", "transformers."))}
+        names = {
+            v
+            for v in _strings(config)
+            if "/" in v and not v.startswith(("runs/", "data/", "lightning.", "pargs.", "transformers."))
+        }
         unknown = names - set(STAND_INS) - set(RUN_MODELS)
         assert not unknown, f"{path.name}: add a stand-in for {unknown}"
         runs = {v for v in _strings(config) if v.startswith("runs/") and v.endswith(("rm_partial", "rm_full"))}
@@ -172,8 +208,12 @@ def test_the_recipes_carry_the_papers_numbers():
         init = load(f"baselines/dpo_{task}.yaml")["model"]["init_args"]
         assert (init["lora"]["r"], init["lora"]["alpha"], init["lr"]) == (16, 16, 5e-5)
     # decoding: each task's base LM and beta (Tables 6 and 7); the paper's methods with k = 10, N = 10
-    expected = {"tldr": ("vistagi/gpt2-large-tldr-sum", 1.5), "hh_rlhf": ("meta-llama/Llama-2-7b-hf", 2.0),
-                "ultrafeedback": ("HuggingFaceH4/zephyr-7b-beta", 1.0), "mt_post_edits": ("google/gemma-2b", 1.5)}
+    expected = {
+        "tldr": ("vistagi/gpt2-large-tldr-sum", 1.5),
+        "hh_rlhf": ("meta-llama/Llama-2-7b-hf", 2.0),
+        "ultrafeedback": ("HuggingFaceH4/zephyr-7b-beta", 1.0),
+        "mt_post_edits": ("google/gemma-2b", 1.5),
+    }
     assert {p.stem for p in (CONFIGS / "decode").glob("*.yaml")} == set(expected)
     for task, (policy, beta) in expected.items():
         init = load(f"decode/{task}.yaml")["model"]["init_args"]
@@ -191,13 +231,23 @@ def test_recipe_runs_with_tiny_stand_ins(path, tmp_path, stand_ins, synthetic_di
     local = _local(path, tmp_path, stand_ins, synthetic_dir)
     config = yaml.safe_load(path.read_text())
     command = path.read_text().split()[2]
-    cpu = ["--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.precision=32-true",
-           "--trainer.enable_progress_bar=false"]
+    cpu = [
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.precision=32-true",
+        "--trainer.enable_progress_bar=false",
+    ]
     if command == "fit":
         init = config["model"]["init_args"]
         family, role = STAND_INS[init["model"]["path"]]
-        steps = ["--trainer.max_steps=2", "--trainer.accumulate_grad_batches=1", "--trainer.limit_train_batches=2",
-                 "--trainer.limit_val_batches=1", "--trainer.val_check_interval=1.0", "--trainer.logger=false"]
+        steps = [
+            "--trainer.max_steps=2",
+            "--trainer.accumulate_grad_batches=1",
+            "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1",
+            "--trainer.val_check_interval=1.0",
+            "--trainer.logger=false",
+        ]
         assert main(["fit", "-c", str(local), *cpu, *steps]) == 0
         exported = json.loads((tmp_path / init["export_dir"] / "config.json").read_text())
         expected = (RM_CLASSES if role == "rm" else LM_CLASSES)[family].__name__
@@ -208,13 +258,27 @@ def test_recipe_runs_with_tiny_stand_ins(path, tmp_path, stand_ins, synthetic_di
     model.configure_model()
     policy_family, _ = STAND_INS[config["model"]["init_args"]["policies"]["reference"]["path"]]
     assert type(model.policies["reference"]) is LM_CLASSES[policy_family]
-    for name, spec in {**config["model"]["init_args"]["scorers"],
-                       "__eval__": config["model"]["init_args"]["eval_reward"]}.items():
+    for name, spec in {
+        **config["model"]["init_args"]["scorers"],
+        "__eval__": config["model"]["init_args"]["eval_reward"],
+    }.items():
         source = spec["model"]["path"]
         family = STAND_INS[source][0] if source in STAND_INS else RUN_MODELS[source]
         assert type(model.reward_models[name]) is RM_CLASSES[family], name
-    assert main(["predict", "-c", str(local), *cpu, "--model.init_args.max_new_tokens=3",
-                 "--data.init_args.limit=2", "--data.init_args.batch_size=2"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "-c",
+                str(local),
+                *cpu,
+                "--model.init_args.max_new_tokens=3",
+                "--data.init_args.limit=2",
+                "--data.init_args.batch_size=2",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / config["trainer"]["callbacks"][0]["init_args"]["output_dir"]
     lines = [json.loads(x) for f in out.glob("*.jsonl") for x in f.read_text().splitlines()]
     assert sorted({r["method"] for r in lines}) == ["args", "best-of-10", "pargs", "pargs-g", "top-k"]

@@ -16,8 +16,18 @@ from pargs.models.reward_model import sequence_rewards
 
 
 @torch.no_grad()
-def reference_guided_decode(policy, rm, tokenizer, prompt: str, seed: int, k: int, beta: float, greedy: bool,
-                            max_new_tokens: int, temperature: float = 1.0) -> list[int]:
+def reference_guided_decode(
+    policy,
+    rm,
+    tokenizer,
+    prompt: str,
+    seed: int,
+    k: int,
+    beta: float,
+    greedy: bool,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+) -> list[int]:
     ids = encode_prompt(tokenizer, prompt)
     out: list[int] = []
     banned = [tokenizer.pad_token_id, tokenizer.unk_token_id]

@@ -21,6 +21,13 @@ class RunnerUp(TokenRule):
     def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int, scorer: Scorer | None) -> Tensor:
         return logp.topk(2, dim=-1).indices[:, 1]
 
-    def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
-              scoring: str = "cached") -> int:
+    def flops(
+        self,
+        method: DecodeMethod,
+        lm: Shape,
+        rm: Shape | None,
+        prompt_tokens: int,
+        new_tokens: int,
+        scoring: str = "cached",
+    ) -> int:
         return lm.span_flops(prompt_tokens, new_tokens)

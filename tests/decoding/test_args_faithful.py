@@ -23,8 +23,11 @@ from pargs.decoding.noise import stable_seed
 from pargs.models.encoding import encode_prompt
 from pargs.models.loading import ModelSpec
 
-PROMPTS = ["write a review of the hotel about the staff :", "write a short review of the zoo about the animals :",
-           "write a detailed review of the car about the engine :"]
+PROMPTS = [
+    "write a review of the hotel about the staff :",
+    "write a short review of the zoo about the animals :",
+    "write a detailed review of the car about the engine :",
+]
 
 
 @torch.no_grad()
@@ -39,15 +42,22 @@ def args_reference(lm, rm, tokenizer, prompt, beta, topk, max_new_token):
         rewards = rm(input_ids=candidates, attention_mask=torch.ones_like(candidates)).logits.flatten()
         new_scores = rewards * beta + prescreen_logits.flatten()
         best = int(torch.topk(new_scores, dim=-1, k=1).indices[0])
-        tokens = candidates[best:best + 1]
+        tokens = candidates[best : best + 1]
     return tokens[0, -max_new_token:].tolist()
 
 
 def _encoder_rm(tokenizer):
     torch.manual_seed(3)
-    cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128, num_labels=1,
-                     pad_token_id=tokenizer.pad_token_id)
+    cfg = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = AutoModelForSequenceClassification.from_config(cfg).eval()
     with torch.no_grad():  # BERT pools through tanh(first token): a large head makes rewards matter
         model.classifier.weight.normal_(0, 200.0)

@@ -19,8 +19,13 @@ from pargs.models.encoding import encode_prompt
 from pargs.models.reward_model import sequence_rewards
 from tests.conftest import make_lm
 
-PROMPTS = ["write a review of the hotel about the staff :", "write a short review :", "the phone",
-           "write a detailed review of the book about the story and the cover :", "write about the price :"]
+PROMPTS = [
+    "write a review of the hotel about the staff :",
+    "write a short review :",
+    "the phone",
+    "write a detailed review of the book about the story and the cover :",
+    "write about the price :",
+]
 BETA, K = 1.5, 6
 
 
@@ -39,8 +44,9 @@ def _rule_from_scratch(lm, rm, tokenizer, seq: list[int], k: int = K):
 
 
 def _hf_generate(policy, proc, ids, mask, n, **kw):
-    return policy.generate(input_ids=ids, attention_mask=mask, logits_processor=[proc], max_new_tokens=n,
-                           pad_token_id=0, **kw)
+    return policy.generate(
+        input_ids=ids, attention_mask=mask, logits_processor=[proc], max_new_tokens=n, pad_token_id=0, **kw
+    )
 
 
 def _cut(row: list[int], eos: set[int]) -> list[int]:
@@ -54,8 +60,15 @@ def _policy_ending_at_different_steps(tokenizer, rm, n):
     Making a token EOS does not change the decode before it appears, so rows end at those steps.
     """
     lm = make_lm(tokenizer)
-    gen = generate(lm, tokenizer, PROMPTS, preset("pargs-g", scorer="rm", k=K), torch.zeros(len(PROMPTS)).long(),
-                   scorer=CachedCausalScorer(rm), max_new_tokens=n)
+    gen = generate(
+        lm,
+        tokenizer,
+        PROMPTS,
+        preset("pargs-g", scorer="rm", k=K),
+        torch.zeros(len(PROMPTS)).long(),
+        scorer=CachedCausalScorer(rm),
+        max_new_tokens=n,
+    )
     for token in sorted({t for row in gen.token_ids for t in row}):
         firsts = [row.index(token) if token in row else None for row in gen.token_ids]
         ends = {f for f in firsts if f is not None}
@@ -71,14 +84,21 @@ def test_greedy_generate_gives_the_engines_tokens(rm, tokenizer, kind):
     n = 14
     lm, firsts = _policy_ending_at_different_steps(tokenizer, rm, n)
     method = preset("pargs-g", scorer="rm", k=K)
-    engine = generate(lm, tokenizer, PROMPTS, method, torch.zeros(len(PROMPTS)).long(),
-                      scorer=_scorer(kind, rm, tokenizer), max_new_tokens=n)
+    engine = generate(
+        lm,
+        tokenizer,
+        PROMPTS,
+        method,
+        torch.zeros(len(PROMPTS)).long(),
+        scorer=_scorer(kind, rm, tokenizer),
+        max_new_tokens=n,
+    )
     assert engine.num_tokens == [n if f is None else f + 1 for f in firsts]  # the rows do end apart
     ids, mask = encode_prompts(tokenizer, PROMPTS)
     proc = GuidedLogitsProcessor.from_method(method, _scorer(kind, rm, tokenizer), tokenizer)
     out = _hf_generate(lm, proc.prepare(mask), ids, mask, n, **proc.generate_kwargs())
     eos = set(lm.generation_config.eos_token_id)
-    assert [_cut(row, eos) for row in out[:, ids.shape[1]:].tolist()] == engine.token_ids
+    assert [_cut(row, eos) for row in out[:, ids.shape[1] :].tolist()] == engine.token_ids
 
 
 def test_sampling_scores_are_the_guided_distribution(lm, rm, tokenizer):
@@ -88,15 +108,24 @@ def test_sampling_scores_are_the_guided_distribution(lm, rm, tokenizer):
     ids, mask = encode_prompts(tokenizer, prompts)
     proc = GuidedLogitsProcessor(CachedCausalScorer(rm), tokenizer, k=K, beta=BETA, temperature=temperature)
     torch.manual_seed(0)
-    out = _hf_generate(lm, proc.prepare(mask), ids, mask, n, num_return_sequences=copies, output_scores=True,
-                       return_dict_in_generate=True, **proc.generate_kwargs())
+    out = _hf_generate(
+        lm,
+        proc.prepare(mask),
+        ids,
+        mask,
+        n,
+        num_return_sequences=copies,
+        output_scores=True,
+        return_dict_in_generate=True,
+        **proc.generate_kwargs(),
+    )
     assert len(out.scores) == n
     width = ids.shape[1]
     for row, seq in enumerate(out.sequences.tolist()):
         prompt = encode_prompt(tokenizer, prompts[row // copies])
-        assert seq[width - len(prompt): width] == prompt
+        assert seq[width - len(prompt) : width] == prompt
         for step in range(n):
-            cand, guided = _rule_from_scratch(lm, rm, tokenizer, prompt + seq[width: width + step])
+            cand, guided = _rule_from_scratch(lm, rm, tokenizer, prompt + seq[width : width + step])
             got = out.scores[step][row]
             finite = got.isfinite().nonzero().squeeze(1)
             assert sorted(finite.tolist()) == sorted(cand.tolist())  # -inf outside the top-k
@@ -128,14 +157,20 @@ def test_a_token_outside_the_candidates_is_scored_from_there(lm, rm, tokenizer, 
     ids, mask = encode_prompts(tokenizer, prompts)
     proc = GuidedLogitsProcessor(_scorer(kind, rm, tokenizer), tokenizer, k=K, beta=BETA, greedy=True)
     override = _Override(step=2, row=1)
-    out = lm.generate(input_ids=ids, attention_mask=mask, logits_processor=[proc.prepare(mask), override],
-                      max_new_tokens=n, do_sample=False, pad_token_id=0)
+    out = lm.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        logits_processor=[proc.prepare(mask), override],
+        max_new_tokens=n,
+        do_sample=False,
+        pad_token_id=0,
+    )
     width = ids.shape[1]
     assert out[1, width + 2] == override.forced
     for row, seq in enumerate(out.tolist()):
         prompt = encode_prompt(tokenizer, prompts[row])
         for step in range(n):
-            cand, guided = _rule_from_scratch(lm, rm, tokenizer, prompt + seq[width: width + step])
+            cand, guided = _rule_from_scratch(lm, rm, tokenizer, prompt + seq[width : width + step])
             torch.testing.assert_close(override.seen[step][row, cand], guided, atol=1e-4, rtol=1e-5)
 
 
@@ -162,8 +197,14 @@ def test_a_scorer_that_cannot_take_the_token_fails_loudly(lm, tokenizer):
     ids, mask = encode_prompts(tokenizer, PROMPTS[:2])
     proc = GuidedLogitsProcessor(_CandidatesOnly(), tokenizer, k=K, beta=BETA, greedy=True)
     with pytest.raises(ConfigError, match="not one of its candidates.*_CandidatesOnly cannot take in"):
-        lm.generate(input_ids=ids, attention_mask=mask, logits_processor=[proc, _Override(step=1, row=0)],
-                    max_new_tokens=4, do_sample=False, pad_token_id=0)
+        lm.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            logits_processor=[proc, _Override(step=1, row=0)],
+            max_new_tokens=4,
+            do_sample=False,
+            pad_token_id=0,
+        )
 
 
 def test_one_processor_serves_successive_generate_calls(lm, rm, tokenizer):
@@ -178,10 +219,17 @@ def test_one_processor_serves_successive_generate_calls(lm, rm, tokenizer):
             assert extra > 0
             ids = torch.cat([torch.zeros(len(prompts), extra, dtype=torch.long), ids], dim=1)
             mask = torch.cat([torch.zeros(len(prompts), extra, dtype=torch.long), mask], dim=1)
-        got = _hf_generate(lm, proc, ids, mask, n, do_sample=False)[:, ids.shape[1]:].tolist()
+        got = _hf_generate(lm, proc, ids, mask, n, do_sample=False)[:, ids.shape[1] :].tolist()
         last_width = ids.shape[1] + n - 1
-        engine = generate(lm, tokenizer, prompts, preset("pargs-g", scorer="rm", k=K),
-                          torch.zeros(len(prompts)).long(), scorer=CachedCausalScorer(rm), max_new_tokens=n)
+        engine = generate(
+            lm,
+            tokenizer,
+            prompts,
+            preset("pargs-g", scorer="rm", k=K),
+            torch.zeros(len(prompts)).long(),
+            scorer=CachedCausalScorer(rm),
+            max_new_tokens=n,
+        )
         assert got == engine.token_ids
 
 
@@ -195,9 +243,12 @@ def test_advance_outside_scores_like_from_scratch(rm, tokenizer):
     seqs = [encode_prompt(tokenizer, p) for p in PROMPTS]
     for step in range(6):
         cand = torch.randint(3, len(tokenizer), (len(PROMPTS), K), generator=g)
-        expected = torch.stack([sequence_rewards(rm, torch.tensor([s + [v] for v in c]), torch.ones(K, len(s) + 1,
-                                                                                               dtype=torch.long))
-                                for s, c in zip(seqs, cand.tolist())])
+        expected = torch.stack(
+            [
+                sequence_rewards(rm, torch.tensor([s + [v] for v in c]), torch.ones(K, len(s) + 1, dtype=torch.long))
+                for s, c in zip(seqs, cand.tolist())
+            ]
+        )
         chosen = torch.randint(K, (len(PROMPTS),), generator=g)
         tokens = cand.gather(1, chosen.unsqueeze(1)).squeeze(1)
         if step % 2:  # one row continues with a word that is not among its candidates

@@ -47,15 +47,23 @@ def _greedy_reference(lm, tokenizer, prompt, max_new_tokens):
 @pytest.mark.parametrize("scorer_kind", SCORERS)
 def test_k1_guided_is_greedy_decoding_of_the_reference_lm(lm, rm, tokenizer, scorer_kind):
     method = DecodeMethod("k1", kind="guided", k=1, beta=5.0, greedy=False, scorer="rm")
-    gen = generate(lm, tokenizer, PROMPTS, method, _seeds(4), scorer=_scorer(scorer_kind, rm, tokenizer),
-                   max_new_tokens=10)
+    gen = generate(
+        lm, tokenizer, PROMPTS, method, _seeds(4), scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=10
+    )
     assert gen.token_ids == [_greedy_reference(lm, tokenizer, p, 10) for p in PROMPTS]
 
 
 @pytest.mark.parametrize("scorer_kind", SCORERS)
 def test_pargs_g_with_beta_zero_is_greedy(lm, rm, tokenizer, scorer_kind):
-    gen = generate(lm, tokenizer, PROMPTS, preset("pargs-g", scorer="rm", beta=0.0), _seeds(4),
-                   scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=10)
+    gen = generate(
+        lm,
+        tokenizer,
+        PROMPTS,
+        preset("pargs-g", scorer="rm", beta=0.0),
+        _seeds(4),
+        scorer=_scorer(scorer_kind, rm, tokenizer),
+        max_new_tokens=10,
+    )
     assert gen.token_ids == [_greedy_reference(lm, tokenizer, p, 10) for p in PROMPTS]
 
 
@@ -65,8 +73,9 @@ def test_guided_decoding_matches_the_slow_reference(lm, rm, tokenizer, scorer_ki
     seeds = _seeds(4)
     method = DecodeMethod("pargs", kind="guided", k=5, beta=2.0, greedy=greedy, scorer="rm")
     gen = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12)
-    expected = [reference_guided_decode(lm, rm, tokenizer, p, int(s), 5, 2.0, greedy, 12)
-                for p, s in zip(PROMPTS, seeds)]
+    expected = [
+        reference_guided_decode(lm, rm, tokenizer, p, int(s), 5, 2.0, greedy, 12) for p, s in zip(PROMPTS, seeds)
+    ]
     assert gen.token_ids == expected
     assert len({tuple(t) for t in gen.token_ids}) > 1  # not a degenerate case
 
@@ -74,8 +83,15 @@ def test_guided_decoding_matches_the_slow_reference(lm, rm, tokenizer, scorer_ki
 def test_pargs_with_beta_zero_draws_exactly_what_top_k_sampling_draws(lm, rm, tokenizer):
     seeds = _seeds(4)
     top_k = generate(lm, tokenizer, PROMPTS, preset("top-k"), seeds, max_new_tokens=12)
-    pargs0 = generate(lm, tokenizer, PROMPTS, preset("pargs", scorer="rm", beta=0.0), seeds,
-                      scorer=CachedCausalScorer(rm), max_new_tokens=12)
+    pargs0 = generate(
+        lm,
+        tokenizer,
+        PROMPTS,
+        preset("pargs", scorer="rm", beta=0.0),
+        seeds,
+        scorer=CachedCausalScorer(rm),
+        max_new_tokens=12,
+    )
     assert pargs0.token_ids == top_k.token_ids
 
 
@@ -101,25 +117,46 @@ def test_first_token_distribution_is_the_top_k_softmax(lm, rm, tokenizer, method
     assert chi2 < 27.9  # chi-square, 9 degrees of freedom, p = 0.001
 
 
-@pytest.mark.parametrize("method,scorer_kind", [
-    (preset("greedy"), "cached"), (preset("top-k"), "cached"),
-    (DecodeMethod("nucleus", top_p=0.7, temperature=0.8), "cached"),
-    *((m, kind) for kind in SCORERS for m in (
-        preset("args", scorer="rm"), preset("pargs", scorer="rm"), preset("pargs-g", scorer="rm"),
-        DecodeMethod("bon", kind="best_of_n", n=3, top_k=10, scorer="rm"))),
-], ids=lambda x: x.name if isinstance(x, DecodeMethod) else x)
+@pytest.mark.parametrize(
+    "method,scorer_kind",
+    [
+        (preset("greedy"), "cached"),
+        (preset("top-k"), "cached"),
+        (DecodeMethod("nucleus", top_p=0.7, temperature=0.8), "cached"),
+        *(
+            (m, kind)
+            for kind in SCORERS
+            for m in (
+                preset("args", scorer="rm"),
+                preset("pargs", scorer="rm"),
+                preset("pargs-g", scorer="rm"),
+                DecodeMethod("bon", kind="best_of_n", n=3, top_k=10, scorer="rm"),
+            )
+        ),
+    ],
+    ids=lambda x: x.name if isinstance(x, DecodeMethod) else x,
+)
 def test_results_do_not_depend_on_batch_size(lm, rm, tokenizer, method, scorer_kind):
     seeds = _seeds(4)
-    whole = generate(lm, tokenizer, PROMPTS, method, seeds, scorer=_scorer(scorer_kind, rm, tokenizer),
-                     max_new_tokens=12)
+    whole = generate(
+        lm, tokenizer, PROMPTS, method, seeds, scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12
+    )
     one_by_one = [
-        generate(lm, tokenizer, [p], method, seeds[i:i + 1], scorer=_scorer(scorer_kind, rm, tokenizer),
-                 max_new_tokens=12)
+        generate(
+            lm, tokenizer, [p], method, seeds[i : i + 1], scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12
+        )
         for i, p in enumerate(PROMPTS)
     ]
     assert whole.token_ids == [g.token_ids[0] for g in one_by_one]
-    reordered = generate(lm, tokenizer, PROMPTS[::-1], method, seeds.flip(0),
-                         scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=12)
+    reordered = generate(
+        lm,
+        tokenizer,
+        PROMPTS[::-1],
+        method,
+        seeds.flip(0),
+        scorer=_scorer(scorer_kind, rm, tokenizer),
+        max_new_tokens=12,
+    )
     assert reordered.token_ids[::-1] == whole.token_ids
 
 
@@ -129,11 +166,24 @@ def test_best_of_n_returns_the_candidate_the_reward_model_prefers(lm, rm, tokeni
 
     seeds = _seeds(2)
     n = 4
-    bon = generate(lm, tokenizer, PROMPTS[:2], DecodeMethod("bon", kind="best_of_n", n=n, top_k=10, scorer="rm"),
-                   seeds, scorer=_scorer(scorer_kind, rm, tokenizer), max_new_tokens=10)
+    bon = generate(
+        lm,
+        tokenizer,
+        PROMPTS[:2],
+        DecodeMethod("bon", kind="best_of_n", n=n, top_k=10, scorer="rm"),
+        seeds,
+        scorer=_scorer(scorer_kind, rm, tokenizer),
+        max_new_tokens=10,
+    )
     # the n candidates are top-k samples with the child seeds; score each one independently
-    cands = generate(lm, tokenizer, [p for p in PROMPTS[:2] for _ in range(n)], preset("top-k"),
-                     child_seeds(seeds, n), max_new_tokens=10)
+    cands = generate(
+        lm,
+        tokenizer,
+        [p for p in PROMPTS[:2] for _ in range(n)],
+        preset("top-k"),
+        child_seeds(seeds, n),
+        max_new_tokens=10,
+    )
     reward = ModelReward(rm, tokenizer)
     scores = reward([p for p in PROMPTS[:2] for _ in range(n)], cands.texts, cands.complete).view(2, n)
     for i in range(2):
@@ -160,7 +210,14 @@ def test_bad_parameters_fail_with_the_field_named(lm, tokenizer):
     with pytest.raises(ValueError, match="beta"):
         DecodeMethod("x", kind="guided", beta=math.inf, scorer="rm")
     with pytest.raises(ValueError, match="larger than the vocabulary"):
-        generate(lm, tokenizer, PROMPTS[:1], DecodeMethod("x", kind="guided", k=10_000, scorer="rm"), _seeds(1),
-                 scorer=object(), max_new_tokens=2)
+        generate(
+            lm,
+            tokenizer,
+            PROMPTS[:1],
+            DecodeMethod("x", kind="guided", k=10_000, scorer="rm"),
+            _seeds(1),
+            scorer=object(),
+            max_new_tokens=2,
+        )
     with pytest.raises(ValueError, match="max_prompt_length"):
         generate(lm, tokenizer, PROMPTS[:1], preset("greedy"), _seeds(1), max_new_tokens=2, max_prompt_length=3)

@@ -43,12 +43,17 @@ def byte_level_bpe(vocab_size: int) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                                  special_tokens=["<|endoftext|>", "<pad>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        show_progress=False,
+        special_tokens=["<|endoftext|>", "<pad>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(CORPUS * 10, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
-                                   pad_token="<pad>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", bos_token="<|endoftext|>", pad_token="<pad>"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +109,9 @@ def finished(data: bytes) -> str | None:
 
 
 def from_scratch(rm, ids_rows):
-    return torch.cat([sequence_rewards(rm, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))
-                      for r in ids_rows])
+    return torch.cat(
+        [sequence_rewards(rm, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long)) for r in ids_rows]
+    )
 
 
 def walk(scorer, tokenizer, reference, k=6, steps=8):
@@ -124,12 +130,18 @@ def walk(scorer, tokenizer, reference, k=6, steps=8):
         for row in rows:
             prefix = targets[row][:step]
             data = b"".join(table[t] for t in prefix)
-            pool = [v for v in table if v not in tokenizer.all_special_ids and v != targets[row][step]
-                    and finished(data + table[v]) is not None]
+            pool = [
+                v
+                for v in table
+                if v not in tokenizer.all_special_ids
+                and v != targets[row][step]
+                and finished(data + table[v]) is not None
+            ]
             picks = torch.randperm(len(pool), generator=g)[: k - 1].tolist()
             cands.append([targets[row][step]] + [pool[j] for j in picks])
-            unfinished += sum(finished(data + table[v]) != (data + table[v]).decode("utf-8", "replace")
-                              for v in cands[-1])
+            unfinished += sum(
+                finished(data + table[v]) != (data + table[v]).decode("utf-8", "replace") for v in cands[-1]
+            )
         if step == 5:
             cands[0][1] = tokenizer.eos_token_id  # an EOS candidate: the complete response is scored
         got = scorer.score_candidates(torch.tensor(cands))
@@ -145,9 +157,16 @@ def walk(scorer, tokenizer, reference, k=6, steps=8):
 
 def encoder_rm(tokenizer):
     torch.manual_seed(5)
-    cfg = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=96, num_labels=1,
-                     pad_token_id=tokenizer.pad_token_id)
+    cfg = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=96,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = BertForSequenceClassification(cfg).eval()
     with torch.no_grad():
         model.classifier.weight.normal_(0, 5.0)
@@ -200,8 +219,9 @@ def test_a_reward_model_with_another_tokenizer_reads_finished_characters(bpe, ot
             text = finished(data + table[v])
             if text == finished(data) and v != bpe.eos_token_id:
                 held_back.append(v)  # finishes no character: scored as the prefix's text, i.e. its reward
-            rows.append(encode_prompt(other_bpe, prompt) + encode_response(other_bpe, text,
-                                                                          add_eos=v == bpe.eos_token_id))
+            rows.append(
+                encode_prompt(other_bpe, prompt) + encode_response(other_bpe, text, add_eos=v == bpe.eos_token_id)
+            )
         return from_scratch(rm, rows)
 
     assert walk(scorer, bpe, reference) > 5
@@ -292,6 +312,9 @@ def test_guided_decoding_on_the_text_path_picks_the_cached_scorers_tokens(bpe, n
     assert isinstance(scorer, TextScorer) and scorer.reads_ids
     assert runs["text"].token_ids == runs["cached"].token_ids
     assert runs["text"].texts == runs["cached"].texts
-    inside = [ids for ids in runs["text"].token_ids if any(bpe.decode(ids[:n]).endswith(UNFINISHED)
-                                                           for n in range(1, len(ids) + 1))]
+    inside = [
+        ids
+        for ids in runs["text"].token_ids
+        if any(bpe.decode(ids[:n]).endswith(UNFINISHED) for n in range(1, len(ids) + 1))
+    ]
     assert len(inside) >= len(prompts) // 2  # responses that passed through unfinished characters

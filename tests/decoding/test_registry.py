@@ -25,8 +25,11 @@ from pargs.models.encoding import decode_response, encode_prompt
 from tests.decoding import runner_up_rule  # noqa: F401  (registers kind "runner_up")
 from tests.decoding.reference_decoder import reference_guided_decode
 
-PROMPTS = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
-           "write a detailed review of the movie about the plot :"]
+PROMPTS = [
+    "write a review of the hotel about the staff :",
+    "write a short review of the phone about the price :",
+    "write a detailed review of the movie about the plot :",
+]
 
 
 @torch.no_grad()
@@ -44,8 +47,20 @@ def slow_decode(lm, tokenizer, prompt: str, max_new_tokens: int, rank: int) -> l
 
 def test_a_preset_with_overrides_is_the_method_spelled_out():
     method = DecodeMethod(preset="pargs", scorer="partial", beta=2.0, samples=10, name="pargs-b2")
-    assert method == DecodeMethod(name="pargs-b2", kind="guided", k=10, beta=2.0, greedy=False, scorer="partial",
-                                  samples=10, top_k=0, top_p=1.0, temperature=1.0, n=10, policy="reference")
+    assert method == DecodeMethod(
+        name="pargs-b2",
+        kind="guided",
+        k=10,
+        beta=2.0,
+        greedy=False,
+        scorer="partial",
+        samples=10,
+        top_k=0,
+        top_p=1.0,
+        temperature=1.0,
+        n=10,
+        policy="reference",
+    )
     assert DecodeMethod(preset="args").name == "args" and DecodeMethod(preset="args").scorer == "full"
     # an override back to the plain default still wins over the preset
     assert DecodeMethod(preset="pargs-g", greedy=False).greedy is False
@@ -58,7 +73,12 @@ def test_a_preset_with_overrides_is_the_method_spelled_out():
 
 def test_uses_scorer_comes_from_the_rule():
     assert [preset(p).uses_scorer for p in ("greedy", "top-k", "best-of-n", "args", "pargs")] == [
-        False, False, True, True, True]
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert DecodeMethod("r", kind="runner_up").uses_scorer is False
 
 
@@ -72,9 +92,11 @@ def test_bad_method_configs_say_what_to_change():
     with pytest.raises(ConfigError, match=r"kind must be one of \[.*'guided'.*\], got 'nope'"):
         DecodeMethod("x", kind="nope")
     with pytest.raises(ConfigError, match="already registered"):
+
         @register("sample")
         class Other(TokenRule):
             pass
+
     assert type(rule_for("sample")).__name__ == "Sample"  # the refused class did not replace it
 
 
@@ -87,31 +109,47 @@ def test_a_rule_from_one_file_decodes_through_generate(lm, tokenizer):
 def test_new_rule_and_presets_as_rows_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_dirs, synthetic_dir):
     """The toy rule is one config line of a real ``pargs predict``; ``greedy`` and ``args-sampled`` are rows too."""
     cfg = {
-        "trainer": {"accelerator": "cpu", "logger": False, "enable_progress_bar": False,
-                    "default_root_dir": str(tmp_path),
-                    "callbacks": [{"class_path": "pargs.lit.JsonlPredictionWriter",
-                                   "init_args": {"output_dir": str(tmp_path / "preds")}}]},
+        "trainer": {
+            "accelerator": "cpu",
+            "logger": False,
+            "enable_progress_bar": False,
+            "default_root_dir": str(tmp_path),
+            "callbacks": [
+                {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
+            ],
+        },
         "return_predictions": False,
-        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": {
-            "policies": {"reference": {"path": str(model_dirs["reference"])}},
-            "scorers": {"full": {"model": {"path": str(model_dirs["rm"])}}},
-            "max_new_tokens": 6,
-            "methods": [{"name": "runner-up", "kind": "runner_up"}, {"preset": "greedy"},
-                        {"preset": "args-sampled", "samples": 2}]}},
-        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {
-            "predict_file": str(synthetic_dir / "prompts_test.jsonl"), "limit": 3}},
+        "model": {
+            "class_path": "pargs.lit.DecodeModule",
+            "init_args": {
+                "policies": {"reference": {"path": str(model_dirs["reference"])}},
+                "scorers": {"full": {"model": {"path": str(model_dirs["rm"])}}},
+                "max_new_tokens": 6,
+                "methods": [
+                    {"name": "runner-up", "kind": "runner_up"},
+                    {"preset": "greedy"},
+                    {"preset": "args-sampled", "samples": 2},
+                ],
+            },
+        },
+        "data": {
+            "class_path": "pargs.datamodules.PromptDataModule",
+            "init_args": {"predict_file": str(synthetic_dir / "prompts_test.jsonl"), "limit": 3},
+        },
     }
     path = tmp_path / "predict.yaml"
     path.write_text(yaml.safe_dump(cfg))
     assert main(["predict", "-c", str(path)]) == 0
     records = [json.loads(x) for x in (tmp_path / "preds" / "predictions-rank0.jsonl").read_text().splitlines()]
     assert sorted((r["method"], r["sample"]) for r in records) == sorted(
-        [("runner-up", 0)] * 3 + [("greedy", 0)] * 3 + [("args-sampled", s) for s in (0, 1)] * 3)
+        [("runner-up", 0)] * 3 + [("greedy", 0)] * 3 + [("args-sampled", s) for s in (0, 1)] * 3
+    )
     lm_shape = Shape(2, 32)  # conftest's tiny models: 2 layers, d_model 32 (policy and RM alike)
     for r in records:
         if r["method"] == "args-sampled":
-            ids = reference_guided_decode(lm, rm, tokenizer, r["prompt"], r["seed"], k=10, beta=1.5, greedy=False,
-                                          max_new_tokens=6)
+            ids = reference_guided_decode(
+                lm, rm, tokenizer, r["prompt"], r["seed"], k=10, beta=1.5, greedy=False, max_new_tokens=6
+            )
         else:
             ids = slow_decode(lm, tokenizer, r["prompt"], 6, rank=1 if r["method"] == "runner-up" else 0)
         assert r["response"] == decode_response(tokenizer, ids), r["method"]

@@ -28,8 +28,11 @@ from pargs.models.reward_model import sequence_rewards
 from pargs.tasks.synthetic import oracle_reward
 from tests.conftest import make_rm
 
-PROMPTS = ["write a review of the hotel about the staff :", "write a short review of the phone about the price :",
-           "write a detailed review of the book about the story :"]  # different lengths: real left padding
+PROMPTS = [
+    "write a review of the hotel about the staff :",
+    "write a short review of the phone about the price :",
+    "write a detailed review of the book about the story :",
+]  # different lengths: real left padding
 
 
 def _from_scratch(rm, tokenizer, prompt, prefix, candidates):
@@ -70,9 +73,19 @@ def test_cached_scorer_equals_from_scratch(rm, tokenizer):
 def _decoder_rm(tokenizer, config_cls, model_cls, **kw):
     """A tiny rotary / grouped-query-attention decoder RM (not GPT-2), score head widened like conftest's."""
     torch.manual_seed(3)
-    config = config_cls(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=96, num_labels=1,
-                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **kw)
+    config = config_cls(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=96,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **kw,
+    )
     model = model_cls(config).eval()
     with torch.no_grad():
         model.score.weight.normal_(0, 1.0)
@@ -100,9 +113,18 @@ def _windowed_mistral(tokenizer):
 def _windowed_gpt_neo(tokenizer):
     """GPT-Neo's local layers keep their window in the attention module, not in the cache layer types."""
     torch.manual_seed(3)
-    config = GPTNeoConfig(vocab_size=len(tokenizer), hidden_size=32, num_layers=2, num_heads=4,
-                          attention_types=[[["global", "local"], 1]], window_size=4, max_position_embeddings=96,
-                          num_labels=1, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = GPTNeoConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        attention_types=[[["global", "local"], 1]],
+        window_size=4,
+        max_position_embeddings=96,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     return GPTNeoForSequenceClassification(config).eval()
 
 
@@ -127,8 +149,11 @@ def test_attention_that_ignores_custom_masks_is_refused(rm):
 
 
 def test_text_scorer_with_a_reward_model_equals_from_scratch(rm, tokenizer):
-    _walk(TextScorer(ModelReward(rm, tokenizer), tokenizer), tokenizer,
-          lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c))
+    _walk(
+        TextScorer(ModelReward(rm, tokenizer), tokenizer),
+        tokenizer,
+        lambda p, prefix, c: _from_scratch(rm, tokenizer, p, prefix, c),
+    )
 
 
 def test_text_scorer_with_an_encoder_rm_of_another_tokenizer_equals_from_scratch(tokenizer, encoder_dir):
@@ -143,8 +168,9 @@ def test_text_scorer_with_an_encoder_rm_of_another_tokenizer_equals_from_scratch
             text = decode_response(tokenizer, prefix + [v])
             complete = v == tokenizer.eos_token_id
             rows.append(encode_prompt(rm_tok, prompt) + encode_response(rm_tok, text, add_eos=complete))
-        return torch.cat([sequence_rewards(rm, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))
-                          for r in rows])
+        return torch.cat(
+            [sequence_rewards(rm, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long)) for r in rows]
+        )
 
     _walk(TextScorer(ModelReward(rm, rm_tok), tokenizer), tokenizer, reference)
 
@@ -159,8 +185,10 @@ def test_text_scorer_with_the_oracle_equals_the_oracle_on_the_text(tokenizer):
 @pytest.mark.parametrize("kind", ["cached", "text"])
 def test_whole_responses_score_like_sequences(rm, tokenizer, kind):
     ids, mask = encode_prompts(tokenizer, PROMPTS)
-    responses = [[tokenizer.convert_tokens_to_ids(w) for w in text.split()] for text in
-                 ("the staff was great .", "it was bad", "the story was dull but the cover was nice .")]
+    responses = [
+        [tokenizer.convert_tokens_to_ids(w) for w in text.split()]
+        for text in ("the staff was great .", "it was bad", "the story was dull but the cover was nice .")
+    ]
     responses[0].append(tokenizer.eos_token_id)
     complete = [True, False, False]
     texts = [decode_response(tokenizer, r) for r in responses]

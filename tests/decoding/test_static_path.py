@@ -54,10 +54,19 @@ def _with_extra_eos(model):
 
 
 def _llama_config(tokenizer, **kw):
-    return LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                       bos_token_id=tokenizer.eos_token_id, **kw)
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +78,10 @@ def models(tokenizer):
     llama_rm = LlamaForSequenceClassification(_llama_config(tokenizer, num_labels=1)).eval()
     with torch.no_grad():
         llama_rm.score.weight.normal_(0, 1.0)  # rewards that differ visibly between candidates
-    return {"gpt2": (_with_extra_eos(make_lm(tokenizer)), make_rm(tokenizer)),
-            "llama": (_with_extra_eos(llama), llama_rm)}
+    return {
+        "gpt2": (_with_extra_eos(make_lm(tokenizer)), make_rm(tokenizer)),
+        "llama": (_with_extra_eos(llama), llama_rm),
+    }
 
 
 def _both(policy, rm, tokenizer, method, prompts, seeds, path="static", **kw):
@@ -97,8 +108,16 @@ def test_rows_end_at_different_steps(models, tokenizer):
     for family in models:
         for method in ("top-k", "pargs"):
             policy, rm = models[family]
-            gen = generate(policy, tokenizer, PROMPTS, METHODS[method], _seeds(len(PROMPTS)),
-                           scorer=CachedCausalScorer(rm), max_new_tokens=14, path="static")
+            gen = generate(
+                policy,
+                tokenizer,
+                PROMPTS,
+                METHODS[method],
+                _seeds(len(PROMPTS)),
+                scorer=CachedCausalScorer(rm),
+                max_new_tokens=14,
+                path="static",
+            )
             lengths.update(gen.num_tokens)
             reasons.update(gen.stop_reasons)
     assert len(lengths) >= 4 and reasons == {"eos", "length"}
@@ -121,8 +140,9 @@ def test_the_static_scorer_gives_the_rewards_of_scoring_from_scratch(models, tok
         cand = torch.randint(3, len(tokenizer), (len(prompts), 5), generator=g)
         got = scorer.score_candidates(cand)
         for i, p in enumerate(prompts):
-            torch.testing.assert_close(got[i], _from_scratch(rm, tokenizer, p, prefixes[i], cand[i].tolist()),
-                                       atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                got[i], _from_scratch(rm, tokenizer, p, prefixes[i], cand[i].tolist()), atol=1e-5, rtol=1e-5
+            )
         chosen = torch.randint(5, (len(prompts),), generator=g)
         scorer.advance(chosen, cand.gather(1, chosen.unsqueeze(1)).squeeze(1))
         for i in range(len(prompts)):
@@ -141,10 +161,13 @@ def test_min_new_tokens(models, tokenizer, method):
 def test_static_results_do_not_depend_on_batch_size(models, tokenizer, method):
     policy, rm = models["llama"]
     seeds = _seeds(len(PROMPTS))
-    run = lambda prompts, s: generate(policy, tokenizer, prompts, METHODS[method], s,  # noqa: E731
-                                      scorer=CachedCausalScorer(rm), max_new_tokens=14, path="static").token_ids
-    whole = run(PROMPTS, seeds)
-    assert whole == [run([p], seeds[i:i + 1])[0] for i, p in enumerate(PROMPTS)]
+
+    def run(prompts, s):
+        scorer = CachedCausalScorer(rm)
+        return generate(policy, tokenizer, prompts, METHODS[method], s, scorer=scorer, max_new_tokens=14, path="static")
+
+    whole = run(PROMPTS, seeds).token_ids
+    assert whole == [run([p], seeds[i : i + 1]).token_ids[0] for i, p in enumerate(PROMPTS)]
 
 
 def test_a_kept_session_decodes_a_new_batch_like_a_fresh_one(models, tokenizer):
@@ -152,8 +175,17 @@ def test_a_kept_session_decodes_a_new_batch_like_a_fresh_one(models, tokenizer):
     policy, rm = models["gpt2"]
     static_loop.release_sessions()
     method = METHODS["pargs"]
-    first = generate(policy, tokenizer, PROMPTS, method, _seeds(5, "a"), scorer=CachedCausalScorer(rm),
-                     max_new_tokens=14, min_new_tokens=3, path="static")
+    first = generate(
+        policy,
+        tokenizer,
+        PROMPTS,
+        method,
+        _seeds(5, "a"),
+        scorer=CachedCausalScorer(rm),
+        max_new_tokens=14,
+        min_new_tokens=3,
+        path="static",
+    )
     assert len(static_loop._SESSIONS) == 1
     other = [p + " the staff" for p in PROMPTS[::-1]]  # the same padded length bucket, other tokens
     eager, static = _both(policy, rm, tokenizer, method, other, _seeds(5, "b"))
@@ -175,8 +207,10 @@ def test_a_model_whose_weights_moved_gets_a_new_session(models, tokenizer):
     """A captured CUDA graph reads the weights where they were; new weight tensors need a new capture."""
     policy = copy.deepcopy(models["gpt2"][0])
     static_loop.release_sessions()
-    run = lambda: generate(policy, tokenizer, PROMPTS, METHODS["top-k"], _seeds(5), max_new_tokens=6,  # noqa: E731
-                           path="static")
+
+    def run():
+        return generate(policy, tokenizer, PROMPTS, METHODS["top-k"], _seeds(5), max_new_tokens=6, path="static")
+
     before = run()
     run()
     assert len(static_loop._SESSIONS) == 1
@@ -207,8 +241,16 @@ def test_the_compiled_step_is_one_graph_and_gives_the_eager_tokens(models, token
     eager, compiled = _both(policy, rm, tokenizer, METHODS[method], PROMPTS, seeds, path="compiled")
     assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
     graphs = counters["stats"]["unique_graphs"]
-    again = generate(policy, tokenizer, PROMPTS[::-1], METHODS[method], seeds.flip(0), scorer=CachedCausalScorer(rm),
-                     max_new_tokens=14, path="compiled")
+    again = generate(
+        policy,
+        tokenizer,
+        PROMPTS[::-1],
+        METHODS[method],
+        seeds.flip(0),
+        scorer=CachedCausalScorer(rm),
+        max_new_tokens=14,
+        path="compiled",
+    )
     assert again.token_ids == eager.token_ids[::-1] and again.compile_seconds == 0.0
     assert counters["stats"]["unique_graphs"] == graphs
 
@@ -239,8 +281,10 @@ def test_path_choice(lm, rm, tokenizer, caplog):
     flash.config._attn_implementation = "flash_attention_2"
     with pytest.raises(ConfigError, match="the policy cannot use static caches: its attention implementation"):
         choose_path("compiled", METHODS["top-k"], flash, None, stop, cpu)
-    assert choose_path("compiled", DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm"), lm, text, stop,
-                       cpu) == "compiled"  # Best-of-N samples, then scores on the host
+    assert (
+        choose_path("compiled", DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm"), lm, text, stop, cpu)
+        == "compiled"
+    )  # Best-of-N samples, then scores on the host
 
 
 def test_a_rule_without_a_static_step_is_refused(lm, tokenizer):
@@ -267,8 +311,16 @@ def test_cuda_graphs_give_the_eager_tokens(models, tokenizer):
         for name in ("top-k", "pargs"):
             eager, captured = _both(policy, rm, tokenizer, METHODS[name], PROMPTS, _seeds(len(PROMPTS)), path="graphs")
             assert captured.token_ids == eager.token_ids, (family, name)
-            again = generate(policy, tokenizer, PROMPTS[::-1], METHODS[name], _seeds(len(PROMPTS)).flip(0),
-                             scorer=CachedCausalScorer(rm), max_new_tokens=14, path="graphs")
+            again = generate(
+                policy,
+                tokenizer,
+                PROMPTS[::-1],
+                METHODS[name],
+                _seeds(len(PROMPTS)).flip(0),
+                scorer=CachedCausalScorer(rm),
+                max_new_tokens=14,
+                path="graphs",
+            )
             assert again.token_ids == eager.token_ids[::-1] and again.compile_seconds == 0.0
         policy, rm = policy.to(torch.bfloat16), rm.to(torch.bfloat16)
         eager, captured = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="graphs")

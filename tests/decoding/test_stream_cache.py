@@ -15,8 +15,20 @@ def test_slotted_layer_matches_dynamic_layer_through_growth_crop_and_row_changes
     g = torch.Generator().manual_seed(0)
     ours, reference = SlottedLayer(), DynamicLayer()
     # a prompt, then chunks that outgrow the buffer several times, with crops and row changes between
-    script = [("add", 5), ("add", 1), ("add", 70), ("crop", -3), ("add", 40), ("select", [2, 0]), ("add", 1),
-              ("repeat", 2), ("add", 130), ("crop", -129), ("reorder", [3, 0, 2, 1]), ("add", 3)]
+    script = [
+        ("add", 5),
+        ("add", 1),
+        ("add", 70),
+        ("crop", -3),
+        ("add", 40),
+        ("select", [2, 0]),
+        ("add", 1),
+        ("repeat", 2),
+        ("add", 130),
+        ("crop", -129),
+        ("reorder", [3, 0, 2, 1]),
+        ("add", 3),
+    ]
     batch, longest = 3, 0
     for op, arg in script:
         if op == "add":
@@ -63,7 +75,15 @@ def test_new_cache_uses_slotted_layers_for_full_attention(lm):
 
 def test_new_cache_keeps_windowed_layers_as_they_are():
     """Only plain full-attention layers are slotted; a sliding-window layer keeps its own eviction."""
-    config = Qwen2Config(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, use_sliding_window=True, sliding_window=4,
-                         max_window_layers=1)
+    config = Qwen2Config(
+        vocab_size=50,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        use_sliding_window=True,
+        sliding_window=4,
+        max_window_layers=1,
+    )
     assert [type(layer) for layer in new_cache(config).layers] == [SlottedLayer, DynamicSlidingWindowLayer]

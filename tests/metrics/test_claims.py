@@ -82,8 +82,13 @@ def test_verdict_rejects_an_unknown_kind():
 
 @pytest.mark.parametrize(
     ("parts", "expected"),
-    [([SUPPORTED] * 3, SUPPORTED), ([NOT_SUPPORTED] * 3, NOT_SUPPORTED), ([SUPPORTED, NOT_SUPPORTED], MIXED),
-     ([SUPPORTED, MIXED, SUPPORTED], MIXED), ([], MIXED)],
+    [
+        ([SUPPORTED] * 3, SUPPORTED),
+        ([NOT_SUPPORTED] * 3, NOT_SUPPORTED),
+        ([SUPPORTED, NOT_SUPPORTED], MIXED),
+        ([SUPPORTED, MIXED, SUPPORTED], MIXED),
+        ([], MIXED),
+    ],
 )
 def test_combine(parts, expected):
     assert combine(parts) == expected

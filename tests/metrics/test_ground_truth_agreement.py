@@ -18,15 +18,30 @@ from pargs.tasks.synthetic import but_contrast
 from tests.conftest import make_lm, make_rm
 
 PAIRS = [
-    {"id": "a", "prompt": "write a review of the zoo about the shop :", "chosen": "the shop was good and it was nice .",
-     "rejected": "it was bad ."},
-    {"id": "b", "prompt": "write a short review of the car about the engine :", "chosen": "the engine was great .",
-     "rejected": "the trunk was not good but the engine was okay ."},
-    {"id": "c", "prompt": "write a review of the hotel about the staff :",
-     "chosen": "the room was bad but the staff was great .", "rejected": "the staff was good but the pool was awful ."},
-    {"id": "d", "prompt": "write a detailed review of the phone about the screen :",
-     "chosen": "the screen was very good , the battery was okay and the camera was nice .",
-     "rejected": "the screen was good and the screen was bad ."},
+    {
+        "id": "a",
+        "prompt": "write a review of the zoo about the shop :",
+        "chosen": "the shop was good and it was nice .",
+        "rejected": "it was bad .",
+    },
+    {
+        "id": "b",
+        "prompt": "write a short review of the car about the engine :",
+        "chosen": "the engine was great .",
+        "rejected": "the trunk was not good but the engine was okay .",
+    },
+    {
+        "id": "c",
+        "prompt": "write a review of the hotel about the staff :",
+        "chosen": "the room was bad but the staff was great .",
+        "rejected": "the staff was good but the pool was awful .",
+    },
+    {
+        "id": "d",
+        "prompt": "write a detailed review of the phone about the screen :",
+        "chosen": "the screen was very good , the battery was okay and the camera was nice .",
+        "rejected": "the screen was good and the screen was bad .",
+    },
 ]
 
 
@@ -42,7 +57,7 @@ def test_end_to_end_against_scoring_each_prefix_from_scratch(tokenizer):
         c = truth[(o.pair_id, o.fraction)]
         p = encode_prompt(tokenizer, pair["prompt"])
         w, lo = encode_response(tokenizer, pair["chosen"]), encode_response(tokenizer, pair["rejected"])
-        ids, mask = pad_batch([p + w[:c.length_w], p + lo[:c.length_l]], tokenizer.pad_token_id)
+        ids, mask = pad_batch([p + w[: c.length_w], p + lo[: c.length_l]], tokenizer.pad_token_id)
         r_w, r_l = sequence_rewards(rm, ids, mask).tolist()
         assert o.label == (1.0 if r_w > r_l else 0.0 if r_w < r_l else 0.5)
         if c.preferred == 0:
@@ -66,8 +81,9 @@ def test_end_to_end_against_scoring_each_prefix_from_scratch(tokenizer):
 
 
 def _outcomes(label, truth, z=(3, 0.5, -5, 2.5, 0, math.inf), contrast=(True, False, True, False, False, True)):
-    return [PairOutcome(f"p{i}", 0.5, lab, tru, zz, c) for i, (lab, tru, zz, c) in enumerate(zip(label, truth, z,
-                                                                                                 contrast))]
+    return [
+        PairOutcome(f"p{i}", 0.5, lab, tru, zz, c) for i, (lab, tru, zz, c) in enumerate(zip(label, truth, z, contrast))
+    ]
 
 
 A = _outcomes(label=(1, 0, 1, 0.5, 1, 0), truth=(1, 1, 0, 0.5, math.nan, 0))
@@ -97,12 +113,18 @@ def test_compare_rms_drops_ties_and_pairs_the_rest():
 
 def test_table_by_hand():
     value = lambda se: PrefixValue(0.0, se, 16)  # noqa: E731
-    gt = GroundTruth([PrefixComparison("p0", 0.5, 3, 3, value(0.1), value(0.3)),
-                      PrefixComparison("p0", 1.0, 6, 6, PrefixValue(1.0, 0.0, 0), PrefixValue(0.0, 0.0, 0))],
-                     m=16, seed=7, max_new_tokens=32, pad_rule="longest")
+    gt = GroundTruth(
+        [
+            PrefixComparison("p0", 0.5, 3, 3, value(0.1), value(0.3)),
+            PrefixComparison("p0", 1.0, 6, 6, PrefixValue(1.0, 0.0, 0), PrefixValue(0.0, 0.0, 0)),
+        ],
+        m=16,
+        seed=7,
+        max_new_tokens=32,
+        pad_rule="longest",
+    )
     table = ground_truth_table({"partial": A}, gt)
     assert "| partial | 50 % | 6 | 0.583 | 0.500 (n=5) | 4 | 0.375 | 3 | 0.667 | 0.333 |" in table
     assert "m = 16 sampled completions (seed 7" in table and "50 %: 0.200, 100 %: exact" in table
     plain = ground_truth_table({"partial": [PairOutcome("p0", 0.5, 1.0, math.nan, 0.0)]}, gt)
     assert "contrast" not in plain and "| partial | 50 % | 1 | 1.000 | – (n=0) | 0 | – |" in plain
-

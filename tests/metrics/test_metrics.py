@@ -50,8 +50,9 @@ def _exact_wilcoxon_greater(diffs):
     ranks = {v: i + 1 for i, v in enumerate(sorted(abs(x) for x in d))}  # no ties in the hand case
     w = sum(ranks[abs(x)] for x in d if x > 0)
     n = len(d)
-    hits = sum(1 for signs in itertools.product((0, 1), repeat=n)
-               if sum(r * s for r, s in zip(range(1, n + 1), signs)) >= w)
+    hits = sum(
+        1 for signs in itertools.product((0, 1), repeat=n) if sum(r * s for r, s in zip(range(1, n + 1), signs)) >= w
+    )
     return hits / 2**n
 
 
@@ -106,7 +107,8 @@ def test_flops_overhead_reproduces_the_paper():
     assert lm.forward_flops(3) == 2 * 384 + 2 * 2 * 3 * 4
     assert flops_per_token(lm, rm, 5, 3, "cached") == lm.forward_flops(3) + 5 * rm.forward_flops(3)
     assert flops_per_token(lm, rm, 5, 3, "from_scratch") == lm.forward_flops(3) + 5 * sum(
-        rm.forward_flops(t) for t in range(4))
+        rm.forward_flops(t) for t in range(4)
+    )
 
 
 def test_time_per_token():
@@ -136,17 +138,22 @@ def test_local_lm_judge_reads_the_answer_log_probabilities():
         logp = torch.log_softmax(lm(input_ids=ids).logits[0, -1], -1)
         a, b = tok.convert_tokens_to_ids(["A", "B"])
         assert judge("p", first, second) == ("A" if logp[a] > logp[b] else "B")
-    assert LocalLMJudge(lm, tok, template="{prompt} : {first} {second} better ?",
-                        tie_margin=1e9)("p", "x", "y") == "tie"
+    assert (
+        LocalLMJudge(lm, tok, template="{prompt} : {first} {second} better ?", tie_margin=1e9)("p", "x", "y") == "tie"
+    )
 
 
 def test_time_per_token_se_by_hand():
     # equal tokens per prompt: the ratio's SE is the plain SE of the per-prompt rates 0.2 and 0.6
-    recs = [{"id": "a", "decode_seconds": 1.5, "tokens": 6}, {"id": "a", "decode_seconds": 0.5, "tokens": 4},
-            {"id": "b", "decode_seconds": 6.0, "tokens": 10}]
+    recs = [
+        {"id": "a", "decode_seconds": 1.5, "tokens": 6},
+        {"id": "a", "decode_seconds": 0.5, "tokens": 4},
+        {"id": "b", "decode_seconds": 6.0, "tokens": 10},
+    ]
     assert time_per_token(recs) == pytest.approx(0.4)
     assert time_per_token_se(recs) == pytest.approx(np.std([0.2, 0.6], ddof=1) / np.sqrt(2))
     # one rate for every prompt, whatever their lengths: no spread
-    assert time_per_token_se([{"id": "a", "decode_seconds": 1, "tokens": 1},
-                              {"id": "b", "decode_seconds": 3, "tokens": 3}]) == pytest.approx(0.0)
+    assert time_per_token_se(
+        [{"id": "a", "decode_seconds": 1, "tokens": 1}, {"id": "b", "decode_seconds": 3, "tokens": 3}]
+    ) == pytest.approx(0.0)
     assert math.isnan(time_per_token_se([{"id": "a", "decode_seconds": 1, "tokens": 2}]))

@@ -18,8 +18,11 @@ def test_agreement_hand_case(monkeypatch):
     r_l = [0.0, 0.5, 3.0, 9.0, 9.0]  # positions 3, 4 are padding: never read
     table = torch.tensor([r_w, r_l])
     module = importlib.import_module("pargs.metrics.prefix_agreement")  # the package re-exports a function of that name
-    monkeypatch.setattr(module, "prefix_rewards", lambda model, ids, mask, cuts: [table.gather(1, c.unsqueeze(1))
-                                                                              .squeeze(1) for c in cuts])
+    monkeypatch.setattr(
+        module,
+        "prefix_rewards",
+        lambda model, ids, mask, cuts: [table.gather(1, c.unsqueeze(1)).squeeze(1) for c in cuts],
+    )
     one, four, two = torch.tensor([1]), torch.tensor([4]), torch.tensor([2])
     fractions = (0.25, 0.5, 0.75, 1.0)
     lengths = [prefix_fraction_lengths(four, two, f, "longest") for f in fractions]
@@ -31,10 +34,16 @@ def test_agreement_hand_case(monkeypatch):
 
 
 PAIRS = [
-    {"prompt": "write a review of the zoo about the shop :", "chosen": "the shop was good and it was nice .",
-     "rejected": "it was bad ."},
-    {"prompt": "write a short review of the car about the engine :", "chosen": "the engine was great .",
-     "rejected": "the trunk was not good but the engine was okay ."},
+    {
+        "prompt": "write a review of the zoo about the shop :",
+        "chosen": "the shop was good and it was nice .",
+        "rejected": "it was bad .",
+    },
+    {
+        "prompt": "write a short review of the car about the engine :",
+        "chosen": "the engine was great .",
+        "rejected": "the trunk was not good but the engine was okay .",
+    },
 ]
 
 

@@ -16,8 +16,17 @@ EOS, A, B = 2, 3, 4
 
 def tiny_lm(seed: int = 0) -> GPT2LMHeadModel:
     torch.manual_seed(seed)
-    cfg = GPT2Config(n_layer=1, n_embd=8, n_head=2, n_positions=16, vocab_size=len(TOK), pad_token_id=0,
-                     eos_token_id=EOS, bos_token_id=EOS, tie_word_embeddings=False)
+    cfg = GPT2Config(
+        n_layer=1,
+        n_embd=8,
+        n_head=2,
+        n_positions=16,
+        vocab_size=len(TOK),
+        pad_token_id=0,
+        eos_token_id=EOS,
+        bos_token_id=EOS,
+        tie_word_embeddings=False,
+    )
     model = GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():  # an output layer large enough that next-token distributions are far from uniform
         model.lm_head.weight.normal_(0, 0.5)
@@ -29,8 +38,9 @@ LM = tiny_lm()
 
 def text_reward(prompts, responses, complete):
     """A reward of the text: +1 per 'a', -0.5 per 'b', +1.5 when finished with EOS, -1 when cut off."""
-    return torch.tensor([r.split().count("a") - 0.5 * r.split().count("b") + (1.5 if c else -1.0)
-                         for r, c in zip(responses, complete)])
+    return torch.tensor(
+        [r.split().count("a") - 0.5 * r.split().count("b") + (1.5 if c else -1.0) for r, c in zip(responses, complete)]
+    )
 
 
 def _next_probs(ids: list[int], uniform: bool) -> dict[int, float]:
@@ -71,8 +81,9 @@ def test_mean_and_se_match_the_exact_expectation():
     sd = math.sqrt(var / m)
     # the test can tell pi_ref from another sampling rule: uniform sampling has a far-off expectation
     assert abs(exact_moments(prompt, prefix, budget=3, uniform=True)[0] - mean) > 10 * sd
-    (value,) = monte_carlo_values(LM, TOK, [Prefix("a b", tuple(prompt), tuple(prefix), ("p",))], text_reward, m=m,
-                                  seed=1, max_new_tokens=1 + 3)
+    (value,) = monte_carlo_values(
+        LM, TOK, [Prefix("a b", tuple(prompt), tuple(prefix), ("p",))], text_reward, m=m, seed=1, max_new_tokens=1 + 3
+    )
     assert value.n == m
     assert abs(value.mean - mean) < 4 * sd
     assert value.se == pytest.approx(sd, rel=0.15)  # the SE estimate itself varies by about 3 % at m = 2000
@@ -114,8 +125,9 @@ def test_prefix_values_of_a_pair_against_exact_expectations():
                 continue
             mean, var = exact_moments([A, B], prefix, budget - len(prefix))
             assert abs(value.mean - mean) < 4 * math.sqrt(var / m)
-        exact_diff = (c.chosen.mean if c.chosen.n == 0 else exact_moments([A, B], w, budget - len(w))[0]) - \
-            exact_moments([A, B], lo, budget - len(lo))[0]
+        exact_diff = (
+            c.chosen.mean if c.chosen.n == 0 else exact_moments([A, B], w, budget - len(w))[0]
+        ) - exact_moments([A, B], lo, budget - len(lo))[0]
         assert c.preferred == (1 if exact_diff > 0 else -1)
     # 100 %: both complete: exact rewards, an infinitely confident call
     c = by_fraction[1.0]

@@ -21,8 +21,15 @@ class DecodeRule:
     def check(self, method: DecodeMethod, vocab_size: int | None) -> None:
         """Raise a ConfigError naming the field when ``method`` does not suit this rule (None: size unknown)."""
 
-    def decode(self, method: DecodeMethod, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-               batch: Prompts, scorer: Scorer | None, stop: Stopping) -> Generation:
+    def decode(
+        self,
+        method: DecodeMethod,
+        policy: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        batch: Prompts,
+        scorer: Scorer | None,
+        stop: Stopping,
+    ) -> Generation:
         """One response per row of ``batch`` (with the token loop ``batch.path``)."""
         raise NotImplementedError
 
@@ -30,8 +37,15 @@ class DecodeRule:
         """Why ``method`` cannot run on the static (compiled) path with ``scorer``, or None when it can."""
         return f"rule {self.kind!r} does not say it can run on the static path (see pargs/decoding/registry.py)"
 
-    def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
-              scoring: str = "cached") -> int:
+    def flops(
+        self,
+        method: DecodeMethod,
+        lm: Shape,
+        rm: Shape | None,
+        prompt_tokens: int,
+        new_tokens: int,
+        scoring: str = "cached",
+    ) -> int:
         """Estimated FLOPs of one response of ``new_tokens`` after ``prompt_tokens``, under the one convention
         of :mod:`pargs.metrics.flops` (the paper's: prompt prefill excluded, k RM token-forwards a step for a
         guided method, n responses for Best-of-N, the RM's scoring of finished responses excluded).
@@ -50,8 +64,9 @@ class TokenRule(DecodeRule):
     #: Python branches on tensor values), the same shapes every step, and ``step`` taken as an int or a 0-dim tensor
     static_step: bool = False
 
-    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor,
-             scorer: Scorer | None) -> Tensor:
+    def step(
+        self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor, scorer: Scorer | None
+    ) -> Tensor:
         """The next token of each live row from its ``[R, V]`` log-probabilities (``seeds``: ``[R]``).
 
         On the static path ``step`` is a 0-dim device tensor and finished rows stay in the batch.
@@ -60,14 +75,23 @@ class TokenRule(DecodeRule):
 
     def why_not_static(self, method: DecodeMethod, scorer: Scorer | None) -> str | None:
         if not self.static_step:
-            return (f"rule {self.kind!r} does not set static_step = True (its step may read values on the host; "
-                    "see pargs/decoding/registry.py)")
+            return (
+                f"rule {self.kind!r} does not set static_step = True (its step may read values on the host; "
+                "see pargs/decoding/registry.py)"
+            )
         if self.uses_scorer and scorer is not None:
             return scorer.why_not_static()
         return None
 
-    def decode(self, method: DecodeMethod, policy: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
-               batch: Prompts, scorer: Scorer | None, stop: Stopping) -> Generation:
+    def decode(
+        self,
+        method: DecodeMethod,
+        policy: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        batch: Prompts,
+        scorer: Scorer | None,
+        stop: Stopping,
+    ) -> Generation:
         scorer = scorer if self.uses_scorer else None
 
         def pick(logp: Tensor, seeds: Tensor, step: int) -> Tensor:
@@ -76,8 +100,9 @@ class TokenRule(DecodeRule):
         if batch.path == "eager":
             token_ids, reasons = decode_tokens(policy, tokenizer, batch, pick, scorer, stop)
             return finished(tokenizer, token_ids, reasons, stop)
-        token_ids, reasons, compile_seconds = static_decode_tokens(self, method, policy, batch, scorer, stop,
-                                                                   batch.path)
+        token_ids, reasons, compile_seconds = static_decode_tokens(
+            self, method, policy, batch, scorer, stop, batch.path
+        )
         gen = finished(tokenizer, token_ids, reasons, stop)
         gen.compile_seconds = compile_seconds
         return gen

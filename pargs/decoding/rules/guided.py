@@ -26,11 +26,13 @@ class Guided(TokenRule):
 
     def check(self, method: DecodeMethod, vocab_size: int | None) -> None:
         if vocab_size is not None and method.k > vocab_size:
-            raise ConfigError(f"decoding method {method.name!r}: k={method.k} is larger than the vocabulary "
-                              f"({vocab_size} tokens)")
+            raise ConfigError(
+                f"decoding method {method.name!r}: k={method.k} is larger than the vocabulary ({vocab_size} tokens)"
+            )
 
-    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor,
-             scorer: Scorer | None) -> Tensor:
+    def step(
+        self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor, scorer: Scorer | None
+    ) -> Tensor:
         lp, cand = logp.topk(method.k, dim=-1)
         rewards = scorer.score_candidates(cand)
         scores = lp + method.beta * rewards.to(lp.dtype)
@@ -42,8 +44,15 @@ class Guided(TokenRule):
         scorer.advance(j, tokens)
         return tokens
 
-    def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
-              scoring: str = "cached") -> int:
+    def flops(
+        self,
+        method: DecodeMethod,
+        lm: Shape,
+        rm: Shape | None,
+        prompt_tokens: int,
+        new_tokens: int,
+        scoring: str = "cached",
+    ) -> int:
         """The policy's token plus k RM token-forwards a step, each candidate with the prefix as context: ``1 + k
         C_RM / C_LM`` times plain decoding (the paper's convention, :mod:`pargs.metrics.flops`). The text path
         (``scoring="from_scratch"``) re-encodes what it scores and really costs more; that shows in the measured

@@ -19,8 +19,9 @@ class Sample(TokenRule):
 
     static_step = True
 
-    def step(self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor,
-             scorer: Scorer | None) -> Tensor:
+    def step(
+        self, method: DecodeMethod, logp: Tensor, seeds: Tensor, step: int | Tensor, scorer: Scorer | None
+    ) -> Tensor:
         if method.greedy:
             return logp.argmax(dim=-1)
         scores = logp / method.temperature
@@ -37,6 +38,13 @@ class Sample(TokenRule):
         j = sample_from_scores(scores, seeds, step, ids)
         return ids.gather(1, j.unsqueeze(1)).squeeze(1)
 
-    def flops(self, method: DecodeMethod, lm: Shape, rm: Shape | None, prompt_tokens: int, new_tokens: int,
-              scoring: str = "cached") -> int:
+    def flops(
+        self,
+        method: DecodeMethod,
+        lm: Shape,
+        rm: Shape | None,
+        prompt_tokens: int,
+        new_tokens: int,
+        scoring: str = "cached",
+    ) -> int:
         return lm.span_flops(prompt_tokens, new_tokens)  # the policy alone
