@@ -15,6 +15,10 @@ Best-of-N, ARGS, CD-FUDGE, DPO, PPO, PARGS-G and PARGS in one table.
 Each step runs the shipped config under ``lightning_configs/quickstart/`` (or ``baselines/``) through the same
 LightningCLI that ``pargs fit`` / ``pargs predict`` use; the configs are copied into
 ``<run>/configs`` with their paths pointed at the run directory, so any step can be re-run by hand.
+
+Running the quickstart again into the same directory runs every step again: its predict steps set the
+prediction writer's ``on_change: restart``, so lines written by the previous run's models (another seed,
+another size) are decoded again rather than refused; lines the same models would write are kept.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ EXTENDED_STEPS = ("sft", "reward_partial", "reward_full", "dpo", "value_rollouts
 BASELINE_STEPS = ("dpo", "value_rollouts", "value", "ppo")
 #: steps that run ``predict`` (the others run ``fit``)
 PREDICT_STEPS = ("predict", "predict_all", "value_rollouts")
+#: the prediction writer of every predict step (its first callback): lines of a previous run are decoded again
+RERUN_OVERRIDES = {"trainer.callbacks.0.init_args.on_change": "restart"}
 
 
 def _config(name: str, run_dir: Path, seed: int, overrides: dict) -> Path:
@@ -85,7 +91,7 @@ def run_quickstart(
     prepare_synthetic(run_dir / "data", sizes)
     seconds["prepare"] = time.perf_counter() - start
     for step in EXTENDED_STEPS if extended else STEPS:
-        step_overrides = dict((overrides or {}).get(step, {}))
+        step_overrides = {**(RERUN_OVERRIDES if step in PREDICT_STEPS else {}), **(overrides or {}).get(step, {})}
         if step in epochs:
             step_overrides["trainer.max_epochs"] = epochs[step]
         if step in ("predict", "predict_all") and limit_prompts:

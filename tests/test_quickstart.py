@@ -11,21 +11,26 @@ from pargs.tasks.synthetic_prepare import SyntheticSizes
 METHODS = {"top-k": 10, "best-of-10": 10, "args": 1, "pargs-g": 1, "pargs": 10}  # samples per prompt
 
 
+def _run(run, seed):
+    sizes = SyntheticSizes(seed=seed, n_sft=200, n_sft_val=20, n_pairs=64, n_pairs_val=16, n_test=3)
+    return run_quickstart(
+        run, seed=seed, sizes=sizes, epochs={"sft": 1, "reward_partial": 1, "reward_full": 1}, limit_prompts=3
+    )
+
+
+def _lines(run):
+    return [json.loads(x) for p in sorted((run / "predictions").glob("*.jsonl")) for x in p.read_text().splitlines()]
+
+
 def test_quickstart_runs_end_to_end(tmp_path):
     run = tmp_path / "run"
-    sizes = SyntheticSizes(seed=1, n_sft=200, n_sft_val=20, n_pairs=64, n_pairs_val=16, n_test=3)
-    summary = run_quickstart(
-        run, seed=1, sizes=sizes, epochs={"sft": 1, "reward_partial": 1, "reward_full": 1}, limit_prompts=3
-    )
+    summary = _run(run, seed=1)
     for name in ("reference", "rm_partial", "rm_full"):
         assert (run / "models" / name / "model.safetensors").is_file()
     for name in ("sft", "reward_partial", "reward_full"):
         assert list((run / "tensorboard" / name).rglob("events.out.tfevents.*")), name
-    lines = [
-        json.loads(x) for path in sorted((run / "predictions").glob("*.jsonl")) for x in path.read_text().splitlines()
-    ]
     counts = {}
-    for r in lines:
+    for r in _lines(run):
         counts[r["method"]] = counts.get(r["method"], 0) + 1
         assert abs(r["reward"] - oracle_reward(r["prompt"], r["response"])) < 1e-6
     assert counts == {m: 3 * n for m, n in METHODS.items()}
@@ -44,3 +49,13 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert set(saved["seconds"]) == {"prepare", "sft", "reward_partial", "reward_full", "predict", "report"}
     for step in ("sft", "reward_partial", "reward_full", "predict"):
         assert (run / "configs" / f"{step}.yaml").read_text().startswith("# pargs ")
+
+    # run again into the same directory with another seed: other data, other models; every line is decoded again
+    first = {(r["id"], r["method"], r["sample"]): r["prompt"] for r in _lines(run)}
+    _run(run, seed=2)
+    again = _lines(run)
+    assert len(again) == len(first) and all(
+        abs(r["reward"] - oracle_reward(r["prompt"], r["response"])) < 1e-6 for r in again
+    )
+    assert any(first[(r["id"], r["method"], r["sample"])] != r["prompt"] for r in again)  # seed 2's prompts
+    assert "on_change: restart" in (run / "configs" / "predict.yaml").read_text()
