@@ -11,6 +11,7 @@ import pytest
 
 from pargs.errors import ConfigError
 from pargs.study.command import main, run_study
+from pargs.study.evidence import SIMILAR_MARGIN
 from pargs.study.grids import GUIDED
 from pargs.study.ledger import StudyConflict
 from pargs.study.plan import SMOKE
@@ -80,9 +81,11 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     # the across-seed test of each claim, recomputed by hand from the two per-seed differences
     rows = list(csv.DictReader(open(report / "claims.csv")))
     assert rows and {r["verdict"] for r in rows} <= VERDICTS
+    assert {(r["kind"], float(r["margin"])) for r in rows} == {("better", 0.0), ("not_worse", SIMILAR_MARGIN)}
     for name in {(r["claim"], r["view"]) for r in rows}:
+        # "performs similarly" claims test A + margin vs B, so their differences are shifted by the margin
         d0, d1 = (
-            float(r["diff"])
+            float(r["diff"]) + float(r["margin"])
             for r in sorted((r for r in rows if (r["claim"], r["view"]) == name), key=lambda r: int(r["seed"]))
         )
         if d0 and d1 and abs(d0) != abs(d1):

@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from pargs.metrics.claims import ALPHA, mean_se, smallest_p
-from pargs.study.evidence import THEOREM1, Evidence, label, method_claims, pooled_summary, theorem1
+from pargs.study.evidence import SIMILAR_MARGIN, THEOREM1, Evidence, label, method_claims, pooled_summary, theorem1
 from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
 from pargs.study.pipeline import SELECTION
 from pargs.tasks.synthetic import ORACLE_NAME
@@ -105,7 +105,7 @@ def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
     s = len(ev.seeds)
     lines = [
         "| claim | the paper | what the study shows (A − B, mean ± SE over seeds; seeds with A > B; "
-        "across-seed p) | verdict |",
+        "across-seed p of the claim) | verdict |",
         "|---|---|---|---|",
     ]
     by_pair: dict[tuple, list] = defaultdict(list)
@@ -117,12 +117,11 @@ def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
         for c in views:
             mean, se = c.claim.diff_mean_se
             diffs = [x.diff for x in c.claim.seeds]
-            p = c.claim.across_for if c.claim.kind == "better" else c.claim.across_against
-            relation = "A > B" if c.claim.kind == "better" else "A < B"
+            relation = _relation(c.claim)
             sig = sum(x.p_for <= alpha for x in c.claim.seeds), sum(x.p_against <= alpha for x in c.claim.seeds)
             numbers.append(
                 f"{c.view}: {_f(mean, sign=True)} ± {_f(se)}; {_count_positive(diffs)}; p({relation}) = "
-                f"{_p(p)}; seeds with A significantly better / worse: {sig[0]} / {sig[1]}"
+                f"{_p(c.claim.across_for)}; seeds significantly for / against {relation}: {sig[0]} / {sig[1]}"
             )
             verdicts.append(f"{c.claim.verdict} ({c.view})" if len(views) > 1 else c.claim.verdict)
         note = _claim_note(ev, b)
@@ -142,8 +141,9 @@ def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
     for t in truth:
         lv, cv = label_view[t.fraction], contrast[t.fraction]
         parts.append(
-            f"{round(t.fraction * 100)} %: {_f(t.partial)} vs {_f(t.full)} (n = {t.n}, pooled McNemar "
-            f"p = {_p(t.pooled_for.p_value)}, {t.verdict}; vs label {_f(lv.partial)} vs {_f(lv.full)}; "
+            f"{round(t.fraction * 100)} %: {_f(t.partial)} vs {_f(t.full)} (n = {t.n}; seeds with partial > full "
+            f"{_count_positive(t.per_seed_diff)}, across-seed p = {_p(t.across_for)}; pooled McNemar "
+            f"p = {_p(t.pooled_for.p_value)}; {t.verdict}; vs label {_f(lv.partial)} vs {_f(lv.full)}; "
             f'"but"-contrast pairs {_f(cv.partial)} vs {_f(cv.full)}, n = {cv.n})'
         )
     lines.append(
@@ -151,8 +151,14 @@ def claims_table(ev: Evidence, claims, t1, alpha: float = ALPHA) -> list[str]:
         f"partial vs full RM, pooled over {s} seeds:<br>" + "<br>".join(parts) + f" | {t1.verdict} "
         "(25–75 %) |"
     )
-    lines += ["", _rule_text(s, alpha), "", wall_time_line(ev)]
+    notes = sorted({c.claim.note for c in claims if c.claim.note})
+    lines += ["", _rule_text(s, alpha), *(["", *notes] if notes else []), "", wall_time_line(ev)]
     return lines
+
+
+def _relation(claim) -> str:
+    """The claim's hypothesis in the table's words: ``A > B``, or ``A > B − 0.2`` for a margin of 0.2."""
+    return f"A > B − {claim.margin:g}" if claim.margin else "A > B"
 
 
 def wall_time_line(ev: Evidence) -> str:
@@ -192,14 +198,15 @@ def _rule_text(s: int, alpha: float) -> str:
     return (
         f'Verdicts are computed (pargs/metrics/claims.py `verdict`), α = {alpha:g}. A claim "A beats B" is '
         "*supported* when the across-seed test finds A > B and no seed finds A significantly worse; *not supported* "
-        "when no seed finds A significantly better, or the across-seed test finds A < B; *mixed* otherwise. A claim "
-        '"A performs similarly to B" (read: A is not worse) is *not supported* when the across-seed test finds '
-        "A < B or every seed does, *supported* when no seed finds A significantly worse, *mixed* otherwise. Per seed: "
+        "when no seed finds A significantly better (no evidence for it), or the across-seed test finds A < B "
+        '(evidence against it); *mixed* otherwise. A claim "A performs similarly to B" is read as "A is not worse '
+        f'than B by more than δ = {SIMILAR_MARGIN:g}" (non-inferiority) and decided by the same rule on A + δ vs B, '
+        "so it needs evidence that the gap is within δ, not just the absence of a significant deficit. Per seed: "
         "one-sided Wilcoxon signed-rank tests paired by test prompt (RMs: McNemar's exact test paired by preference "
-        f"pair). Across seeds: the exact one-sided Wilcoxon signed-rank test on the {s} per-seed mean differences, "
-        f"whose smallest attainable p is 1/2^{s} = {smallest_p(s):.4g} (reached only when every seed agrees); for "
-        "the RMs, McNemar's test on the discordant pairs pooled over seeds. Theorem 1's verdict combines 25, 50 "
-        "and 75 % of the response: supported if all three are, not supported if none is, mixed otherwise."
+        f"pair). Across seeds: the exact one-sided Wilcoxon signed-rank test on the {s} per-seed differences (of "
+        "mean reward; for the RMs, of the share of pairs right), whose smallest attainable p is "
+        f"1/2^{s} = {smallest_p(s):.4g} (reached only when every seed agrees). Theorem 1's verdict combines 25, 50 "
+        "and 75 % of the response: supported if all three are, not supported if all three are not, mixed otherwise."
     )
 
 
@@ -211,7 +218,7 @@ def claim_details(claims, alpha: float) -> list[str]:
         lines += [
             f"### {cl.name} ({c.view}): {cl.verdict}",
             "",
-            "| seed | A | B | A − B | prompts | p (A > B) | p (A < B) |",
+            f"| seed | A | B | A − B | prompts | p ({_relation(cl)}) | p (not {_relation(cl)}) |",
             "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for x in cl.seeds:
@@ -222,8 +229,9 @@ def claim_details(claims, alpha: float) -> list[str]:
         lines += [
             "",
             f"A − B over seeds: {_f(mean, sign=True)} ± {_f(se)}; exact signed-rank across seeds: "
-            f"p(A > B) = {_p(cl.across_for)}, p(A < B) = {_p(cl.across_against)}. Claim kind: "
-            f"{'A beats B' if cl.kind == 'better' else 'A is not worse than B'}.",
+            f"p({_relation(cl)}) = {_p(cl.across_for)}, p(the opposite) = {_p(cl.across_against)}. Claim kind: "
+            f"{'A beats B' if cl.kind == 'better' else f'A is not worse than B by more than {cl.margin:g}'}."
+            + (f" {cl.note}." if cl.note else ""),
             "",
         ]
     return lines
@@ -233,9 +241,9 @@ def theorem1_section(ev: Evidence, t1) -> list[str]:
     seeds = ev.seeds
     meta = [ev.gt_meta[s] for s in seeds]
     lines = [
-        "| reference | pairs | prefix | partial RM | full RM | n | per-seed p (partial > full) | pooled p "
-        "(partial > full) | pooled p (partial < full) | verdict |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+        "| reference | pairs | prefix | partial RM | full RM | n | per-seed p (partial > full) | across-seed p "
+        "(partial > full) | across-seed p (partial < full) | pooled p (partial > full) | verdict |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for t in t1.tests:
         per = ", ".join(_p(x.p_value) for x in t.per_seed_for)
@@ -243,8 +251,8 @@ def theorem1_section(ev: Evidence, t1) -> list[str]:
         part = "all" if t.slice == "all" else '"but"-contrast'
         lines.append(
             f"| {ref} | {part} | {round(t.fraction * 100)} % | "
-            f"{_f(t.partial)} | {_f(t.full)} | {t.n} | {per} | {_p(t.pooled_for.p_value)} | "
-            f"{_p(t.pooled_against.p_value)} | {t.verdict} |"
+            f"{_f(t.partial)} | {_f(t.full)} | {t.n} | {per} | {_p(t.across_for)} | {_p(t.across_against)} | "
+            f"{_p(t.pooled_for.p_value)} | {t.verdict} |"
         )
     ses = defaultdict(list)
     for m in meta:
@@ -616,6 +624,7 @@ def write_csvs(ev: Evidence, claims, t1, out: Path) -> dict[str, str]:
             "claim",
             "view",
             "kind",
+            "margin",
             "seed",
             "a",
             "b",
@@ -631,6 +640,7 @@ def write_csvs(ev: Evidence, claims, t1, out: Path) -> dict[str, str]:
                 c.claim.name,
                 c.view,
                 c.claim.kind,
+                c.claim.margin,
                 x.seed,
                 x.a,
                 x.b,
@@ -656,6 +666,9 @@ def write_csvs(ev: Evidence, claims, t1, out: Path) -> dict[str, str]:
             "full_only",
             "n_items",
             "p_partial_greater",
+            "partial_minus_full",
+            "across_p_partial_greater",
+            "across_p_partial_less",
             "pooled_p_partial_greater",
             "pooled_p_partial_less",
             "verdict",
@@ -670,12 +683,15 @@ def write_csvs(ev: Evidence, claims, t1, out: Path) -> dict[str, str]:
                 x.b_only,
                 x.n_items,
                 x.p_value,
+                d,
+                t.across_for,
+                t.across_against,
                 t.pooled_for.p_value,
                 t.pooled_against.p_value,
                 t.verdict,
             )
             for t in t1.tests
-            for s, x in zip(ev.seeds, t.per_seed_for)
+            for s, x, d in zip(ev.seeds, t.per_seed_for, t.per_seed_diff)
         ],
     )
     rows = []

@@ -10,6 +10,7 @@ from pargs.metrics.claims import (
     SUPPORTED,
     combine,
     compare_methods,
+    margin_of,
     signed_rank_exact,
     smallest_p,
     verdict,
@@ -47,37 +48,70 @@ GOOD, BAD, NEUTRAL = 0.01, 0.9, 0.3
 
 
 @pytest.mark.parametrize(
-    ("kind", "p_for", "p_against", "across_for", "across_against", "expected"),
+    ("p_for", "p_against", "across_for", "across_against", "expected"),
     [
         # A beats B: consistent across seeds, no seed against
-        ("better", [GOOD, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL], [BAD] * 5, 1 / 32, 1.0, SUPPORTED),
+        ([GOOD, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL], [BAD] * 5, 1 / 32, 1.0, SUPPORTED),
         # consistent in sign but none significant per seed: still supported (the across-seed test is the claim's test)
-        ("better", [NEUTRAL] * 5, [BAD] * 5, 1 / 32, 1.0, SUPPORTED),
+        ([NEUTRAL] * 5, [BAD] * 5, 1 / 32, 1.0, SUPPORTED),
         # consistent across seeds, but one seed finds A significantly worse
-        ("better", [GOOD, GOOD, GOOD, GOOD, BAD], [BAD, BAD, BAD, BAD, GOOD], 1 / 32, 1.0, MIXED),
+        ([GOOD, GOOD, GOOD, GOOD, BAD], [BAD, BAD, BAD, BAD, GOOD], 1 / 32, 1.0, MIXED),
         # some seeds significant, not consistent across seeds
-        ("better", [GOOD, GOOD, NEUTRAL, NEUTRAL, BAD], [BAD] * 5, 2 / 32, 0.97, MIXED),
-        # no seed significant for A and not consistent
-        ("better", [NEUTRAL] * 5, [NEUTRAL] * 5, 3 / 32, 0.9, NOT_SUPPORTED),
+        ([GOOD, GOOD, NEUTRAL, NEUTRAL, BAD], [BAD] * 5, 2 / 32, 0.97, MIXED),
+        # no seed significant for A and not consistent: no evidence for the claim
+        ([NEUTRAL] * 5, [NEUTRAL] * 5, 3 / 32, 0.9, NOT_SUPPORTED),
         # across seeds A < B, although one seed favours A
-        ("better", [GOOD, BAD, BAD, BAD, BAD], [BAD, GOOD, GOOD, GOOD, GOOD], 31 / 32, 1 / 32, NOT_SUPPORTED),
-        # A not worse than B: no seed finds A worse
-        ("not_worse", [NEUTRAL] * 5, [NEUTRAL] * 5, 0.5, 0.5, SUPPORTED),
-        # one seed of five finds A worse, not consistent across seeds
-        ("not_worse", [NEUTRAL] * 5, [GOOD, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL], 0.8, 0.2, MIXED),
-        # consistently worse across seeds
-        ("not_worse", [BAD] * 5, [NEUTRAL] * 5, 1.0, 1 / 32, NOT_SUPPORTED),
-        # every seed finds A worse (here with 2 seeds, whose across-seed test cannot go below 1/4)
-        ("not_worse", [BAD] * 2, [GOOD] * 2, 1.0, 0.25, NOT_SUPPORTED),
+        ([GOOD, BAD, BAD, BAD, BAD], [BAD, GOOD, GOOD, GOOD, GOOD], 31 / 32, 1 / 32, NOT_SUPPORTED),
     ],
 )
-def test_verdict_rule(kind, p_for, p_against, across_for, across_against, expected):
-    assert verdict(kind, p_for, p_against, across_for, across_against) == expected
+def test_verdict_rule(p_for, p_against, across_for, across_against, expected):
+    assert verdict(p_for, p_against, across_for, across_against) == expected
 
 
-def test_verdict_rejects_an_unknown_kind():
+def test_a_not_worse_claim_needs_a_margin():
+    with pytest.raises(ValueError, match="margin > 0"):
+        margin_of("not_worse", 0.0)
     with pytest.raises(ValueError, match="better"):
-        verdict("similar", [], [], 1.0, 1.0)
+        margin_of("similar", 0.2)
+    assert margin_of("better", 0.2) == 0.0
+
+
+def _slightly_worse(seeds: int = 5):
+    """Per seed, six prompts on which A - B = -0.10, -0.09, ..., -0.05 (plus 0.001 x seed): A is a little worse."""
+    b = {s: {f"p{i}": float(i) for i in range(6)} for s in range(seeds)}
+    a = {s: {k: v - 0.1 + 0.01 * i + 0.001 * s for i, (k, v) in enumerate(b[s].items())} for s in range(seeds)}
+    return a, b
+
+
+def test_similar_is_a_non_inferiority_test():
+    """The same data, A a little worse than B in every seed and on every prompt, under three readings."""
+    a, b = _slightly_worse()
+    # "A beats B": every difference is negative -> per seed p(A > B) = 1, p(A < B) = 1/2^6; across: 1/32 against
+    better = compare_methods("A vs B", "better", a, b)
+    assert all(x.p_for == pytest.approx(1.0) and x.p_against == pytest.approx(1 / 64) for x in better.seeds)
+    assert (better.across_for, better.across_against) == (pytest.approx(1.0), pytest.approx(1 / 32))
+    assert better.verdict == NOT_SUPPORTED and better.margin == 0.0
+    # "not worse by more than 0.2": A + 0.2 - B = 0.10 ... 0.15 > 0 everywhere -> p_for = 1/64 per seed, 1/32 across
+    similar = compare_methods("A vs B", "not_worse", a, b, margin=0.2)
+    assert all(x.p_for == pytest.approx(1 / 64) for x in similar.seeds) and similar.across_for == pytest.approx(1 / 32)
+    assert similar.verdict == SUPPORTED and similar.margin == 0.2
+    assert similar.diff_mean_se[0] == pytest.approx(-0.075 + 0.002)  # the reported difference is not shifted
+    # "not worse by more than 0.04": A + 0.04 - B = -0.06 ... -0.01 < 0 everywhere -> consistently worse than that
+    strict = compare_methods("A vs B", "not_worse", a, b, margin=0.04)
+    assert strict.across_against == pytest.approx(1 / 32) and strict.verdict == NOT_SUPPORTED
+
+
+def test_fewer_than_five_seeds_cannot_support_a_claim():
+    a, b = _slightly_worse(seeds=4)
+    claim = compare_methods("A vs B", "not_worse", a, b, margin=0.2)
+    assert claim.across_for == pytest.approx(1 / 16) and claim.verdict == MIXED  # every seed for, but p > 0.05
+    assert "4 seeds" in claim.note and "cannot be supported" in claim.note
+    assert compare_methods("A vs B", "not_worse", *_slightly_worse(), margin=0.2).note == ""
+
+
+def test_a_seed_without_shared_prompts_is_an_error():
+    with pytest.raises(ValueError, match="seed 0: A and B share no prompt ids"):
+        compare_methods("A vs B", "better", {0: {"p0": 1.0}}, {0: {"p1": 0.0}})
 
 
 @pytest.mark.parametrize(
