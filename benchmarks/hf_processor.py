@@ -20,60 +20,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
 
+from benchmarks.decoding import BATCH, D_MODEL, LAYERS, PROMPT_LEN, SEEDS, VOCAB, K, build, machine
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import encode_prompts, generate
 from pargs.decoding.hf_processor import GuidedLogitsProcessor
 from pargs.decoding.methods import preset
-from pargs.decoding.noise import stable_seed
-from pargs.tasks.word_tokenizer import build_word_tokenizer
 
-VOCAB, LAYERS, D_MODEL, BATCH, K, PROMPT_LEN = 8000, 4, 256, 8, 10, 16
 PARGS_G = preset("pargs-g", scorer="rm", k=K)
 GREEDY = preset("greedy")
-SEEDS = torch.tensor([stable_seed("bench", i) for i in range(BATCH)])
-
-
-def build(seed: int = 0):
-    tokenizer = build_word_tokenizer([f"w{i}" for i in range(VOCAB - 3)])
-    cfg = GPT2Config(
-        n_layer=LAYERS,
-        n_embd=D_MODEL,
-        n_head=4,
-        n_positions=PROMPT_LEN + 300,
-        vocab_size=len(tokenizer),
-        pad_token_id=0,
-        eos_token_id=2,
-        bos_token_id=2,
-        num_labels=1,
-    )
-    torch.manual_seed(seed)
-    policy = GPT2LMHeadModel(cfg).eval()
-    rm = GPT2ForSequenceClassification(cfg).eval()
-    g = torch.Generator().manual_seed(seed)
-    prompts = [
-        " ".join(f"w{int(i)}" for i in torch.randint(0, VOCAB - 3, (PROMPT_LEN,), generator=g)) for _ in range(BATCH)
-    ]
-    return tokenizer, policy, rm, prompts
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, Python {platform.python_version()}"
 
 
 def methods(n: int):
