@@ -200,7 +200,9 @@ class Theorem1:
     fractions: list[float]
 
 
-def _rate(outcomes: list[PairOutcome], against: str) -> tuple[float, int]:
+def agreement_rate(outcomes: list[PairOutcome], against: str) -> tuple[float, int]:
+    """The share of ``outcomes`` that agree with ``against`` ("truth" or "label"; NaN ones left out), and their
+    number."""
     vals = [getattr(o, against) for o in outcomes]
     vals = [v for v in vals if not math.isnan(v)]
     return (sum(vals) / len(vals) if vals else math.nan), len(vals)
@@ -233,12 +235,12 @@ def theorem1(ev: Evidence, alpha: float = ALPHA) -> Theorem1:
                     )
                     seed_p = [o for o in p_out if o.fraction == f]
                     seed_f = [o for o in f_out if o.fraction == f]
-                    diffs.append(_rate(seed_p, against)[0] - _rate(seed_f, against)[0])
+                    diffs.append(agreement_rate(seed_p, against)[0] - agreement_rate(seed_f, against)[0])
                     partial += seed_p
                     full += seed_f
                 pooled_for = pooled_mcnemar(fors, "greater", "partial RM", "full RM")
                 pooled_against = pooled_mcnemar(agsts, "less", "partial RM", "full RM")
-                (rate_p, n), (rate_f, _) = _rate(partial, against), _rate(full, against)
+                (rate_p, n), (rate_f, _) = agreement_rate(partial, against), agreement_rate(full, against)
                 across_for, across_against = signed_rank_exact(diffs, "greater"), signed_rank_exact(diffs, "less")
                 v = verdict([t.p_value for t in fors], [t.p_value for t in agsts], across_for, across_against, alpha)
                 tests.append(

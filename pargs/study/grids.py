@@ -12,6 +12,9 @@ validation prompts; the report says per seed whether the chosen setting beats it
 
 from __future__ import annotations
 
+#: the selection criterion above, as the report and tuning.json state it
+SELECTION = "highest mean validation oracle reward (mean over prompts of the per-prompt mean); ties: first in the grid"
+
 #: the guided methods whose beta is tuned (presets of pargs/decoding/methods.py)
 GUIDED = ("pargs", "pargs-g", "args", "args-sampled", "cd-fudge")
 #: beta values tried for each guided method: a geometric grid from the paper's lowest (0.5, its Table 13) to 8, since

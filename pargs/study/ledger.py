@@ -2,7 +2,7 @@
 
 Each completed step of a seed leaves a record ``<seed dir>/steps/<step>.json``::
 
-    {"step", "seed", "config", "inputs", "fingerprint", "seconds", "load_average", "finished"}
+    {"step", "seed", "config", "inputs", "fingerprint", "seconds", "load_average", "cpu_count", "finished"}
 
 ``config`` is everything the step was run with (the LightningCLI config it ran, or the parameters of a
 step run in Python), with the seed directory written as ``{seed_dir}`` so a moved study still matches;
@@ -136,6 +136,7 @@ class Ledger:
             "fingerprint": fingerprint(config, inputs),
             "seconds": round(seconds, 2),
             "load_average": {"before": load_before, "after": load},
+            "cpu_count": os.cpu_count(),
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -30,14 +30,13 @@ from pathlib import Path
 
 from pargs.commands.steps import run_config, step_config, write_config
 from pargs.errors import ConfigError
-from pargs.study.grids import FIXED_BETA, GUIDED, beta_name, ratio_name
+from pargs.study.grids import FIXED_BETA, GUIDED, SELECTION, beta_name, ratio_name
 from pargs.study.ledger import Ledger
 from pargs.study.plan import StudyPlan
 
 log = logging.getLogger(__name__)
 
 GREEDY = {"pargs-g", "args", "greedy"}  #: presets that decode one deterministic response per prompt
-SELECTION = "highest mean validation oracle reward (mean over prompts of the per-prompt mean); ties: first in the grid"
 
 
 @dataclass

@@ -10,14 +10,23 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
 
 from pargs.metrics.claims import ALPHA, mean_se, smallest_p
-from pargs.study.evidence import SIMILAR_MARGIN, THEOREM1, Evidence, label, method_claims, pooled_summary, theorem1
-from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
-from pargs.study.pipeline import SELECTION
+from pargs.study.evidence import (
+    SIMILAR_MARGIN,
+    THEOREM1,
+    Evidence,
+    agreement_rate,
+    label,
+    method_claims,
+    pooled_summary,
+    theorem1,
+)
+from pargs.study.grids import FIXED_BETA, GUIDED, SELECTION, beta_name
 from pargs.tasks.synthetic import ORACLE_NAME
 
 log = logging.getLogger(__name__)
@@ -165,18 +174,11 @@ def wall_time_line(ev: Evidence) -> str:
     """One line: the study's wall time in total and per step family, with the machine's load."""
     fam = timing_rows(ev)
     total = sum(v for per in fam.values() for v in per.values())
-    loads = [
-        x
-        for recs in ev.records.values()
-        for r in recs.values()
-        for x in (r.get("load_average") or {}).values()
-        if x is not None
-    ]
-    load = f", 1-minute load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
+    load = f", 1-minute load average {_load(ev)}" if _load(ev) else ""
     parts = ", ".join(f"{name} {sum(per.values()) / 60:.1f}" for name, per in fam.items())
     ablation = sum(v for name, per in fam.items() if name.startswith("ablation") for v in per.values())
     return (
-        f"Measured wall time of the study: {total / 60:.1f} min for {len(ev.records)} seeds on {_cores()} CPU "
+        f"Measured wall time of the study: {total / 60:.1f} min for {len(ev.records)} seeds on {_cores(ev)} CPU "
         f"cores{load}: {(total - ablation) / 60:.1f} min for the pipeline, {ablation / 60:.1f} min for the "
         f"ablation (minutes per step, all seeds: {parts}); report/study.md has it per seed."
     )
@@ -389,7 +391,8 @@ def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
         with open(path) as fh:
             rollouts += sum(1 for _ in fh)
     rm_steps = math.ceil(sizes["n_pairs"] / batch("reward_full")) * epochs("reward_full")
-    value_steps = math.ceil(rollouts * 0.9 / batch("value")) * epochs("value")
+    held_out = recs["value"]["config"]["data"]["init_args"].get("val_fraction", 0.0)
+    value_steps = math.ceil(rollouts * (1 - held_out) / batch("value")) * epochs("value")
     samples = recs["value_rollouts"]["config"]["model"]["init_args"]["methods"][0]["samples"]
     ppo = recs["ppo-0"]["config"]
     return [
@@ -397,8 +400,8 @@ def budget_section(ev: Evidence, plan, out: Path) -> list[str]:
         "|---|---|---:|---:|",
         f"| partial RM, full RM (each) | {sizes['n_pairs']} preference pairs | {epochs('reward_full')} | {rm_steps} |",
         f"| CD-FUDGE value model | {rollouts} rollouts ({rollouts // samples} training prompts × {samples} samples "
-        f"of the SFT model, top-k, each scored by the full RM); 10 % of the prompts held out | {epochs('value')} | "
-        f"{value_steps} |",
+        f"of the SFT model, top-k, each scored by the full RM); {held_out:.0%} of the prompts held out | "
+        f"{epochs('value')} | {value_steps} |",
         f"| DPO (each grid point) | the RMs' {sizes['n_pairs']} pairs, LoRA r = α = 16 | {epochs('dpo-0')} | "
         f"{math.ceil(sizes['n_pairs'] / batch('dpo-0')) * epochs('dpo-0')} |",
         f"| PPO (each grid point) | training prompts, {ppo['data']['init_args']['batch_size']} per iteration, "
@@ -484,6 +487,19 @@ def timing_section(ev: Evidence) -> list[str]:
             + " | ".join(f"{v:.1f}" for v in vals)
             + f" | {sum(vals):.1f} |"
         )
+    load = _load(ev) or "unknown"
+    lines += [
+        "| **all steps** | | " + " | ".join("" for _ in seeds) + f" | **{total:.1f}** ({total / 60:.1f} min) |",
+        "",
+        f"Seconds each step took when it ran (steps/<step>.json of each seed; a resumed study adds up the "
+        f"times of its runs); the report's own time is in study.json. 1-minute load average while the steps "
+        f"ran: {load}, on {_cores(ev)} cores; on a shared machine the times are upper bounds.",
+    ]
+    return lines
+
+
+def _load(ev: Evidence) -> str:
+    """The range of the 1-minute load average recorded before and after each step, or ""."""
     loads = [
         x
         for recs in ev.records.values()
@@ -491,21 +507,13 @@ def timing_section(ev: Evidence) -> list[str]:
         for x in (r.get("load_average") or {}).values()
         if x is not None
     ]
-    load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "unknown"
-    lines += [
-        "| **all steps** | | " + " | ".join("" for _ in seeds) + f" | **{total:.1f}** ({total / 60:.1f} min) |",
-        "",
-        f"Seconds each step took when it ran (steps/<step>.json of each seed; a resumed study adds up the "
-        f"times of its runs); the report's own time is in study.json. 1-minute load average while the steps "
-        f"ran: {load}, on {_cores()} cores; on a shared machine the times are upper bounds.",
-    ]
-    return lines
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else ""
 
 
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
+def _cores(ev: Evidence) -> str:
+    """The CPU count of the machine(s) the steps ran on, as their records say (this machine's for old records)."""
+    counts = {r.get("cpu_count") or os.cpu_count() for recs in ev.records.values() for r in recs.values()}
+    return "/".join(str(c) for c in sorted(counts)) or str(os.cpu_count())
 
 
 # ------------------------------------------------------------------------------------------------ figures
@@ -538,7 +546,12 @@ def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path, t1) -> dic
     for rm, color, name in (("rm_partial", "tab:green", "partial RM"), ("rm_full", "tab:orange", "full RM")):
         xs, ys, es = [], [], []
         for t in truth:
-            mean, se = mean_se([_seed_rate(ev, s, rm, t.fraction) for s in ev.seeds])
+            mean, se = mean_se(
+                [
+                    agreement_rate([o for o in ev.outcomes[s][rm] if o.fraction == t.fraction], "truth")[0]
+                    for s in ev.seeds
+                ]
+            )
             xs.append(100 * t.fraction)
             ys.append(mean)
             es.append(0 if math.isnan(se) else se)
@@ -591,11 +604,6 @@ def figures(ev: Evidence, plan, ablation_seeds: list[int], out: Path, t1) -> dic
         )
         paths.update(save(fig, out, "ablation"))
     return paths
-
-
-def _seed_rate(ev: Evidence, seed: int, rm: str, fraction: float) -> float:
-    vals = [o.truth for o in ev.outcomes[seed][rm] if o.fraction == fraction and not math.isnan(o.truth)]
-    return sum(vals) / len(vals) if vals else math.nan
 
 
 # ------------------------------------------------------------------------------------------------ CSV

@@ -12,16 +12,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from pargs.errors import ConfigError
+from pargs.metrics.reward_stats import per_prompt_means, reward_summary
 from pargs.study.grids import GUIDED, beta_name
 
 
 def mean_rewards(records: Sequence[dict]) -> dict[str, float]:
     """Per method: the mean over prompts of the per-prompt mean oracle reward."""
-    per: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    rows: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for r in records:
         if r.get("reward") is not None:
-            per[r["method"]][str(r["id"])].append(r["reward"])
-    return {m: sum(sum(v) / len(v) for v in prompts.values()) / len(prompts) for m, prompts in per.items()}
+            rows[r["method"]].append((str(r["id"]), r["reward"]))
+    return {m: reward_summary(per_prompt_means(x))[0] for m, x in rows.items()}
 
 
 def best(values: dict, order: Sequence) -> object:
