@@ -109,3 +109,22 @@ def test_lines_of_another_prompt_are_refused_and_restarted_alone(tmp_path):
     writer = _setup(tmp_path, _Module(a={}), prompts=prompts, on_change="restart")
     assert writer.done == {("2", "a", 0)}
     writer.teardown(None, None, "predict")
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [('{"methods": {"top-k": ', "Expecting value"), ("[1, 2]", "no `methods` object"), (b"\xff\xfe", "utf-8")],
+)
+def test_a_manifest_that_cannot_be_read_is_one_clear_error(tmp_path, text, why):
+    from pargs.lit.manifest import read_manifest, write_manifest
+
+    path = tmp_path / "manifest.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError) as err:
+        read_manifest(tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{path} is not a pargs predictions manifest (") and why in message
+    assert "--on_change restart" in message and "\n" not in message
+    assert path.read_bytes() == (text if isinstance(text, bytes) else text.encode())  # nothing is overwritten
+    write_manifest(tmp_path, {"methods": {"top-k": {"settings": {"k": 10}}}})  # a good one reads back
+    assert read_manifest(tmp_path)["methods"] == {"top-k": {"settings": {"k": 10}}}
