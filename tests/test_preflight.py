@@ -157,11 +157,17 @@ def test_a_checkpoint_of_another_module_class_is_refused_before_anything_is_buil
     assert _files(tmp_path) == before  # not even the prediction writer's output folder
 
 
+@pytest.mark.parametrize("ckpt", ["copied", "last"])
 def test_resuming_a_copied_checkpoint_follows_the_config_and_lists_what_changed(
-    tmp_path, synthetic_dir, model_dirs, trained, capsys
+    tmp_path, synthetic_dir, model_dirs, trained, capsys, ckpt
 ):
+    """``--ckpt_path FILE`` and ``--ckpt_path last`` (the checkpoint copied into this config's dirpath)."""
     other_export = {p.name: p.read_bytes() for p in (trained / "export").iterdir()}
-    shutil.copy(trained / "ckpt" / "last.ckpt", tmp_path / "copied.ckpt")
+    if ckpt == "last":
+        (tmp_path / "ckpt").mkdir()
+        shutil.copy(trained / "ckpt" / "last.ckpt", tmp_path / "ckpt" / "last.ckpt")
+    else:
+        shutil.copy(trained / "ckpt" / "last.ckpt", tmp_path / "copied.ckpt")
     config = _config(tmp_path, synthetic_dir, model_dirs)
     rc = main(
         [
@@ -175,7 +181,7 @@ def test_resuming_a_copied_checkpoint_follows_the_config_and_lists_what_changed(
             "--data.init_args.batch_size",
             "16",
             "--ckpt_path",
-            str(tmp_path / "copied.ckpt"),
+            "last" if ckpt == "last" else str(tmp_path / "copied.ckpt"),
         ]
     )
     err = capsys.readouterr().err
