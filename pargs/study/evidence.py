@@ -31,9 +31,19 @@ METHOD_CLAIMS = (
     ("pargs-g", "args", "better", "PARGS-G beats ARGS (both greedy: only the RM differs)"),
     ("pargs", "top-k", "better", "Reward guidance raises the reward over sampling from the reference model"),
     ("pargs", "cd-fudge", "better", "PARGS outperforms the earlier tokenwise method CD-FUDGE (a prefix value model)"),
-    ("pargs", "best-of-n", "not_worse", "PARGS performs similarly to Best-of-N (read as: not worse)"),
-    ("pargs", "dpo", "not_worse", "PARGS performs similarly to DPO, without fine-tuning the LM (read as: not worse)"),
-    ("pargs", "ppo", "not_worse", "PARGS performs similarly to PPO, without fine-tuning the LM (read as: not worse)"),
+    ("pargs", "best-of-n", "not_worse", "PARGS performs similarly to Best-of-N (read: not worse by more than δ)"),
+    (
+        "pargs",
+        "dpo",
+        "not_worse",
+        "PARGS performs similarly to DPO without fine-tuning the LM (read: not worse by more than δ)",
+    ),
+    (
+        "pargs",
+        "ppo",
+        "not_worse",
+        "PARGS performs similarly to PPO without fine-tuning the LM (read: not worse by more than δ)",
+    ),
 )
 #: delta of the "performs similarly" claims, in oracle reward units: PARGS counts as similar to B when it is not
 #: worse by more than this (a non-inferiority test, pargs/metrics/claims.py). Declared before the 5-seed study:
