@@ -222,3 +222,19 @@ def test_lightning_commands_load_checkpoints_with_weights_only_by_default(
         main([*_fit(tmp_path, model_dirs, synthetic_dir / "pairs_train.jsonl"), *extra, "--print_config"])
     assert exit_info.value.code in (0, None)
     assert yaml.safe_load(capsys.readouterr().out)["weights_only"] is expected
+
+
+@pytest.mark.parametrize(("key", "name"), [("policies", "ref.v2"), ("scorers", "rows-1.5x"), ("scorers", "")])
+def test_a_model_name_torch_cannot_hold_is_one_clear_error(key, name):
+    """Policy and scorer names key torch ModuleDicts, which refuse a dot: say so before anything loads."""
+    from pargs.decoding.build import RewardSpec
+    from pargs.decoding.methods import preset
+    from pargs.errors import ConfigError
+    from pargs.lit.decode import DecodeModule
+    from pargs.models.loading import ModelSpec
+
+    policies = {"ref.v2" if key == "policies" else "reference": ModelSpec(path="nowhere")}
+    scorers = {name if key == "scorers" else "rm": RewardSpec(oracle=True)}
+    with pytest.raises(ConfigError) as err:
+        DecodeModule(policies, [preset("top-k")], scorers=scorers)
+    assert str(err.value).startswith(f"model.init_args.{key}: the name {name!r} cannot name a model")

@@ -70,6 +70,13 @@ class DecodeModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         scorers = scorers or {}
+        for key, group in (("policies", policies), ("scorers", scorers)):
+            for name in group:  # they key torch ModuleDicts, whose keys cannot hold a dot
+                if not name or "." in name:
+                    raise ConfigError(
+                        f"model.init_args.{key}: the name {name!r} cannot name a model (empty, or it holds a "
+                        f"'.'); rename it, e.g. {name.replace('.', '_') or 'rm'!r}"
+                    )
         names = [m.name for m in methods]
         if len(set(names)) != len(names):
             raise ConfigError(f"method names must be unique, got {names}")

@@ -312,10 +312,9 @@ class SeedRun:
         scorers = {"partial": {"model": {"path": self.path("models", "rm_partial")}}}
         methods = [method("pargs", {"name": "pargs-dense", "beta": FIXED_BETA})]
         for r in self.plan.ablation_ratios:
-            scorers[f"rows-{r:g}x"] = {"model": {"path": self.path("models", f"rm_rows-{r:g}x")}}
-            methods.append(
-                method("pargs", {"name": f"pargs-rows-{r:g}x", "scorer": f"rows-{r:g}x", "beta": FIXED_BETA})
-            )
+            scorer = f"rows-{r:g}x".replace(".", "_")  # a scorer's name keys a torch ModuleDict: no dot
+            scorers[scorer] = {"model": {"path": self.path("models", f"rm_rows-{r:g}x")}}
+            methods.append(method("pargs", {"name": f"pargs-rows-{r:g}x", "scorer": scorer, "beta": FIXED_BETA}))
         over = {
             "model.init_args.policies": self._policies([], []),
             "model.init_args.scorers": scorers,

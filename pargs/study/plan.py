@@ -70,5 +70,5 @@ SMOKE = replace(
     betas=(1.0, 2.0),
     dpo_grid=((0.1, 5.0e-4),),
     ppo_kl=(0.05,),
-    ablation_ratios=(1.0, 2.0),
+    ablation_ratios=(1.0, 1.5),  # 1.5: a ratio whose name holds a dot
 )
