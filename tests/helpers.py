@@ -1,11 +1,51 @@
-"""Callbacks that interrupt runs the way the real world does (for the resume tests)."""
+"""Shared test helpers: one-step CLI configs, and callbacks that interrupt runs the way the real world does
+(for the resume tests)."""
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import lightning as L
+import yaml
+
+
+def fit_yaml(tmp_path: Path, model: dict, data: dict) -> Path:
+    """``tmp_path/fit.yaml``: a one-step CPU fit of ``model`` on ``data`` (class_path + init_args each), with no
+    logger, progress bar or checkpoint."""
+    trainer = {
+        "accelerator": "cpu",
+        "max_steps": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_checkpointing": False,
+        "default_root_dir": str(tmp_path),
+    }
+    path = tmp_path / "fit.yaml"
+    path.write_text(yaml.safe_dump({"trainer": trainer, "model": model, "data": data}))
+    return path
+
+
+def predict_yaml(tmp_path: Path, decode_args: dict, prompt_args: dict) -> Path:
+    """``tmp_path/predict.yaml``: a CPU ``DecodeModule(**decode_args)`` over ``PromptDataModule(**prompt_args)``,
+    written by the JSONL writer to ``tmp_path/preds``."""
+    writer = {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
+    cfg = {
+        "trainer": {
+            "accelerator": "cpu",
+            "logger": False,
+            "enable_progress_bar": False,
+            "default_root_dir": str(tmp_path),
+            "callbacks": [writer],
+        },
+        "return_predictions": False,
+        "model": {"class_path": "pargs.lit.DecodeModule", "init_args": decode_args},
+        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": prompt_args},
+    }
+    path = tmp_path / "predict.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
 
 
 class Interrupted(RuntimeError):

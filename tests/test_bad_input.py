@@ -16,60 +16,28 @@ from transformers import GPT2Config, GPT2ForSequenceClassification
 
 from pargs.cli import main
 from pargs.tasks.word_tokenizer import build_word_tokenizer
+from tests.helpers import fit_yaml, predict_yaml
 
 
 def _fit(tmp_path, model_dirs, train_file, **data_args):
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "max_steps": 1,
-            "logger": False,
-            "enable_progress_bar": False,
-            "enable_checkpointing": False,
-            "default_root_dir": str(tmp_path),
-        },
-        "model": {
-            "class_path": "pargs.lit.RewardModule",
-            "init_args": {"model": {"path": str(model_dirs["reference"])}},
-        },
-        "data": {
-            "class_path": "pargs.datamodules.PreferenceDataModule",
-            "init_args": {"train_file": str(train_file), "tokenizer": str(model_dirs["reference"]), **data_args},
-        },
+    model = {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["reference"])}}}
+    data = {
+        "class_path": "pargs.datamodules.PreferenceDataModule",
+        "init_args": {"train_file": str(train_file), "tokenizer": str(model_dirs["reference"]), **data_args},
     }
-    path = tmp_path / "fit.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return ["fit", "-c", str(path)]
+    return ["fit", "-c", str(fit_yaml(tmp_path, model, data))]
 
 
 def _predict(tmp_path, model_dirs, prompts_file, methods=None, scorer_dir=None, **module_args):
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "logger": False,
-            "enable_progress_bar": False,
-            "default_root_dir": str(tmp_path),
-            "callbacks": [
-                {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
-            ],
-        },
-        "return_predictions": False,
-        "model": {
-            "class_path": "pargs.lit.DecodeModule",
-            "init_args": {
-                "policies": {"reference": {"path": str(model_dirs["reference"])}},
-                "scorers": {"rm": {"model": {"path": str(scorer_dir or model_dirs["rm"])}}},
-                "eval_reward": {"oracle": True},
-                "max_new_tokens": 4,
-                "methods": methods or [{"name": "pargs", "kind": "guided", "k": 3, "scorer": "rm"}],
-                **module_args,
-            },
-        },
-        "data": {"class_path": "pargs.datamodules.PromptDataModule", "init_args": {"predict_file": str(prompts_file)}},
+    decode_args = {
+        "policies": {"reference": {"path": str(model_dirs["reference"])}},
+        "scorers": {"rm": {"model": {"path": str(scorer_dir or model_dirs["rm"])}}},
+        "eval_reward": {"oracle": True},
+        "max_new_tokens": 4,
+        "methods": methods or [{"name": "pargs", "kind": "guided", "k": 3, "scorer": "rm"}],
+        **module_args,
     }
-    path = tmp_path / "predict.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return ["predict", "-c", str(path)]
+    return ["predict", "-c", str(predict_yaml(tmp_path, decode_args, {"predict_file": str(prompts_file)}))]
 
 
 def _fails(args, capsys, *needles, code=1):

@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from pargs.cli import main
 from pargs.records import RecordError, load_preferences, load_prompts, load_rollouts, load_sft
+from tests.helpers import fit_yaml
 from tests.subprocesses import ROOT
 
 BOM = codecs.BOM_UTF8
@@ -89,23 +89,12 @@ def test_a_torn_last_line_is_named_as_such(tmp_path):
 def test_a_directory_given_as_a_data_file(tmp_path, model_dirs, capsys):
     folder = tmp_path / "data"
     folder.mkdir()
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "max_steps": 1,
-            "logger": False,
-            "enable_progress_bar": False,
-            "enable_checkpointing": False,
-            "default_root_dir": str(tmp_path),
-        },
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["rm"])}}},
-        "data": {
-            "class_path": "pargs.datamodules.PreferenceDataModule",
-            "init_args": {"train_file": str(folder), "tokenizer": str(model_dirs["reference"])},
-        },
+    model = {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["rm"])}}}
+    data = {
+        "class_path": "pargs.datamodules.PreferenceDataModule",
+        "init_args": {"train_file": str(folder), "tokenizer": str(model_dirs["reference"])},
     }
-    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))
-    rc = main(["fit", "-c", str(tmp_path / "fit.yaml")])
+    rc = main(["fit", "-c", str(fit_yaml(tmp_path, model, data))])
     err = capsys.readouterr().err
     assert rc == 1 and "Traceback" not in err
     assert [line for line in err.splitlines() if "error" in line] == [

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from pargs.cli import main
+from tests.helpers import fit_yaml, predict_yaml
 from tests.subprocesses import run_pargs
 
 
@@ -35,55 +36,22 @@ def no_network(monkeypatch):
 
 
 def _predict_config(tmp_path, policy, scorer, prompts, eval_reward=None):
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "logger": False,
-            "enable_progress_bar": False,
-            "default_root_dir": str(tmp_path),
-            "callbacks": [
-                {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
-            ],
-        },
-        "return_predictions": False,
-        "model": {
-            "class_path": "pargs.lit.DecodeModule",
-            "init_args": {
-                "policies": {"reference": {"path": str(policy)}},
-                "scorers": {"rm": {"model": {"path": str(scorer)}}},
-                "eval_reward": eval_reward or {"oracle": True},
-                "max_new_tokens": 2,
-                "methods": [{"name": "pargs", "kind": "guided", "k": 2, "scorer": "rm"}],
-            },
-        },
-        "data": {
-            "class_path": "pargs.datamodules.PromptDataModule",
-            "init_args": {"predict_file": str(prompts), "limit": 1},
-        },
+    decode_args = {
+        "policies": {"reference": {"path": str(policy)}},
+        "scorers": {"rm": {"model": {"path": str(scorer)}}},
+        "eval_reward": eval_reward or {"oracle": True},
+        "max_new_tokens": 2,
+        "methods": [{"name": "pargs", "kind": "guided", "k": 2, "scorer": "rm"}],
     }
-    path = tmp_path / "predict.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return predict_yaml(tmp_path, decode_args, {"predict_file": str(prompts), "limit": 1})
 
 
 def _fit_config(tmp_path, module, model_args, tokenizer, train_file):
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "max_steps": 1,
-            "logger": False,
-            "enable_progress_bar": False,
-            "enable_checkpointing": False,
-            "default_root_dir": str(tmp_path),
-        },
-        "model": {"class_path": f"pargs.lit.{module}", "init_args": model_args},
-        "data": {
-            "class_path": "pargs.datamodules.PreferenceDataModule",
-            "init_args": {"train_file": str(train_file), "tokenizer": str(tokenizer), "batch_size": 2},
-        },
+    data = {
+        "class_path": "pargs.datamodules.PreferenceDataModule",
+        "init_args": {"train_file": str(train_file), "tokenizer": str(tokenizer), "batch_size": 2},
     }
-    path = tmp_path / "fit.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = fit_yaml(tmp_path, {"class_path": f"pargs.lit.{module}", "init_args": model_args}, data)
     return ["fit", "-c", str(path)]
 
 

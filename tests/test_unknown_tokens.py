@@ -7,7 +7,6 @@ import json
 import logging
 
 import pytest
-import yaml
 
 from pargs.cli import main
 from pargs.datamodules import PreferenceDataModule, SFTDataModule
@@ -15,6 +14,7 @@ from pargs.datamodules.unknown_tokens import unknown_token_id
 from pargs.errors import ConfigError
 from pargs.tasks.synthetic import vocabulary
 from pargs.tasks.word_tokenizer import build_word_tokenizer
+from tests.helpers import fit_yaml
 
 HH = [  # Anthropic HH style text: almost no word of it is in the synthetic task's vocabulary
     {
@@ -47,23 +47,12 @@ def _write(path, rows):
 
 def test_fit_on_text_the_tokenizer_cannot_read_is_refused(tmp_path, model_dirs, capsys):
     train = _write(tmp_path / "hh.jsonl", HH)
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "max_steps": 1,
-            "logger": False,
-            "enable_progress_bar": False,
-            "enable_checkpointing": False,
-            "default_root_dir": str(tmp_path),
-        },
-        "model": {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["rm"])}}},
-        "data": {
-            "class_path": "pargs.datamodules.PreferenceDataModule",
-            "init_args": {"train_file": str(train), "tokenizer": str(model_dirs["reference"])},
-        },
+    model = {"class_path": "pargs.lit.RewardModule", "init_args": {"model": {"path": str(model_dirs["rm"])}}}
+    data = {
+        "class_path": "pargs.datamodules.PreferenceDataModule",
+        "init_args": {"train_file": str(train), "tokenizer": str(model_dirs["reference"])},
     }
-    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))
-    rc = main(["fit", "-c", str(tmp_path / "fit.yaml")])
+    rc = main(["fit", "-c", str(fit_yaml(tmp_path, model, data))])
     err = capsys.readouterr().err
     n_unk, n = _expected(HH)
     assert n_unk / n > 0.5

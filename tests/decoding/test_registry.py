@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-import yaml
 
 from pargs.cli import main
 from pargs.decoding.engine import generate
@@ -24,6 +23,7 @@ from pargs.metrics.flops import Shape
 from pargs.models.encoding import decode_response, encode_prompt
 from tests.decoding import runner_up_rule  # noqa: F401  (registers kind "runner_up")
 from tests.decoding.reference_decoder import reference_guided_decode
+from tests.helpers import predict_yaml
 
 PROMPTS = [
     "write a review of the hotel about the staff :",
@@ -108,37 +108,17 @@ def test_a_rule_from_one_file_decodes_through_generate(lm, tokenizer):
 
 def test_new_rule_and_presets_as_rows_of_a_predict_run(tmp_path, lm, rm, tokenizer, model_dirs, synthetic_dir):
     """The toy rule is one config line of a real ``pargs predict``; ``greedy`` and ``args-sampled`` are rows too."""
-    cfg = {
-        "trainer": {
-            "accelerator": "cpu",
-            "logger": False,
-            "enable_progress_bar": False,
-            "default_root_dir": str(tmp_path),
-            "callbacks": [
-                {"class_path": "pargs.lit.JsonlPredictionWriter", "init_args": {"output_dir": str(tmp_path / "preds")}}
-            ],
-        },
-        "return_predictions": False,
-        "model": {
-            "class_path": "pargs.lit.DecodeModule",
-            "init_args": {
-                "policies": {"reference": {"path": str(model_dirs["reference"])}},
-                "scorers": {"full": {"model": {"path": str(model_dirs["rm"])}}},
-                "max_new_tokens": 6,
-                "methods": [
-                    {"name": "runner-up", "kind": "runner_up"},
-                    {"preset": "greedy"},
-                    {"preset": "args-sampled", "samples": 2},
-                ],
-            },
-        },
-        "data": {
-            "class_path": "pargs.datamodules.PromptDataModule",
-            "init_args": {"predict_file": str(synthetic_dir / "prompts_test.jsonl"), "limit": 3},
-        },
+    decode_args = {
+        "policies": {"reference": {"path": str(model_dirs["reference"])}},
+        "scorers": {"full": {"model": {"path": str(model_dirs["rm"])}}},
+        "max_new_tokens": 6,
+        "methods": [
+            {"name": "runner-up", "kind": "runner_up"},
+            {"preset": "greedy"},
+            {"preset": "args-sampled", "samples": 2},
+        ],
     }
-    path = tmp_path / "predict.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = predict_yaml(tmp_path, decode_args, {"predict_file": str(synthetic_dir / "prompts_test.jsonl"), "limit": 3})
     assert main(["predict", "-c", str(path)]) == 0
     records = [json.loads(x) for x in (tmp_path / "preds" / "predictions-rank0.jsonl").read_text().splitlines()]
     assert sorted((r["method"], r["sample"]) for r in records) == sorted(
