@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import lightning as L
+import pytest
 import yaml
 
 
@@ -46,6 +47,30 @@ def predict_yaml(tmp_path: Path, decode_args: dict, prompt_args: dict) -> Path:
     path = tmp_path / "predict.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+#: prediction-line fields computed by a reward model over a padded batch: the batch's composition (which rows,
+#: how much padding) changes the float rounding of the forward pass, so the same line decoded in another batch
+#: (another process count, a resumed run) can differ in the last bits. float32 keeps ~7 significant digits and
+#: a few layers of rounding reach ~1e-6 relative (measured: -5.05615234375 vs -5.056152820587158, 2 processes vs
+#: 1 on an Intel Xeon); a real change in what was decoded moves them far more.
+BATCH_DEPENDENT_FLOATS = ("reward", "scorer_reward")
+
+
+def assert_same_predictions(got: dict, want: dict, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """Prediction lines keyed by (id, method, sample) are the same: the keys and every field exactly (ids,
+    text, token counts, stop reasons, seeds, FLOPs), except :data:`BATCH_DEPENDENT_FLOATS`, compared within
+    float32 tolerance."""
+    assert sorted(got) == sorted(want), "the two runs wrote different (id, method, sample) keys"
+    for key, line in want.items():
+        exact = {f: v for f, v in line.items() if f not in BATCH_DEPENDENT_FLOATS}
+        assert {f: v for f, v in got[key].items() if f not in BATCH_DEPENDENT_FLOATS} == exact, key
+        for field in BATCH_DEPENDENT_FLOATS:
+            assert (field in got[key]) == (field in line), (key, field)
+            if line.get(field) is None:
+                assert got[key].get(field) is None, (key, field)
+            else:
+                assert got[key][field] == pytest.approx(line[field], rel=rtol, abs=atol), (key, field)
 
 
 class Interrupted(RuntimeError):

@@ -5,9 +5,16 @@ per-process batch of 4 pairs; the reference is one process with batches of 8. Th
 gives both the same permutation, so step k sees the same 8 pairs either way, and with the ``full``
 reward objective, the ``partial`` one with pair weighting and the DPO loss (every pair weighs the same)
 the averaged gradients are the same:
-the exported weights must agree to float precision. (A little reward centring keeps every gradient
-away from exactly zero: the final layer norm's bias gets +g from the chosen and -g from the rejected
-response, and Adam would blow the float noise of a zero gradient up to a full learning-rate step.)
+the exported weights must agree to float precision. DDP runs train in float64 (``precision: 64-true``): two
+processes sum their gradients in another order than one, and Adam divides each gradient by its own running
+size, so a float32 rounding difference in a near-zero gradient grows to a visible weight difference after a
+few steps (seen on an Intel Xeon: 1 failure in 3 suite runs at a 2e-5 tolerance; 1e-6 apart otherwise); in
+float64 the runs agree to ~2e-15, so any real difference in what is averaged stands out. FSDP2
+(``ModelParallelStrategy``) refuses 64-true, so its runs train in float32 against a float32 reference, with
+a float32 tolerance. (A little reward
+centring keeps every gradient away from exactly zero: the final layer norm's bias gets +g from the chosen
+and -g from the rejected response, and Adam would blow the float noise of a zero gradient up to a full
+learning-rate step.)
 Lightning's ``strategy="fsdp"`` needs GPUs (one is enough): that test is marked and skipped without one,
 never faked.
 """
@@ -109,36 +116,83 @@ def _fit(
     return out
 
 
+def _single_runs(tmp_path_factory, fit):
+    """``{strategy: weights}`` of the one-process reference in that strategy's precision, each trained once."""
+    runs: dict[str, dict] = {}
+
+    def weights(strategy: str) -> dict:
+        precision = PRECISION[strategy]
+        if precision not in runs:
+            out = fit(tmp_path_factory.mktemp(f"single-{precision}"), precision)
+            runs[precision] = load_file(out / "export" / "model.safetensors")
+        return runs[precision]
+
+    return weights
+
+
 @pytest.fixture(scope="module")
 def single(tmp_path_factory, synthetic_dir, model_dirs):
-    tmp = tmp_path_factory.mktemp("single")
-    return load_file(
-        _fit(tmp, "single", synthetic_dir, model_dirs, devices=1, batch_size=8, model=_reward(model_dirs))
-        / "export"
-        / "model.safetensors"
+    return _single_runs(
+        tmp_path_factory,
+        lambda tmp, precision: _fit(
+            tmp,
+            "single",
+            synthetic_dir,
+            model_dirs,
+            devices=1,
+            batch_size=8,
+            model=_reward(model_dirs),
+            precision=precision,
+        ),
     )
 
 
-def _assert_same_weights(a: dict, b: dict) -> None:
+#: the precision each strategy trains in (module docstring) and the tolerance of its weights against one process
+PRECISION = {"ddp": "64-true", "fsdp2": "32-true"}
+TOLERANCE = {"64-true": {"atol": 1e-10, "rtol": 1e-8}, "32-true": {"atol": 2e-5, "rtol": 1e-4}}
+
+
+def _assert_same_weights(a: dict, b: dict, strategy: str) -> None:
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(a[name], b[name], atol=2e-5, rtol=1e-4, msg=name)
+        assert a[name].dtype == b[name].dtype == (torch.float64 if PRECISION[strategy] == "64-true" else torch.float32)
+        torch.testing.assert_close(
+            a[name], b[name], **TOLERANCE[PRECISION[strategy]], msg=lambda m, n=name: f"{n}: {m}"
+        )
 
 
 def test_ddp_on_two_processes_matches_one(tmp_path, synthetic_dir, model_dirs, single):
     out = _fit(
-        tmp_path, "ddp", synthetic_dir, model_dirs, devices=2, batch_size=4, model=_reward(model_dirs), strategy="ddp"
+        tmp_path,
+        "ddp",
+        synthetic_dir,
+        model_dirs,
+        devices=2,
+        batch_size=4,
+        model=_reward(model_dirs),
+        strategy="ddp",
+        precision=PRECISION["ddp"],
     )
-    _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
+    _assert_same_weights(load_file(out / "export" / "model.safetensors"), single("ddp"), "ddp")
 
 
 def test_ddp_partial_objective_on_two_processes_matches_one(tmp_path, synthetic_dir, model_dirs):
     """The paper's dense prefix loss, the one the project exists for, under DDP."""
     model = _reward(model_dirs, objective="partial")
-    one = _fit(tmp_path, "one", synthetic_dir, model_dirs, devices=1, batch_size=8, model=model)
-    two = _fit(tmp_path, "two", synthetic_dir, model_dirs, devices=2, batch_size=4, model=model, strategy="ddp")
+    one = _fit(tmp_path, "one", synthetic_dir, model_dirs, devices=1, batch_size=8, model=model, precision="64-true")
+    two = _fit(
+        tmp_path,
+        "two",
+        synthetic_dir,
+        model_dirs,
+        devices=2,
+        batch_size=4,
+        model=model,
+        strategy="ddp",
+        precision="64-true",
+    )
     _assert_same_weights(
-        load_file(two / "export" / "model.safetensors"), load_file(one / "export" / "model.safetensors")
+        load_file(two / "export" / "model.safetensors"), load_file(one / "export" / "model.safetensors"), "ddp"
     )
 
 
@@ -154,10 +208,11 @@ def test_fsdp2_on_two_cpu_processes_matches_one_and_saves_sharded_checkpoints(
         batch_size=4,
         model=_reward(model_dirs, fsdp2=True),
         strategy=FSDP2,
+        precision=PRECISION["fsdp2"],
     )
     last = out / "ckpt" / "last.ckpt"
     assert last.is_dir() and list(last.glob("*.distcp")), "expected a sharded (distributed) checkpoint directory"
-    _assert_same_weights(load_file(out / "export" / "model.safetensors"), single)
+    _assert_same_weights(load_file(out / "export" / "model.safetensors"), single("fsdp2"), "fsdp2")
 
 
 @pytest.fixture(scope="module")
@@ -171,17 +226,20 @@ def dpo_pairs(tmp_path_factory, synthetic_dir):
 
 @pytest.fixture(scope="module")
 def dpo_single(tmp_path_factory, synthetic_dir, model_dirs, dpo_pairs):
-    out = _fit(
-        tmp_path_factory.mktemp("dpo_single"),
-        "single",
-        synthetic_dir,
-        model_dirs,
-        devices=1,
-        batch_size=8,
-        model=_dpo(model_dirs),
-        train_file=dpo_pairs,
+    return _single_runs(
+        tmp_path_factory,
+        lambda tmp, precision: _fit(
+            tmp,
+            "single",
+            synthetic_dir,
+            model_dirs,
+            devices=1,
+            batch_size=8,
+            model=_dpo(model_dirs),
+            train_file=dpo_pairs,
+            precision=precision,
+        ),
     )
-    return load_file(out / "export" / "model.safetensors")
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp2"])
@@ -197,8 +255,9 @@ def test_dpo_on_two_cpu_processes_matches_one(tmp_path, synthetic_dir, model_dir
         model=_dpo(model_dirs, fsdp2=strategy == "fsdp2"),
         strategy=FSDP2 if strategy == "fsdp2" else "ddp",
         train_file=dpo_pairs,
+        precision=PRECISION[strategy],
     )
-    _assert_same_weights(load_file(out / "export" / "model.safetensors"), dpo_single)
+    _assert_same_weights(load_file(out / "export" / "model.safetensors"), dpo_single(strategy), strategy)
 
 
 @pytest.mark.gpu
@@ -228,5 +287,5 @@ def test_lightning_fsdp_strategy_on_gpus(tmp_path, synthetic_dir, model_dirs, si
     )
     assert (out / "ckpt" / "last.ckpt").is_dir()
     exported = load_file(out / "export" / "model.safetensors")
-    assert exported.keys() == single.keys()
+    assert exported.keys() == single("fsdp2").keys()
     assert all(torch.isfinite(v).all() for v in exported.values())

@@ -13,7 +13,7 @@ import yaml
 from safetensors.torch import load_file
 
 from pargs.cli import lightning_cli
-from tests.helpers import Interrupted
+from tests.helpers import Interrupted, assert_same_predictions
 from tests.subprocesses import ROOT, run_pargs
 
 MODULES = {
@@ -353,7 +353,7 @@ def test_predict_killed_mid_write_resumes_to_the_same_output(tmp_path, synthetic
     partial = (out / "predictions-rank0.jsonl").read_text()
     assert not partial.endswith("\n") and 0 < partial.count("\n") < len(uninterrupted)
     _predict(_predict_config(tmp_path, synthetic_dir, model_dirs, out))
-    assert _records(out) == uninterrupted
+    assert_same_predictions(_records(out), uninterrupted)  # the resumed batch holds fewer rows: other padding
     assert len(uninterrupted) == 6 * (2 + 1 + 1)
 
 
@@ -361,7 +361,7 @@ def test_predict_on_two_processes_equals_one(tmp_path, synthetic_dir, model_dirs
     out = tmp_path / "ddp"
     _predict(_predict_config(tmp_path, synthetic_dir, model_dirs, out, devices=2))
     assert len(list(out.glob("predictions-rank*.jsonl"))) == 2
-    assert _records(out) == uninterrupted
+    assert_same_predictions(_records(out), uninterrupted)  # each process pads its own batches
 
 
 def test_same_seed_gives_the_same_trained_weights(tmp_path, synthetic_dir, model_dirs):
