@@ -16,9 +16,11 @@ Each step runs the shipped config under ``lightning_configs/quickstart/`` (or ``
 LightningCLI that ``pargs fit`` / ``pargs predict`` use; the configs are copied into
 ``<run>/configs`` with their paths pointed at the run directory, so any step can be re-run by hand.
 
-Running the quickstart again into the same directory runs every step again: its predict steps set the
-prediction writer's ``on_change: restart``, so lines written by the previous run's models (another seed,
-another size) are decoded again rather than refused; lines the same models would write are kept.
+Running the quickstart again into the same directory runs every step again: its fit steps run with
+``--overwrite=true`` (the previous run's checkpoints and models are replaced) and its predict steps with
+``--on_change=restart`` (lines written by the previous run's models, another seed or size, are decoded
+again; lines the same models would write are kept). These are runtime choices of the quickstart, not written
+into ``<run>/configs``: a copied config re-run by hand refuses, naming what changed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from typing import TYPE_CHECKING
 
 from pargs.commands.prefix_agreement import agreement_of_models
 from pargs.commands.steps import DEFAULT_RUN_DIR, run_config, step_config, write_config
-from pargs.tasks.synthetic import ORACLE_NAME
 
 if TYPE_CHECKING:
     from pargs.tasks.synthetic_prepare import SyntheticSizes
@@ -46,8 +47,8 @@ EXTENDED_STEPS = ("sft", "reward_partial", "reward_full", "dpo", "value_rollouts
 BASELINE_STEPS = ("dpo", "value_rollouts", "value", "ppo")
 #: steps that run ``predict`` (the others run ``fit``)
 PREDICT_STEPS = ("predict", "predict_all", "value_rollouts")
-#: the prediction writer of every predict step (its first callback): lines of a previous run are decoded again
-RERUN_OVERRIDES = {"trainer.callbacks.0.init_args.on_change": "restart"}
+#: the quickstart's runtime choices (module docstring): a re-run replaces the previous run's outputs
+RERUN_OPTIONS = {"fit": ("--overwrite=true",), "predict": ("--on_change=restart",)}
 
 
 def _config(name: str, run_dir: Path, seed: int, overrides: dict) -> Path:
@@ -91,14 +92,15 @@ def run_quickstart(
     prepare_synthetic(run_dir / "data", sizes)
     seconds["prepare"] = time.perf_counter() - start
     for step in EXTENDED_STEPS if extended else STEPS:
-        step_overrides = {**(RERUN_OVERRIDES if step in PREDICT_STEPS else {}), **(overrides or {}).get(step, {})}
+        step_overrides = dict((overrides or {}).get(step, {}))
         if step in epochs:
             step_overrides["trainer.max_epochs"] = epochs[step]
         if step in ("predict", "predict_all") and limit_prompts:
             step_overrides["data.init_args.limit"] = limit_prompts
         config = _config(step, run_dir, seed, step_overrides)
         log.info("quickstart step %s", step)
-        seconds[step] = run_config("predict" if step in PREDICT_STEPS else "fit", config)
+        command = "predict" if step in PREDICT_STEPS else "fit"
+        seconds[step] = run_config(command, config, *RERUN_OPTIONS[command])
 
     start = time.perf_counter()
     report = build_report(
@@ -106,7 +108,6 @@ def run_quickstart(
         run_dir / "report",
         baseline="pargs",
         tensorboard_dir=run_dir / "tensorboard" / "report",
-        reward_name=ORACLE_NAME,
     )
     agreement = _prefix_agreement(run_dir)
     seconds["report"] = time.perf_counter() - start

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from pargs.errors import ConfigError
 from pargs.metrics.diversity import diversity
 from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary
 from pargs.metrics.runtime import time_per_token, time_per_token_se
@@ -348,6 +349,31 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
         writer.add_text("results", format_markdown(report), 0)
 
 
+def reward_name_of(records: list[dict], given: str | None = None) -> str:
+    """The name of the reward that scored ``records``: the ``reward_name`` the lines carry (``pargs predict``
+    writes the evaluation reward's), else ``given``, else "evaluation reward". Lines scored by different
+    rewards, or a ``given`` name that contradicts the lines', are a :class:`ConfigError`: one table averages
+    one reward."""
+    named = {r.get("reward_name") for r in records if r.get("reward") is not None}
+    unnamed = None in named
+    named.discard(None)
+    if len(named) > 1:
+        raise ConfigError(
+            f"the prediction lines were scored by different rewards ({', '.join(sorted(map(repr, named)))}); one "
+            "table averages one reward: report the runs of each reward on their own"
+        )
+    if not named:
+        return given or "evaluation reward"
+    name = named.pop()
+    if given is not None and given != name:
+        raise ConfigError(
+            f"--reward-name {given!r}: the prediction lines say they were scored by {name!r}; drop --reward-name"
+        )
+    if unnamed:
+        log.warning("some prediction lines name no reward (written by an older pargs): counted as %r", name)
+    return name
+
+
 def build_report(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
@@ -360,12 +386,10 @@ def build_report(
     """Compute the table from prediction files / directories and write ``results.md``, ``results.csv``,
     figures (PNG and PDF) and (optionally) TensorBoard summaries under ``out_dir`` / ``tensorboard_dir``.
 
-    ``reward_name`` says what the reward is in the note and on the figures (e.g. "synthetic oracle"); None:
-    the lines' ``reward_name`` field where they all carry the same one, else "evaluation reward"."""
+    ``reward_name`` names the reward in the note and on the figures for lines that do not name it
+    (:func:`reward_name_of`)."""
     records, duplicates = load_predictions(inputs)
-    if reward_name is None:
-        names = {r.get("reward_name") for r in records}
-        reward_name = names.pop() if len(names) == 1 and None not in names else "evaluation reward"
+    reward_name = reward_name_of(records, reward_name)
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_method[r["method"]].append(r)

@@ -56,17 +56,6 @@ def sweep_config(config: dict, method: str, betas, ks, out_dir: Path, limit: int
     return config
 
 
-def reward_name_of(config: dict) -> str:
-    """What a predict config's ``eval_reward`` is, for labels: the synthetic oracle or the reward model's path."""
-    spec = config["model"]["init_args"].get("eval_reward") or {}
-    if spec.get("oracle"):
-        from pargs.tasks.synthetic import ORACLE_NAME
-
-        return ORACLE_NAME
-    path = (spec.get("model") or {}).get("path")
-    return f"reward of {path}" if path else "evaluation reward"
-
-
 def tabulate(records: list[dict], method: str, betas, ks) -> dict[tuple[float, int], dict]:
     """``{(beta, k): {"reward", "reward_se", "self_rouge_l", "self_rouge_l_se", "ms_per_token"}}``."""
     # imported here, not above: importing pargs.metrics imports torch, and `pargs sweep --help` should not wait
@@ -203,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output directory (predictions, tables, heatmaps)")
     parser.add_argument("--limit", type=int, help="decode only the first N prompts")
     parser.add_argument(
-        "--reward-name", help="what the reward is, for the tables and heatmaps (default: from the config's eval_reward)"
+        "--reward-name",
+        help="what the reward is, for the tables and heatmaps, where the lines do not say (default: the reward_name "
+        "the prediction lines carry)",
     )
     parser.add_argument(
         "--on_change",
@@ -214,7 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     out = Path(ns.out)
     config = sweep_config(yaml.safe_load(Path(ns.config).read_text()), ns.method, ns.betas, ns.ks, out, ns.limit)
-    reward_name = ns.reward_name or reward_name_of(config)
     derived = out / "sweep_predict.yaml"
     out.mkdir(parents=True, exist_ok=True)
     derived.write_text(
@@ -222,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         + yaml.safe_dump(config, sort_keys=False)
     )
     lightning_cli(["predict", "-c", str(derived), *(["--on_change", ns.on_change] if ns.on_change else [])])
-    from pargs.report import load_predictions
+    from pargs.report import load_predictions, reward_name_of
 
     records, _ = load_predictions([out / "predictions"])
     cells = tabulate(records, ns.method, ns.betas, ns.ks)
+    reward_name = reward_name_of(records, ns.reward_name)
     paths = write_sweep(cells, ns.method, ns.betas, ns.ks, out, out / "tensorboard", reward_name)
     print(Path(paths["markdown"]).read_text())
     for name, path in paths.items():

@@ -23,7 +23,7 @@ def trained(tmp_path_factory, synthetic_dir, model_dirs):
     run = tmp_path_factory.mktemp("trained")
     config = _fit_config(run, synthetic_dir, model_dirs, run / "losses.jsonl")
     lightning_cli(["fit", "-c", str(config), "--trainer.max_steps", "2"])
-    assert sorted(p.name for p in (run / "ckpt").iterdir()) == ["epoch=0-step=2.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (run / "ckpt").glob("*.ckpt")) == ["epoch=0-step=2.ckpt", "last.ckpt"]
     return run
 
 

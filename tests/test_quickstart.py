@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from pargs.cli import main
 from pargs.quickstart import run_quickstart
 from pargs.tasks.synthetic import oracle_reward
 from pargs.tasks.synthetic_prepare import SyntheticSizes
+from tests.subprocesses import run_pargs
 
 METHODS = {"top-k": 10, "best-of-10": 10, "args": 1, "pargs-g": 1, "pargs": 10}  # samples per prompt
 
@@ -50,6 +52,15 @@ def test_quickstart_runs_end_to_end(tmp_path):
     for step in ("sft", "reward_partial", "reward_full", "predict"):
         assert (run / "configs" / f"{step}.yaml").read_text().startswith("# pargs ")
 
+    # the README's next step, on the copied config: a changed beta under the same name is refused, not decoded again
+    before = (run / "predictions" / "predictions-rank0.jsonl").read_bytes()
+    proc = run_pargs("predict", "-c", str(run / "configs" / "predict.yaml"), "--method", "pargs.beta=3")
+    assert proc.returncode == 1 and "method 'pargs' (30 lines): beta 1.5 -> 3.0" in proc.stderr, proc.stderr[-2000:]
+    assert (run / "predictions" / "predictions-rank0.jsonl").read_bytes() == before
+    # a second report names the reward the lines name, not "evaluation reward"
+    assert main(["report", str(run)]) == 0
+    assert "reward: synthetic oracle reward," in (run / "report" / "results.md").read_text()
+
     # run again into the same directory with another seed: other data, other models; every line is decoded again
     first = {(r["id"], r["method"], r["sample"]): r["prompt"] for r in _lines(run)}
     _run(run, seed=2)
@@ -58,4 +69,5 @@ def test_quickstart_runs_end_to_end(tmp_path):
         abs(r["reward"] - oracle_reward(r["prompt"], r["response"])) < 1e-6 for r in again
     )
     assert any(first[(r["id"], r["method"], r["sample"])] != r["prompt"] for r in again)  # seed 2's prompts
-    assert "on_change: restart" in (run / "configs" / "predict.yaml").read_text()
+    # the re-run's choices were the quickstart's, not the configs': a copied config keeps the safe defaults
+    assert "on_change: restart" not in (run / "configs" / "predict.yaml").read_text()

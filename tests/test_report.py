@@ -218,6 +218,21 @@ def test_reward_name_comes_from_the_lines_when_not_given(tmp_path):
     assert build_report([path], tmp_path / "r", figures=False).reward_name == "evaluation reward"
 
 
+def test_lines_scored_by_two_rewards_or_a_contradicting_name_are_refused(tmp_path):
+    from pargs.errors import ConfigError
+
+    a = [dict(x, reward_name="reward of rm_a") for x in _lines()]
+    b = [dict(x, method=x["method"] + "-b", reward_name="reward of rm_b") for x in _lines()]
+    path = tmp_path / "preds.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in a + b))
+    with pytest.raises(ConfigError, match="scored by different rewards \\('reward of rm_a', 'reward of rm_b'\\)"):
+        build_report([path], tmp_path / "r", figures=False)
+    path.write_text("".join(json.dumps(x) + "\n" for x in a))
+    with pytest.raises(ConfigError, match="--reward-name 'synthetic oracle reward': the prediction lines say"):
+        build_report([path], tmp_path / "r", figures=False, reward_name="synthetic oracle reward")
+    assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
 def test_figures_name_the_reward_show_se_and_say_what_they_leave_out(preds, tmp_path):
     report = build_report([preds], tmp_path / "report", figures=False, reward_name="synthetic oracle reward")
     figs = report_figures(report)

@@ -36,6 +36,7 @@ def lightning_cli(args: Sequence[str]):
     import pargs.datamodules  # noqa: F401  (registers the classes for class_path short names)
     import pargs.lit  # noqa: F401
     from pargs.commands.predict_options import PargsCLI  # checks --ckpt_path and the data first; predict options
+    from pargs.lit.run_outputs import RunConfigCallback
 
     given, args = list(args), list(args)
     if args and args[0] in LIGHTNING_COMMANDS:
@@ -52,6 +53,7 @@ def lightning_cli(args: Sequence[str]):
                 L.LightningDataModule,
                 subclass_mode_model=True,
                 subclass_mode_data=True,
+                save_config_callback=RunConfigCallback,  # beside this run's outputs, not in default_root_dir
                 save_config_kwargs={"overwrite": True},
                 args=list(args),
                 auto_configure_optimizers=False,

@@ -25,6 +25,7 @@ from jsonargparse import ArgumentParser, Namespace
 
 from pargs.errors import ConfigError
 from pargs.lit.preflight import PreflightCLI
+from pargs.lit.run_outputs import check_fresh_fit
 from pargs.lit.writer import JsonlPredictionWriter
 
 WRITER = f"{JsonlPredictionWriter.__module__.rpartition('.')[0]}.{JsonlPredictionWriter.__name__}"
@@ -159,16 +160,35 @@ def _yaml_value(raw: str):
 
 
 class PargsCLI(PreflightCLI):
-    """:class:`PreflightCLI` whose ``predict`` also takes :func:`add_predict_options`."""
+    """:class:`PreflightCLI` whose ``predict`` also takes :func:`add_predict_options`, and whose ``fit`` takes
+    ``--overwrite`` and refuses to write into an earlier run's directories (:mod:`pargs.lit.run_outputs`)."""
+
+    _overwrite = False
 
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
-        # LightningCLI (pinned in constraints.txt) builds each subcommand's parser here; only predict gets the options
+        # LightningCLI (pinned in constraints.txt) builds each subcommand's parser here
         parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
         if subcommand == "predict":
             add_predict_options(parser)
+        if subcommand == "fit":
+            parser.add_argument(
+                "--overwrite",
+                type=bool,
+                default=False,
+                help="a fresh fit (no --ckpt_path) whose checkpoint directory or export_dir holds an earlier "
+                "run's outputs replaces them (default: refuse, naming them)",
+            )
         return parser
 
     def before_instantiate_classes(self) -> None:
         super().before_instantiate_classes()
         if self.subcommand == "predict":
             apply_predict_options(self.config["predict"])
+        if self.subcommand == "fit":
+            self._overwrite = bool(self.config["fit"].get("overwrite"))
+            self.config["fit"].overwrite = False  # a runtime choice: the saved config does not carry it
+
+    def after_instantiate_classes(self) -> None:
+        super().after_instantiate_classes()
+        if self.subcommand == "fit" and self.config_init["fit"].get("ckpt_path") is None:
+            check_fresh_fit(self.trainer, self.model, self._overwrite)

@@ -15,8 +15,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline", default="pargs", help="method the Wilcoxon tests compare against")
     parser.add_argument(
         "--reward-name",
-        help="what the reward is, for the table's note and the figures (e.g. "
-        "'synthetic oracle'; default: the lines' reward_name, else 'evaluation reward')",
+        help="what the reward is, for the table's note and the figures, for lines that do not name it (written by "
+        "an older pargs); pargs predict names it in every line (reward_name), and a name that contradicts the "
+        "lines' is an error",
     )
     parser.add_argument(
         "--tensorboard", help="also write TensorBoard summaries here (default: <first run>/tensorboard/report)"

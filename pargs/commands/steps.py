@@ -63,9 +63,11 @@ def write_config(cfg: dict, out: Path, command: str, source: str, writer: str) -
     return out
 
 
-def run_config(command: str, config: Path) -> float:
-    """``pargs <command> -c <config>`` in this process; the wall time in seconds."""
-    log.info("pargs %s -c %s", command, config)
+def run_config(command: str, config: Path, *options: str) -> float:
+    """``pargs <command> -c <config> [options]`` in this process; the wall time in seconds. ``options`` are
+    runtime choices (``--overwrite=true``, ``--on_change=restart``) that the written config does not carry, so
+    a user who re-runs it by hand gets the safe defaults."""
+    log.info("pargs %s -c %s%s", command, config, "".join(f" {o}" for o in options))
     start = time.perf_counter()
-    lightning_cli([command, "-c", str(config)])
+    lightning_cli([command, "-c", str(config), *options])
     return time.perf_counter() - start

@@ -17,6 +17,7 @@ from pargs.errors import ConfigError
 from pargs.models.encoding import same_vocabulary
 from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
 from pargs.models.reward_model import is_causal_reward_model
+from pargs.tasks.synthetic import ORACLE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,11 @@ class RewardSpec:
         if (self.model is None) == (not self.oracle):
             raise ConfigError("a RewardSpec needs exactly one of `model` or `oracle: true`")
 
+    @property
+    def label(self) -> str:
+        """What this reward is, as prediction lines, tables and figures name it."""
+        return reward_label(self.oracle, self.model.path if self.model is not None else None)
+
     def load(self) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase | None]:
         """The reward model and its tokenizer (None, None for the oracle)."""
         if self.oracle:
@@ -45,6 +51,13 @@ class RewardSpec:
         model = load_reward_model(self.model, tokenizer).eval()
         model.requires_grad_(False)
         return model, tokenizer
+
+
+def reward_label(oracle: bool, model_path: str | None) -> str:
+    """The name of a reward: the synthetic oracle's, or ``reward of <model path>``."""
+    if oracle:
+        return ORACLE_NAME
+    return f"reward of {model_path}" if model_path else "reward of a model built from a config"
 
 
 def text_reward(

@@ -241,6 +241,7 @@ class DecodeModule(L.LightningModule):
                     "tokens": n,
                     "stop": gen.stop_reasons[i],
                     "reward": rewards[i],
+                    "reward_name": self.eval_spec.label if self.eval_spec is not None else None,
                     "decode_seconds": gen.seconds * n / total,
                     "flops": flops[i],
                     "seed": int(seeds[i]),
