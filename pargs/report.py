@@ -87,6 +87,8 @@ class Report:
     paths: dict[str, str] = field(default_factory=dict)
     #: set when the methods cover different prompt sets: which cover which, and what that does to the columns
     coverage: str | None = None
+    #: set when lines of prompts no longer in the prompt file were left out (:func:`read_predictions`)
+    set_aside: str | None = None
 
 
 def run_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -111,12 +113,37 @@ def prediction_paths(inputs: Sequence[str | Path]) -> list[Path]:
     return paths
 
 
-def load_predictions(inputs: Sequence[str | Path]) -> tuple[list[dict], int]:
-    """Validated prediction lines, one per (prompt id, method, sample): a key seen twice keeps its
-    last line (a rewritten line of a resumed run) and is counted in the second return value."""
+@dataclass
+class Predictions:
+    """What :func:`read_predictions` read."""
+
+    records: list[dict]  #: one per (prompt id, method, sample)
+    duplicates: int = 0  #: lines whose key an earlier line had (the last one is kept)
+    set_aside: int = 0  #: lines of prompts that their directory's prompt file no longer holds (left out)
+    set_aside_prompts: int = 0  #: how many such prompts
+
+
+def _current_prompt_ids(folder: Path, cache: dict) -> set[str] | None:
+    """The prompt ids ``pargs predict`` last decoded into ``folder`` (its manifest), None when unknown."""
+    if folder not in cache:
+        from pargs.lit.manifest import read_manifest
+
+        prompts = (read_manifest(folder) or {}).get("prompts") or {}
+        cache[folder] = set(map(str, prompts["ids"])) if "ids" in prompts else None
+    return cache[folder]
+
+
+def read_predictions(inputs: Sequence[str | Path]) -> Predictions:
+    """Validated prediction lines, one per (prompt id, method, sample): a key seen twice keeps its last line
+    (a rewritten line of a resumed run). Lines of a prompt that the directory's last ``predict`` no longer
+    found in its prompt file (removed, or beyond a lowered ``limit``) are set aside: kept in the files, left
+    out of every table, counted."""
+    out = Predictions([])
     by_key: dict[tuple, dict] = {}
-    duplicates = 0
+    prompt_ids: dict[Path, set[str] | None] = {}
+    aside: set[tuple[Path, str]] = set()
     for path in prediction_paths(inputs):
+        current = _current_prompt_ids(path.parent, prompt_ids)
         for line, rec in iter_jsonl(path):
             for name, types in _FIELDS.items():
                 if name not in rec:
@@ -128,12 +155,34 @@ def load_predictions(inputs: Sequence[str | Path]) -> tuple[list[dict], int]:
                         name,
                         f"must be {'/'.join(t.__name__ for t in types)}, got {type(rec[name]).__name__}",
                     )
+            if current is not None and str(rec["id"]) not in current:
+                out.set_aside += 1
+                aside.add((path.parent, str(rec["id"])))
+                continue
             key = (str(rec["id"]), rec["method"], rec["sample"])
-            duplicates += key in by_key
+            out.duplicates += key in by_key
             by_key[key] = dict(rec, id=str(rec["id"]))
-    if duplicates:
-        log.warning("%d prediction lines repeat an earlier (id, method, sample); the last one is used", duplicates)
-    return list(by_key.values()), duplicates
+    out.records = list(by_key.values())
+    out.set_aside_prompts = len(aside)
+    if out.duplicates:
+        log.warning("%d prediction lines repeat an earlier (id, method, sample); the last one is used", out.duplicates)
+    if out.set_aside:
+        log.warning("%s", set_aside_note(out))
+    return out
+
+
+def set_aside_note(predictions: Predictions) -> str:
+    """One sentence on the lines :func:`read_predictions` left out."""
+    return (
+        f"set aside {predictions.set_aside} prediction lines of {predictions.set_aside_prompts} prompts that the "
+        "prompt file of their last pargs predict no longer holds (the lines stay in the files)"
+    )
+
+
+def load_predictions(inputs: Sequence[str | Path]) -> tuple[list[dict], int]:
+    """:func:`read_predictions`' lines and number of duplicates."""
+    predictions = read_predictions(inputs)
+    return predictions.records, predictions.duplicates
 
 
 def _row(method: str, recs: list[dict], baseline_scores: dict[str, float] | None) -> MethodRow:
@@ -256,6 +305,8 @@ def format_markdown(report: Report) -> str:
     ]
     if report.coverage:
         lines += ["", f"**Note:** {report.coverage}."]
+    if report.set_aside:
+        lines += ["", f"**Note:** {report.set_aside}."]
     return "\n".join(lines)
 
 
@@ -388,7 +439,8 @@ def build_report(
 
     ``reward_name`` names the reward in the note and on the figures for lines that do not name it
     (:func:`reward_name_of`)."""
-    records, duplicates = load_predictions(inputs)
+    predictions = read_predictions(inputs)
+    records, duplicates = predictions.records, predictions.duplicates
     reward_name = reward_name_of(records, reward_name)
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in records:
@@ -415,6 +467,7 @@ def build_report(
         duplicates,
         reward_name,
         coverage=prompt_coverage(by_method, baseline),
+        set_aside=set_aside_note(predictions) if predictions.set_aside else None,
     )
     if report.coverage:
         log.warning("%s", report.coverage)

@@ -368,7 +368,7 @@ def test_a_read_only_directory_is_one_line_before_any_model_loads(run):
         (
             "pargs.bta=3",
             "--method pargs.bta=3: a method has no field 'bta'; its fields: beta, greedy, k, kind, n, name, "
-            "policy, preset, samples, scorer, temperature, top_k, top_p",
+            "noise_key, policy, preset, samples, scorer, temperature, top_k, top_p",
         ),
         ("pargs.k=many", "--method pargs.k=many: k must be an integer, got 'many'"),
         ("pargs.greedy=2", "--method pargs.greedy=2: greedy must be true or false, got '2'"),
@@ -403,3 +403,91 @@ def test_a_preset_method_is_found_by_its_preset_name(run, capsys, model_dirs):
     code, err = _predict(capsys, "-c", str(cfg), "--method", "pargs.beta=2", "--method", "top-k.top_k=5")
     assert code == 1
     assert ": method 'top-k' (6 lines): top_k 10 -> 5; method 'pargs' (6 lines): beta 1.5 -> 2.0. " in err
+
+
+def test_a_new_directory_reuses_the_lines_whose_settings_are_unchanged_and_decodes_the_rest(run, capsys):
+    base, cfg = run
+    first = _by_method(base / "preds")
+    # beta 1000: the untrained RM's rewards differ little between candidates; a large beta makes them decide
+    code, err = _predict(capsys, "-c", str(cfg), "--method", "pargs.beta=1000", "--predictions", str(base / "beta3"))
+    assert code == 0, err[-3000:]
+    assert f"reused from {base / 'preds'} (same settings): 'top-k' (6 lines); decoded here: 'pargs'" in err
+    now = _by_method(base / "beta3")
+    assert now["top-k"] == first["top-k"]  # copied, timing included
+    assert now["pargs"].keys() == first["pargs"].keys() and now["pargs"] != first["pargs"]  # decoded anew
+    manifest = json.loads((base / "beta3" / "manifest.json").read_text())
+    assert manifest["methods"]["pargs"]["settings"]["beta"] == 1000.0
+    assert (
+        manifest["methods"]["top-k"]["settings"]
+        == json.loads((base / "preds" / "manifest.json").read_text())["methods"]["top-k"]["settings"]
+    )
+    # --reuse_from none decodes everything, and gives the same lines (the noise of a row is a function of its key)
+    code, err = _predict(
+        capsys,
+        "-c",
+        str(cfg),
+        "--method",
+        "pargs.beta=1000",
+        "--predictions",
+        str(base / "all"),
+        "--reuse_from",
+        "none",
+    )
+    assert code == 0 and "reused from" not in err, err[-3000:]
+    again = _by_method(base / "all")
+    assert again.keys() == now.keys() and [r["response"] for r in again["top-k"].values()] == [
+        r["response"] for r in now["top-k"].values()
+    ]
+
+
+def test_variants_of_a_preset_share_the_noise_and_other_keys_do_not(tmp_path, synthetic_dir, model_dirs, capsys):
+    """A renamed copy of a preset draws the same tokens (common random numbers, so a beta comparison is paired);
+    a method without a preset, or with another noise_key, draws other noise."""
+    shutil.copytree(model_dirs["rm"], tmp_path / "rm")
+    shutil.copy(synthetic_dir / "prompts_test.jsonl", tmp_path / "prompts.jsonl")
+    methods = [
+        {"preset": "pargs", "scorer": "rm"},
+        {"preset": "pargs", "name": "pargs-copy", "scorer": "rm"},
+        {"preset": "pargs", "name": "pargs-other", "scorer": "rm", "noise_key": "other"},
+        {"name": "no-preset", "kind": "guided", "k": 10, "beta": 1.5, "scorer": "rm"},
+    ]
+    cfg = _config(tmp_path, model_dirs["reference"], methods=methods)
+    code, err = _predict(capsys, "-c", str(cfg))
+    assert code == 0, err[-3000:]
+    got = {m: [r["response"] for _, r in sorted(v.items())] for m, v in _by_method(tmp_path / "preds").items()}
+    seeds = {m: [r["seed"] for _, r in sorted(v.items())] for m, v in _by_method(tmp_path / "preds").items()}
+    assert got["pargs-copy"] == got["pargs"] and seeds["pargs-copy"] == seeds["pargs"]
+    for other in ("pargs-other", "no-preset"):  # the same distribution, other noise: some row differs
+        assert not set(seeds[other]) & set(seeds["pargs"]) and got[other] != got["pargs"], other
+
+
+def test_a_manifest_of_format_1_keeps_its_lines(run, capsys):
+    """Format 1 seeded each row from the method's name: read back, that is the method's noise key."""
+    base, cfg = run
+    path = base / "preds" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["methods"].values():
+        del entry["settings"]["noise_key"]
+    path.write_text(json.dumps(dict(manifest, format=1)))
+    before = _lines(base / "preds")
+    code, err = _predict(capsys, "-c", str(cfg))
+    assert code == 0, err[-3000:]
+    assert _lines(base / "preds") == before
+
+
+def test_prompts_removed_from_the_file_are_set_aside_by_predict_and_report(run, capsys):
+    base, cfg = run
+    prompts = (base / "prompts.jsonl").read_text().splitlines(True)
+    gone = json.loads(prompts[4])["id"]
+    (base / "prompts.jsonl").write_text("".join(prompts[:4] + prompts[5:]))
+    before = _lines(base / "preds")
+    code, err = _predict(capsys, "-c", str(cfg))
+    assert code == 0, err[-3000:]
+    assert f"set aside 2 lines of 1 prompts that {base / 'prompts.jsonl'} no longer holds (ids {gone!r})" in err
+    assert _lines(base / "preds") == before  # kept in the files
+    capsys.readouterr()
+    assert main(["report", str(base / "preds"), "--out", str(base / "report")]) == 0
+    table = (base / "report" / "results.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines() if line.startswith("| ")}
+    assert rows["top-k"][1] == "5" and rows["pargs"][1] == "5"  # 5 prompts, not 6
+    assert "set aside 2 prediction lines of 1 prompts that the prompt file of their last pargs predict" in table

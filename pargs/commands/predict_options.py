@@ -1,7 +1,10 @@
 """``pargs predict`` options that change a predict config without editing it.
 
 - ``--predictions DIR``: where the prediction writer writes (its ``output_dir``), e.g. to try a new beta
-  next to the first run: ``pargs predict -c CFG --method pargs.beta=3 --predictions runs/beta3``;
+  next to the first run: ``pargs predict -c CFG --method pargs.beta=3 --predictions runs/beta3``; the lines
+  of the config's own directory that this config would write are copied, not decoded again
+  (:mod:`pargs.lit.reuse`: there, only ``pargs`` is decoded);
+- ``--reuse_from DIR|none``: copy those lines from DIR instead (``none``: decode everything);
 - ``--on_change refuse|restart|adopt``: what the writer does with lines already there that this config
   would not write (:mod:`pargs.lit.resume_check`);
 - ``--method NAME.FIELD=VALUE`` (repeatable): one field of one decoding method, the method found by its
@@ -32,12 +35,19 @@ WRITER = f"{JsonlPredictionWriter.__module__.rpartition('.')[0]}.{JsonlPredictio
 
 
 def add_predict_options(parser) -> None:
-    """Add ``--predictions``, ``--on_change`` and ``--method`` to a ``predict`` parser."""
+    """Add ``--predictions``, ``--reuse_from``, ``--on_change`` and ``--method`` to a ``predict`` parser."""
     parser.add_argument(
         "--predictions",
         type=str | None,
         default=None,
         help="write the predictions to this directory (the prediction writer's output_dir)",
+    )
+    parser.add_argument(
+        "--reuse_from",
+        type=str | None,
+        default=None,
+        help="copy the lines of this predictions directory that this config would write instead of decoding them "
+        "again (default with --predictions: the config's own output_dir; none: decode everything)",
     )
     parser.add_argument(
         "--on_change",
@@ -58,15 +68,20 @@ def add_predict_options(parser) -> None:
 
 def apply_predict_options(config: Namespace) -> None:
     """Apply the options of :func:`add_predict_options` to a parsed ``predict`` config (then clear them)."""
-    if config.get("predictions") is not None or config.get("on_change") is not None:
-        writer = _the_writer(config, "--predictions" if config.get("predictions") is not None else "--on_change")
+    given = [o for o in ("predictions", "reuse_from", "on_change") if config.get(o) is not None]
+    if given:
+        writer = _the_writer(config, f"--{given[0]}")
         if config.get("predictions") is not None:
+            if writer.init_args.get("reuse_from") is None:  # the config's own lines: reuse what still holds
+                writer.init_args.reuse_from = writer.init_args.output_dir
             writer.init_args.output_dir = config.predictions
+        if config.get("reuse_from") is not None:
+            writer.init_args.reuse_from = None if config.reuse_from.lower() == "none" else config.reuse_from
         if config.get("on_change") is not None:
             writer.init_args.on_change = config.on_change
     if config.get("method"):
         set_method_fields(config.model, config.method)
-    config.predictions, config.on_change, config.method = None, None, []
+    config.predictions, config.reuse_from, config.on_change, config.method = None, None, None, []
 
 
 def _import(class_path: str):

@@ -61,6 +61,10 @@ class DecodeMethod:
     scorer: str | None = _unset(None)  #: name of the reward scorer (guided, best_of_n)
     policy: str | None = _unset("reference")  #: name of the policy model to decode from
     samples: int | None = _unset(1)  #: responses per prompt (10 for the diversity metric)
+    #: what each row's random noise derives from (with the run seed, prompt id and sample): methods with one key
+    #: draw the same noise, so variants of a method (another beta, another k) are compared on common random
+    #: numbers (default: the preset's name, else ``name``)
+    noise_key: str | None = None
     weight: InitVar[float | None] = None  #: the old name of ``beta``; giving it is an error that says so
 
     def __post_init__(self, weight: float | None) -> None:
@@ -75,6 +79,8 @@ class DecodeMethod:
             if self.preset is None:
                 raise ConfigError("a decoding method needs a `name` (or a `preset`, whose name it then takes)")
             self.name = self.preset
+        if self.noise_key is None:
+            self.noise_key = self.preset or self.name
         for f in fields(self):
             if f.metadata and getattr(self, f.name) is None:
                 setattr(self, f.name, base.get(f.name, f.metadata["default"]))

@@ -2,8 +2,8 @@
 
 ``predict_step`` returns one record per (prompt, method, sample); :class:`~pargs.lit.writer.JsonlPredictionWriter`
 streams them to JSONL. Records already written by an earlier, interrupted run are skipped, and each
-row's seed depends only on (seed, prompt id, method, sample), so a resumed run writes what an
-uninterrupted one would have.
+row's seed depends only on (seed, prompt id, the method's noise key, sample), so a resumed run writes
+what an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class DecodeModule(L.LightningModule):
         stop_strings: a response also ends when its text contains one of these.
         max_prompt_length: fail on prompts with more tokens than this (None: the policy's context minus
             ``max_new_tokens``).
-        seed: run seed; every row's seed derives from it, the prompt id, the method and the sample.
+        seed: run seed; every row's seed derives from it, the prompt id, the method's ``noise_key`` and the sample.
         warmup: run each method once, untimed, before its first timed batch.
         rows_per_call: responses decoded together (None: the prompt batch size). The same for every
             method, so methods with several samples per prompt are timed under the same batch size as
@@ -210,7 +210,7 @@ class DecodeModule(L.LightningModule):
         scorer = self._scorers.get(method.scorer) if method.uses_scorer else None
         prompt_lens = self._check_prompts(method, rows)
         prompts = [rec["prompt"] for rec, _ in rows]
-        seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.name, s) for rec, s in rows])
+        seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.noise_key, s) for rec, s in rows])
         kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), path=hp.decode_path)
         if hp.warmup and method.name not in self._warm:
             # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this

@@ -5,11 +5,13 @@
     {"format": 1,
      "methods": {"pargs": {"settings": {"beta": 1.5, "k": 10, ..., "scorers.partial.model.files": "sha256:..."}},
                  ...},
-     "file_digests": {"/abs/path/model.safetensors": {"size": ..., "mtime_ns": ..., "sha256": "..."}, ...}}
+     "file_digests": {"/abs/path/model.safetensors": {"size": ..., "mtime_ns": ..., "sha256": "..."}, ...},
+     "prompts": {"file": "data/prompts_test.jsonl", "ids": ["p0", "p1", ...]}}
 
 ``settings`` are :mod:`pargs.lit.fingerprint`'s; ``file_digests`` is the cache of
 :class:`pargs.models.identity.FileDigests` (a model file is hashed again only when its size or time
-changed). One manifest per predictions directory keeps the lines small and lets a refusal name the
+changed); ``prompts`` the prompt ids of the last run (lines of other ids are set aside,
+:mod:`pargs.lit.resume_check`). One manifest per predictions directory keeps the lines small and lets a refusal name the
 fields that changed. It is written atomically (a temporary file renamed over it) before the first line
 of a method is written; a method recorded but without a line yet (a run that stopped before decoding)
 is not bound by its record.
@@ -26,7 +28,8 @@ from pargs.errors import ConfigError
 from pargs.lit.fingerprint import LOCATION_SUFFIXES
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+#: 2: methods have ``noise_key`` (format 1 seeded each row from the method's name, which is what 2 records)
+FORMAT = 2
 
 
 def read_manifest(output_dir: str | os.PathLike) -> dict | None:
@@ -43,6 +46,11 @@ def read_manifest(output_dir: str | os.PathLike) -> dict | None:
             f"{path} is not a pargs predictions manifest ({err}); delete it, then run again with "
             "--on_change restart (decode the lines again) or adopt (keep them)"
         ) from None
+    if manifest.get("format", 1) < 2:  # rows were seeded from the method's name: that was their noise key
+        for entry in manifest["methods"].values():
+            settings = entry.get("settings", {}) if isinstance(entry, dict) else {}
+            if "name" in settings:
+                settings.setdefault("noise_key", settings["name"])
     return manifest
 
 

@@ -10,6 +10,10 @@ is what would make it now:
 - the line's prompt and references equal what the prompt file holds for its id now (adding prompts or
   raising ``limit`` just decodes the new ones).
 
+Lines of prompts the file no longer holds (removed, or beyond a lowered ``limit``) are set aside: they stay
+in the files, the run says how many, and the manifest records the prompt ids of this run, so
+``pargs report`` leaves them out too.
+
 ``on_change`` says what to do with the lines that fail: ``refuse`` (default) stops the run with a message
 naming each method and setting that changed (old -> new); ``restart`` removes those lines (rewriting the
 files atomically; other methods' lines stay) so they are decoded again; ``adopt`` records this config's
@@ -43,6 +47,7 @@ class Lines:
 
     counts: Counter = field(default_factory=Counter)  #: lines per method
     stale: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))  #: method -> ids, other prompt
+    absent: Counter = field(default_factory=Counter)  #: prompt id -> lines, for ids the prompt file does not hold
 
 
 def scan_lines(files: list[Path], prompts: dict[str, tuple[str, Any]] | None) -> Lines:
@@ -55,8 +60,12 @@ def scan_lines(files: list[Path], prompts: dict[str, tuple[str, Any]] | None) ->
                     break
                 rec = json.loads(raw)
                 found.counts[rec["method"]] += 1
-                now = prompts.get(str(rec["id"])) if prompts is not None else None
-                if now is not None and (rec.get("prompt"), rec.get("reference", [])) != now:
+                if prompts is None:
+                    continue
+                now = prompts.get(str(rec["id"]))
+                if now is None:
+                    found.absent[str(rec["id"])] += 1
+                elif (rec.get("prompt"), rec.get("reference", [])) != now:
                     found.stale[rec["method"]].append(str(rec["id"]))
     return found
 
@@ -188,12 +197,25 @@ def check_and_record(
             "on_change adopt: the lines of %s had no record of their settings; this config's are recorded for them",
             ", ".join(f"{m!r} ({lines.counts[m]})" for m in unrecorded),
         )
+    if lines.absent:
+        log.warning(
+            "%s: set aside %s of %d prompts that %s no longer holds (ids %s): kept in the files, left out of "
+            "pargs report",
+            output_dir,
+            _n_lines(sum(lines.absent.values())),
+            len(lines.absent),
+            prompt_file,
+            _ids(list(lines.absent)),
+        )
     if settings is None:
         return
     methods = {m: entry for m, entry in recorded.items() if m not in settings}
     methods.update({m: {"settings": as_recorded(now)} for m, now in settings.items()})
     cache = {path: entry for path, entry in digests.cache.items() if os.path.exists(path)}
-    write_manifest(output_dir, {"methods": methods, "file_digests": cache})
+    record = {"methods": methods, "file_digests": cache}
+    if prompts is not None:
+        record["prompts"] = {"file": prompt_file, "ids": sorted(prompts)}
+    write_manifest(output_dir, record)
 
 
 def _refusal(

@@ -10,7 +10,8 @@ every batch. On start, global rank 0, alone and before any model is loaded:
 - cuts a torn last line (a process killed mid-write) off every prediction file, whichever rank wrote it, so
   a resumed run on fewer processes repairs the files no process appends to any more;
 - compares what made the lines already there with what this config would make (:mod:`pargs.lit.resume_check`)
-  and records this config's settings in ``manifest.json`` before the first line of a method is written.
+  and records this config's settings in ``manifest.json`` before the first line of a method is written;
+- with ``reuse_from``, copies the lines of that directory which this config would write (:mod:`pargs.lit.reuse`).
 
 The other ranks wait for its verdict (a broadcast), then every rank hands the keys (prompt id, method,
 sample) of every complete line in the directory to the decoding module, which skips them. Restarting with
@@ -33,6 +34,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from pargs.errors import ConfigError
 from pargs.lit.manifest import read_manifest
 from pargs.lit.resume_check import ON_CHANGE, check_and_record, current_prompts
+from pargs.lit.reuse import reuse_lines
 from pargs.lit.run_lock import DirectoryLock, acquire
 from pargs.models.identity import FileDigests
 
@@ -125,9 +127,17 @@ class JsonlPredictionWriter(BasePredictionWriter):
             another prompt, no record): refuse (stop, naming what changed), restart (remove those lines and
             decode them again), adopt (record this config's settings for lines without a record, refuse the
             rest); ``pargs predict --on_change`` sets it. See :mod:`pargs.lit.resume_check`.
+        reuse_from: another predictions directory whose lines this config would write are copied instead of
+            decoded again (:mod:`pargs.lit.reuse`); ``pargs predict --predictions DIR`` sets it to the
+            config's own ``output_dir``, ``--reuse_from`` to any directory (or ``none``).
     """
 
-    def __init__(self, output_dir: str, on_change: Literal["refuse", "restart", "adopt"] = "refuse") -> None:
+    def __init__(
+        self,
+        output_dir: str,
+        on_change: Literal["refuse", "restart", "adopt"] = "refuse",
+        reuse_from: str | None = None,
+    ) -> None:
         super().__init__(write_interval="batch")
         if on_change not in ON_CHANGE:
             raise ConfigError(
@@ -135,6 +145,7 @@ class JsonlPredictionWriter(BasePredictionWriter):
             )
         self.output_dir = Path(output_dir)
         self.on_change = on_change
+        self.reuse_from = reuse_from
         self.done: set[Key] = set()
         self._fh = None
         self._lock: DirectoryLock | None = None
@@ -181,6 +192,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
         prompts, prompt_file = current_prompts(getattr(trainer, "datamodule", None))
         with _writable(self.output_dir):
             check_and_record(self.output_dir, files, settings, prompts, prompt_file, self.on_change, digests, manifest)
+            if self.reuse_from and settings is not None:
+                reuse_lines(self.reuse_from, self.output_dir, settings, prompts, completed_keys(self.output_dir))
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         if not prediction:
