@@ -410,11 +410,23 @@ def test_cuda_graphs_give_the_eager_tokens(models, tokenizer):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled path is captured on CUDA only")
 def test_compiled_step_on_cuda_gives_the_eager_tokens(models, tokenizer):
-    """Inductor's step inside a CUDA graph, Llama policy and RM in float32 (one compile; the benchmark,
-    benchmarks/decoding_gpu.py, reports the bfloat16 agreement of 7B models)."""
+    """Inductor's step inside a CUDA graph, Llama policy and RM in float32: one compile, then later calls that
+    only replay (tests/decoding/test_path_agreement.py checks the bfloat16 agreement)."""
     static_loop.release_sessions()
     policy, rm = (copy.deepcopy(m).cuda() for m in models["llama"])
     eager, compiled = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="compiled")
     print(f"llama compiled float32: compiling and capturing took {compiled.compile_seconds:.1f} s")
     assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
+    for _ in range(2):  # later calls of the shape replay only (issue 24: "a later call compiled again")
+        again = generate(
+            policy,
+            tokenizer,
+            PROMPTS,
+            METHODS["pargs"],
+            _seeds(len(PROMPTS)),
+            scorer=CachedCausalScorer(rm),
+            max_new_tokens=14,
+            path="compiled",
+        )
+        assert again.token_ids == eager.token_ids and again.compile_seconds == 0.0
     static_loop.release_sessions()
