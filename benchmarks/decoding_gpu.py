@@ -183,7 +183,7 @@ def _tok(result: dict) -> str:
     if not result:
         return "-"
     if "error" in result:
-        return "failed"
+        return "out of time" if "exit timeout" in result["error"] else "failed"
     return f"{result['tok/s']:,.0f}"
 
 

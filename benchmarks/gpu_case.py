@@ -24,8 +24,8 @@ Kinds of case (the first argument):
   this one process, as a ``pargs predict`` process runs them: first and later calls.
 - ``agree``: token agreement between paths (:mod:`benchmarks.gpu_agreement`).
 
-Every case also times a tiny kernel's launch (microseconds, at its start and its end): eager decoding is bound by
-launches, so this says whether the host was slow while the case ran.
+Every case also times a tiny kernel's launch (microseconds, at its start and its end) and reads the host's load
+average: eager decoding is bound by launches, so these say whether the host was slow while the case ran.
 
 Usage: python benchmarks/gpu_case.py pargs --models 7b+1b --method pargs --batch 8 --path graphs
 """
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -313,9 +314,11 @@ def main(argv=None) -> None:
         else:
             setup = Setup(ns)
             row.update({"build s": round(setup.build_seconds, 2), "launch us": [launch_us(ns.device)]})
+            row["load average"] = [os.getloadavg()[0]]
             case = {"pargs": pargs_case, "hf": hf_case, "small": small_case}[ns.kind]
             row.update(case(ns, setup))
             row["launch us"].append(launch_us(ns.device))
+            row["load average"].append(os.getloadavg()[0])
     except Exception as err:  # the driver records the failure and goes on with the next case
         row["error"] = f"{type(err).__name__}: {err}"[:400]
         import traceback
