@@ -137,7 +137,7 @@ def run(case: Case, budget_left: float, log) -> dict:
             capture_output=True,
             text=True,
             env=env,
-            timeout=max(10.0, budget_left),
+            timeout=max(10.0, min(budget_left, 4 * case.need + 30)),  # a hung case leaves time for the rest
         )
         stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as err:  # its output so far comes as bytes

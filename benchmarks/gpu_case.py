@@ -223,7 +223,10 @@ def pargs_case(ns, setup: Setup) -> dict:
         "same tokens later": all(g.token_ids == first.token_ids for g in later),
     }
     if ns.profile:
-        row.update(profile(lambda: setup.pargs(ns.method, ns.path, n), n, ns.profile, ns.device))
+        try:  # the timings above stand even if the profiler fails
+            row.update(profile(lambda: setup.pargs(ns.method, ns.path, n), n, ns.profile, ns.device))
+        except Exception as err:
+            row["profile error"] = f"{type(err).__name__}: {err}"[:300]
     return row
 
 
