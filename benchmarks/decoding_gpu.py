@@ -122,7 +122,7 @@ def for_cpu(case: Case) -> Case:
     swap = {"7b": "tiny", "7b+1b": "tiny+tiny", "7b+7b": "tiny+tiny", "1b": "tiny", "graphs": "static"}
     args = [swap.get(a, a) for a in case.args]
     args += ["--device", "cpu", "--dtype", "float32", "--new-tokens", "16", "--prompt-len", "8", "--repeats", "1"]
-    return Case(case.column, case.method, case.models, case.batch, args, case.need / 3)
+    return Case(case.column, case.method, case.models, case.batch, args, case.need)
 
 
 def run(case: Case, budget_left: float, log) -> dict:
