@@ -297,13 +297,15 @@ def generate(
 _told: set[str] = set()
 
 #: ``auto`` on CUDA weighs the kernel launches a call would spend on the eager path against the one-time cost of
-#: capturing the step. Both numbers are measured on the H200 (``benchmarks/gpu_probe.sh``; the values in
-#: ``benchmarks/results/decoding_gpu.md``): an eager step costs about this many seconds per transformer layer it
-#: runs (the policy's, plus the reward model's for a scorer that runs one; launch-bound, so nearly independent of
-#: the batch) ...
-EAGER_SECONDS_PER_LAYER_STEP = 2e-4
+#: capturing the step; both numbers are set from measurements on the H200 (``benchmarks/gpu_probe.sh``, and the
+#: section "What auto is set from" of ``benchmarks/results/decoding_gpu.md``). An eager step costs about this many
+#: seconds per transformer layer it runs (the policy's, plus the reward model's for a scorer that runs one;
+#: launch-bound, so nearly independent of the batch). Until the probe measures it: the first H200 run's eager
+#: 7B steps at batch 8, 21 ms (Hugging Face) to 33-59 ms (pargs) over 32 layers, less the per-step work ...
+EAGER_SECONDS_PER_LAYER_STEP = 5e-4
 #: ... and a captured step's first call costs about this many seconds more than its steps (warm-up, the capture,
-#: synchronising, collecting garbage). The graphs path is taken when one call's launches would cost more.
+#: synchronising, collecting garbage; an estimate until measured). The graphs path is taken when one call's
+#: launches would cost more.
 CAPTURE_SECONDS = 0.5
 
 
@@ -354,7 +356,7 @@ def auto_path(method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | No
     compiles for 20 to 60 s per shape at 7B (measured on the H200); ask for it by name.
     """
     layers = _layers(policy)
-    if method.rule.uses_scorer and scorer is not None:
+    if method.rule.uses_scorer and hasattr(method.rule, "step") and scorer is not None:  # scored at every step
         layers += _layers(getattr(scorer, "static_key", None))
     launches_seconds = stop.max_new_tokens * layers * EAGER_SECONDS_PER_LAYER_STEP
     return "graphs" if launches_seconds >= CAPTURE_SECONDS else "eager"

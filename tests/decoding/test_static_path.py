@@ -291,8 +291,9 @@ def test_path_choice(lm, rm, tokenizer, caplog):
 
 
 def test_auto_on_cuda_captures_when_one_calls_launches_cost_more_than_a_capture(lm, rm, tokenizer, monkeypatch):
-    """Launch seconds of a call = max_new_tokens x layers run per step (the policy's 2, plus the RM's 2 for PARGS)
-    x seconds per layer and step; graphs from CAPTURE_SECONDS on, eager below; never compiled."""
+    """Launch seconds of a call = max_new_tokens x layers run per step (the policy's 2, plus the RM's 2 for PARGS,
+    which scores every step; not for Best-of-N) x seconds per layer and step; graphs from CAPTURE_SECONDS on,
+    eager below; never compiled."""
     import pargs.decoding.engine as engine
 
     monkeypatch.setattr(engine, "EAGER_SECONDS_PER_LAYER_STEP", 1e-3)
@@ -305,6 +306,10 @@ def test_auto_on_cuda_captures_when_one_calls_launches_cost_more_than_a_capture(
 
     assert [auto("pargs", 24), auto("pargs", 25), auto("pargs", 500)] == ["eager", "graphs", "graphs"]
     assert [auto("top-k", 25), auto("top-k", 49), auto("top-k", 50)] == ["eager", "eager", "graphs"]
+    bon = DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm")  # scores whole responses, not every step
+    for steps, path in ((49, "eager"), (50, "graphs")):
+        stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
+        assert choose_path("auto", bon, lm, cached, stop, cuda) == path
 
 
 def _bench_llama(tokenizer, seed, **kw):
