@@ -22,8 +22,8 @@ k = 1, 10 and 20 (slope per candidate), next to the analytic size of one candida
 
 Usage: python benchmarks/decoding.py [--lengths 32 128 256] [--repeats 5] [--out benchmarks/results/decoding.md]
 
-With ``--device`` or ``--preset`` it runs the GPU benchmark instead (``benchmarks/decoding_gpu.py``: 7B-shaped
-Llama models, pargs' eager and captured paths next to Hugging Face ``generate``).
+With ``--device`` or ``--plan`` it runs the GPU benchmark instead (``benchmarks/decoding_gpu.py``: 7B-shaped
+Llama models, pargs' eager and captured paths next to Hugging Face ``generate``, every case in its own process).
 """
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ def machine() -> str:
 
 
 def main() -> None:
-    if any(a.split("=")[0] in ("--device", "--preset") for a in sys.argv[1:]):
+    if any(a.split("=")[0] in ("--device", "--plan") for a in sys.argv[1:]):
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout's root
         from benchmarks.decoding_gpu import main as gpu_main
 

@@ -1,319 +1,363 @@
-"""Decoding speed on a GPU: pargs' eager and captured token loops next to Hugging Face ``generate``.
+"""Decoding speed on a GPU: pargs' token loops next to Hugging Face ``generate``, every case in a fresh process.
 
-Llama-shaped models with random weights (speed does not depend on training), built on the device in
-``--dtype``: ``7b`` (32 layers, hidden 4096, 32 heads, MLP 11008), ``1b`` (TinyLlama-1.1B's shape: 22
-layers, hidden 2048, 32 heads, 4 key/value heads, MLP 5632), vocabulary 32000, SDPA attention; ``tiny``
-(2 layers, hidden 64, vocabulary 512) checks the code on a CPU in seconds. ``--preset 7b+1b 7b+7b``
-pairs the 7B policy with a 1B or a 7B reward model (one policy, built once). Prompts of 64 tokens,
-exactly 128 new tokens (``min_new_tokens = max_new_tokens``, so no row stops early), batches 1, 8, 32.
+The driver runs each case of a plan as ``python benchmarks/gpu_case.py ...`` in a process of its own (what a case
+measures, and why a process each: ``benchmarks/gpu_case.py``) and collects their JSON lines. Cases run in the
+plan's order, most wanted first, while the time budget lasts (``--budget``; a case is skipped when less than its
+estimate is left, and listed as not run). Results are rewritten after every case, so a run cut short keeps what
+it measured.
 
-Methods, each at every batch size while the time budget lasts (``--budget``; what did not fit is listed;
-the order is in :func:`plan`):
+Plans (bf16, 64-token prompts, exactly 128 new tokens, k = 10, Llama shapes with random weights):
 
-- pargs ``top-k`` (k = 10) and ``PARGS`` (cached scorer, k = 10) on the ``eager`` path, and on the
-  ``graphs`` (CUDA graph of the static step) and ``compiled`` (Inductor + CUDA graph) paths;
-- Hugging Face ``generate``: eager (dynamic cache), and ``cache_implementation="static"``, which
-  ``generate`` compiles itself on CUDA (``torch.compile``, mode ``reduce-overhead``).
+- ``final``: the table of issue 24: top-k (7B) and PARGS (7B + 1B RM, 7B + 7B RM) at batches 8, 32 and 1 on the
+  ``graphs`` path, Hugging Face ``generate`` eager and with a static cache + compile at batches 8 and 32 (both
+  in every run), the bandwidth bound, first-call costs, token agreement between paths
+  (``benchmarks/gpu_agreement.py``), the quickstart's regime, then the ``compiled`` and ``eager`` paths at batch
+  8 if time is left. Written to ``OUT/decoding_gpu.md`` (commit it as ``benchmarks/results/decoding_gpu.md``).
+- ``probe``: where a step's time goes (torch.profiler tables of the graphs path, top-k 7B and PARGS 7B + 1B at
+  batch 8), compiled vs graphs vs eager step times and first-call costs at 7B (compiled twice: the second
+  process finds Inductor's on-disk caches warm) and at the quickstart's size, and Hugging Face eager in a fresh
+  process (also timed the way the old benchmark did). Written to ``OUT/probe.md``.
 
-Eager methods run once after a 4-token warm-up; captured ones run once to compile and capture (the
-"first call" column), then ``--repeats`` times (median reported). Token agreement compares each
-captured path's tokens with the eager path's for the same seeds: rows identical, and the mean share of
-each row decoded before its first difference (bf16 kernels differ, and a near-tie flips a token).
+``--device cpu`` runs the same plans on tiny models in float32 (``static`` for ``graphs``), to check the code.
 
-Usage: python benchmarks/decoding.py --device cuda --dtype bfloat16 --preset 7b+1b 7b+7b
-       python benchmarks/decoding.py --device cpu --preset tiny --paths static --budget 120   (a dry run)
+Usage: python benchmarks/decoding_gpu.py --plan final --budget 280 --out /tmp/gpu
+       python benchmarks/decoding_gpu.py --plan probe --device cpu --budget 300 --out /tmp/probe   (a dry run)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
-
-from pargs.decoding import static_loop
-from pargs.decoding.cached_scorer import CachedCausalScorer
-from pargs.decoding.engine import encode_prompts, generate
-from pargs.decoding.methods import preset
-from pargs.decoding.noise import stable_seed
-from pargs.tasks.word_tokenizer import build_word_tokenizer
-
-#: model shapes: layers, hidden, heads, key/value heads, MLP width
-SHAPES = {"7b": (32, 4096, 32, 32, 11008), "1b": (22, 2048, 32, 4, 5632), "tiny": (2, 64, 4, 2, 128)}
-#: preset -> (policy shape, reward model shape)
-PAIRS = {"7b+1b": ("7b", "1b"), "7b+7b": ("7b", "7b"), "tiny": ("tiny", "tiny")}
+CASE = str(Path(__file__).with_name("gpu_case.py"))
+#: bytes per second of the H200's memory, measured by a device-to-device copy (KINDS.md of the device tool)
+BANDWIDTH = 4.3e12
+#: issue 24's targets: (method, models, batch) -> tok/s; top-k's are relative to HF static + compile (x 1.1)
 TARGETS = {
-    ("top-k", 8): 1400,
-    ("top-k", 32): 4000,
-    ("pargs", 8, "7b+1b"): 1100,
-    ("pargs", 8, "7b+7b"): 700,
-    ("pargs", 1): 100,
+    ("pargs", "7b+1b", 8): 1100,
+    ("pargs", "7b+1b", 32): 3000,
+    ("pargs", "7b+1b", 1): 120,
+    ("pargs", "7b+7b", 8): 700,
 }
-K = 10
-TOP_K = preset("top-k", top_k=K)
-PARGS = preset("pargs", k=K, scorer="rm")
+TOPK_OVER_HF_STATIC = 1.1
+#: a decode of 8 prompts pays at most this much for its first call (compiling and capturing)
+FIRST_CALL_EXTRA_S = 5.0
+WHAT = {("top-k", "7b"): "top-k, 7B", ("pargs", "7b+1b"): "PARGS 7B + 1B RM", ("pargs", "7b+7b"): "PARGS 7B + 7B RM"}
 
 
-def config(shape: str, vocab: int, **extra) -> LlamaConfig:
-    layers, hidden, heads, kv_heads, mlp = SHAPES[shape]
-    return LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        intermediate_size=mlp,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=512,
-        pad_token_id=0,
-        eos_token_id=2,
-        bos_token_id=2,
-        attn_implementation="sdpa",
-        **extra,
-    )
+@dataclass
+class Case:
+    """One process: its column in the table, its arguments to gpu_case.py and its estimated seconds."""
+
+    column: str  #: e.g. "graphs", "HF eager", "HF static + compile", "agreement", "profile"
+    method: str  #: top-k or pargs ("hf" cases: top-k)
+    models: str  #: 7b, 7b+1b, 7b+7b, qs+qs
+    batch: int
+    args: list[str]
+    need: float  #: seconds it takes, about (measured on the H200 where known)
+    result: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.column}, {self.method}, {self.models}, batch {self.batch}"
 
 
-def build(cls, shape: str, vocab: int, dtype: torch.dtype, device: str, seed: int, **extra):
-    """A model with random weights, made directly on ``device`` in ``dtype`` (seconds for 7B on a GPU)."""
-    torch.manual_seed(seed)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
+def pargs_case(method: str, models: str, batch: int, path: str, need: float, *extra: str) -> Case:
+    args = ["pargs", "--method", method, "--models", models, "--batch", str(batch), "--path", path, *extra]
+    return Case(path, method, models, batch, args, need)
+
+
+def hf_case(batch: int, static: bool, need: float, *extra: str) -> Case:
+    column = "HF static + compile" if static else "HF eager"
+    args = ["hf", "--models", "7b", "--batch", str(batch), *(["--static"] if static else []), *extra]
+    return Case(column, "top-k", "7b", batch, args, need)
+
+
+def plan(name: str, out: Path) -> list[Case]:
+    """The cases of a plan, most wanted first (the estimates include ~9 s of process start and model build)."""
+    if name == "probe":
+        return [
+            pargs_case("top-k", "7b", 8, "graphs", 16, "--profile", str(out / "profile_topk_graphs.txt")),
+            pargs_case("pargs", "7b+1b", 8, "graphs", 20, "--profile", str(out / "profile_pargs_graphs.txt")),
+            hf_case(8, False, 25, "--cold", "--repeats", "2"),
+            pargs_case("top-k", "7b", 8, "compiled", 45),
+            Case("small", "both", "qs+qs", 16, ["small", "--models", "qs+qs", "--batch", "16", "--new-tokens", "32",
+                                                 "--prompt-len", "12"], 30),
+            Case("compiled again", "top-k", "7b", 8, [*pargs_case("top-k", "7b", 8, "compiled", 0).args,
+                                                      "--repeats", "1"], 22),  # Inductor's disk caches now warm
+            pargs_case("top-k", "7b", 8, "eager", 13, "--new-tokens", "32", "--repeats", "1"),
+            pargs_case("pargs", "7b+1b", 8, "eager", 14, "--new-tokens", "32", "--repeats", "1"),
+            hf_case(8, True, 42, "--repeats", "2"),
+        ]  # fmt: skip
+    cases = [
+        pargs_case("top-k", "7b", 8, "graphs", 15),
+        hf_case(8, False, 17),
+        hf_case(8, True, 42),
+        pargs_case("pargs", "7b+1b", 8, "graphs", 19),
+        pargs_case("pargs", "7b+7b", 8, "graphs", 22),
+        pargs_case("top-k", "7b", 32, "graphs", 14),
+        hf_case(32, True, 42, "--repeats", "2"),
+        hf_case(32, False, 15, "--repeats", "2"),
+        pargs_case("pargs", "7b+1b", 32, "graphs", 18),
+        pargs_case("pargs", "7b+1b", 1, "graphs", 16),
+        pargs_case("top-k", "7b", 1, "graphs", 13),
+        Case("agreement", "both", "1b", 8, ["agree", "--models", "1b", "--batch", "8", "--new-tokens", "64"], 25),
+        Case("small", "both", "qs+qs", 16, ["small", "--models", "qs+qs", "--batch", "16", "--new-tokens", "32",
+                                             "--prompt-len", "12"], 30),
+        pargs_case("top-k", "7b", 8, "compiled", 45),
+        pargs_case("top-k", "7b", 8, "eager", 15, "--repeats", "1"),
+        pargs_case("pargs", "7b+1b", 8, "eager", 22, "--repeats", "1"),
+        pargs_case("pargs", "7b+7b", 32, "graphs", 22),
+        pargs_case("pargs", "7b+1b", 8, "compiled", 70),
+    ]  # fmt: skip
+    return cases
+
+
+def for_cpu(case: Case) -> Case:
+    """The same case on tiny models in float32 on a CPU (a dry run of the code)."""
+    swap = {"7b": "tiny", "7b+1b": "tiny+tiny", "7b+7b": "tiny+tiny", "1b": "tiny", "graphs": "static"}
+    args = [swap.get(a, a) for a in case.args]
+    args += ["--device", "cpu", "--dtype", "float32", "--new-tokens", "16", "--prompt-len", "8", "--repeats", "1"]
+    return Case(case.column, case.method, case.models, case.batch, args, case.need)
+
+
+def run(case: Case, budget_left: float, log) -> dict:
+    """Run one case in a fresh process; its JSON line (or what went wrong)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if case.column.startswith("compiled"):
+        env["TORCH_LOGS"] = "recompiles"  # a recompilation shows in the log with its reason
+    start = time.perf_counter()
     try:
-        with torch.device(device):
-            model = cls(config(shape, vocab, **extra))
-    finally:
-        torch.set_default_dtype(default)
-    return model.eval().requires_grad_(False)
-
-
-class Bench:
-    """The models, prompts and the running results table of one benchmark run."""
-
-    def __init__(self, ns) -> None:
-        self.ns = ns
-        self.start = time.perf_counter()
-        self.device, self.dtype = ns.device, getattr(torch, ns.dtype)
-        vocab = 512 if all(p == "tiny" for p in ns.preset) else 32000
-        self.tokenizer = build_word_tokenizer([f"w{i}" for i in range(vocab - 3)])
-        t = time.perf_counter()
-        self.policy = build(LlamaForCausalLM, PAIRS[ns.preset[0]][0], vocab, self.dtype, self.device, 0)
-        self.rms = {
-            p: build(LlamaForSequenceClassification, PAIRS[p][1], vocab, self.dtype, self.device, 1, num_labels=1)
-            for p in ns.preset
-        }
-        self.build_seconds = time.perf_counter() - t
-        g = torch.Generator().manual_seed(0)
-        self.prompts = [
-            " ".join(f"w{int(i)}" for i in torch.randint(0, vocab - 3, (ns.prompt_len,), generator=g))
-            for _ in range(max(ns.batches))
-        ]
-        self.rows: list[dict] = []
-        self.skipped: list[str] = []
-        self.eager_tokens: dict[tuple, list[list[int]]] = {}
-
-    def left(self) -> float:
-        return self.ns.budget - (time.perf_counter() - self.start)
-
-    def _pargs(self, method, batch: int, pair: str | None, path: str, n: int):
-        seeds = torch.tensor([stable_seed("gpu-bench", i) for i in range(batch)])
-        scorer = CachedCausalScorer(self.rms[pair]) if pair else None
-        return generate(
-            self.policy,
-            self.tokenizer,
-            self.prompts[:batch],
-            method,
-            seeds,
-            scorer=scorer,
-            max_new_tokens=n,
-            min_new_tokens=n,
-            path=path,
+        proc = subprocess.run(
+            [sys.executable, CASE, *case.args, "--label", case.label],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=max(10.0, min(budget_left, 4 * case.need + 30)),  # a hung case leaves time for the rest
         )
-
-    def _hf(self, batch: int, static: bool, n: int) -> float:
-        ids, mask = encode_prompts(self.tokenizer, self.prompts[:batch])
-        kwargs = {"cache_implementation": "static"} if static else {}
-        start = time.perf_counter()
-        out = self.policy.generate(
-            input_ids=ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            do_sample=True,
-            top_k=K,
-            top_p=1.0,
-            temperature=1.0,
-            max_new_tokens=n,
-            min_new_tokens=n,
-            pad_token_id=0,
-            **kwargs,
+        stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as err:  # its output so far comes as bytes
+        stdout, stderr = (
+            s.decode(errors="replace") if isinstance(s, bytes) else s or "" for s in (err.stdout, err.stderr)
         )
-        out.cpu()
-        return time.perf_counter() - start
+        stderr, code = stderr + "\n(killed: out of time)", "timeout"
+    log.write(f"\n=== {case.label}: {' '.join(case.args)} (exit {code}, {time.perf_counter() - start:.1f} s)\n")
+    log.write(stderr[-20000:])
+    log.flush()
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    result = lines[-1] if lines else {"error": f"no result (exit {code}): {stderr.strip()[-300:]}"}
+    result["wall s"] = round(time.perf_counter() - start, 1)
+    return result
 
-    def case(self, batch: int, method: str, path: str, pair: str | None = None, need: float = 15.0) -> None:
-        """Time one method at one batch size, unless less than ``need`` seconds of the budget are left."""
-        label = f"batch {batch}, {pair or self.ns.preset[0].split('+')[0]}, {method}, {path}"
-        if self.left() < need:
-            self.skipped.append(label)
-            print(json.dumps({"skipped": label}), flush=True)
-            return
-        n, repeats = self.ns.new_tokens, self.ns.repeats
-        static_loop.release_sessions()
-        if self.device == "cuda":
-            torch.cuda.empty_cache()
-        row = {"batch": batch, "models": pair or PAIRS[self.ns.preset[0]][0], "method": method, "path": path}
-        try:
-            if method == "hf generate":
-                static = path == "static cache + compile"
-                first = self._hf(batch, static, n if static else 4)  # static: the first call compiles
-                times = [self._hf(batch, static, n) for _ in range(repeats if static else 1)]
-                if static:
-                    row["compile s"] = first - statistics.median(times)
-            else:
-                m = TOP_K if method == "top-k" else PARGS
-                if path == "eager":
-                    first = self._pargs(m, batch, pair, path, 4).seconds
-                    gens = [self._pargs(m, batch, pair, path, n)]
-                    self.eager_tokens[(batch, method, pair)] = gens[0].token_ids
-                else:
-                    gen = self._pargs(m, batch, pair, path, n)
-                    first, row["compile s"] = gen.seconds, gen.compile_seconds
-                    gens = [self._pargs(m, batch, pair, path, n) for _ in range(repeats)]
-                    assert all(g.compile_seconds == 0.0 for g in gens), "a later call compiled again"
-                    eager = self.eager_tokens.get((batch, method, pair))
-                    if eager is not None:
-                        row["agreement"] = agreement(eager, gens[0].token_ids)
-                times = [g.seconds for g in gens]
-            row["tok/s"] = batch * n / statistics.median(times)
-            row["first call s"] = first
-        except Exception as err:  # one failing method must not cost the others their numbers
-            row["error"] = f"{type(err).__name__}: {err}"[:300]
-        self.rows.append(row)
-        print(json.dumps(row, default=str), flush=True)
-        self.write()
 
-    def write(self) -> None:
-        ns = self.ns
-        gpu = torch.cuda.get_device_name() if self.device == "cuda" else "CPU"
-        lines = [
-            "# Decoding speed on a GPU",
-            "",
-            f"Device: {gpu}; torch {torch.__version__}; {ns.dtype}; Llama-shaped models with random weights "
-            f"(`benchmarks/decoding_gpu.py`: 7b, 1b = TinyLlama-1.1B's shape), vocabulary "
-            f"{len(self.tokenizer)}, prompts of {ns.prompt_len} tokens, exactly {ns.new_tokens} new tokens, k = {K}. "
-            f"Models built in {self.build_seconds:.1f} s. Written by `python benchmarks/decoding.py "
-            f"--device {ns.device} --dtype {ns.dtype} --preset {' '.join(ns.preset)}`.",
-            "",
-            "Paths: eager = pargs' eager loop; graphs = the static step captured as a CUDA graph; compiled = the "
-            "static step compiled by Inductor and captured. First call: the first full decode of that shape "
-            "(compiling and capturing included; for eager methods a 4-token warm-up); compile s: the part of it spent "
-            "in warm-up steps, compiling and capturing. Agreement: rows identical to the eager path's tokens / mean "
-            "share of a row before its first difference.",
-            "",
-            "| batch | models | method | path | tok/s | first call s | compile s | agreement |",
-            "|---:|---|---|---|---:|---:|---:|---|",
-        ]
-        for r in self.rows:
-            if "error" in r:
-                lines.append(
-                    f"| {r['batch']} | {r['models']} | {r['method']} | {r['path']} | failed: "
-                    f"{r['error'].replace('|', '/')} | | | |"
-                )
+def weights_bytes(models: str, dtype_bytes: int = 2) -> float:
+    """Bytes of the weights a step reads once: the policy's and the reward model's (meta-device models)."""
+    import torch
+    from transformers import LlamaForCausalLM, LlamaForSequenceClassification
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.gpu_case import llama_config
+
+    policy, _, rm = models.partition("+")
+    total = 0
+    with torch.device("meta"):
+        total += sum(p.numel() for p in LlamaForCausalLM(llama_config(policy, 32000)).parameters())
+        if rm:
+            config = llama_config(rm, 32000, num_labels=1)
+            total += sum(p.numel() for p in LlamaForSequenceClassification(config).parameters())
+    return total * dtype_bytes
+
+
+def _get(cases: list[Case], column: str, method: str, models: str, batch: int) -> dict:
+    for c in cases:
+        if (c.column, c.method, c.models, c.batch) == (column, method, models, batch) and c.result:
+            return c.result
+    return {}
+
+
+def _tok(result: dict) -> str:
+    if not result:
+        return "-"
+    if "error" in result:
+        return "out of time" if "exit timeout" in result["error"] else "failed"
+    return f"{result['tok/s']:,.0f}"
+
+
+def main_table(cases: list[Case], bounds: dict) -> list[str]:
+    """The table of issue 24: batch, what, pargs per path, the HF anchors, the bound, the target."""
+    lines = [
+        "| batch | what | pargs graphs | pargs compiled | pargs eager | HF eager | HF static + compile | bound "
+        "| target | met |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for batch in (8, 32, 1):
+        for (method, models), what in WHAT.items():
+            paths = {p: _get(cases, p, method, models, batch) for p in ("graphs", "compiled", "eager")}
+            if not any(paths.values()):
                 continue
-            compile_s = f"{r['compile s']:.1f}" if "compile s" in r else "-"
+            hf = {p: _get(cases, p, "top-k", "7b", batch) for p in ("HF eager", "HF static + compile")}
+            if method != "top-k":
+                hf = {p: {} for p in hf}
+            best = max((r["tok/s"] for r in paths.values() if "tok/s" in r), default=None)
+            if method == "top-k":
+                anchor = hf["HF static + compile"].get("tok/s")
+                target = TOPK_OVER_HF_STATIC * anchor if anchor else None
+                target_text = f"{TOPK_OVER_HF_STATIC}x HF static = {target:,.0f}" if target else "-"
+            else:
+                target = TARGETS.get((method, models, batch))
+                target_text = f"{target:,}" if target else "-"
+            met = "-" if target is None or best is None else ("yes" if best >= target else "no")
+            bound = batch * BANDWIDTH / bounds[models]
             lines.append(
-                f"| {r['batch']} | {r['models']} | {r['method']} | {r['path']} | {r['tok/s']:,.0f} | "
-                f"{r['first call s']:.1f} | {compile_s} | {r.get('agreement', '-')} |"
+                f"| {batch} | {what} | {_tok(paths['graphs'])} | {_tok(paths['compiled'])} | {_tok(paths['eager'])} "
+                f"| {_tok(hf['HF eager'])} | {_tok(hf['HF static + compile'])} | {bound:,.0f} | {target_text} | {met} |"
             )
+    return lines
+
+
+def first_call_table(cases: list[Case]) -> list[str]:
+    lines = [
+        "| case | first call s | later call s (median) | first call extra s | of it compiling / capturing s "
+        "| later calls compiled |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for c in cases:
+        r = c.result
+        if "first call s" not in r or "calls s" not in r:
+            continue
+        later = statistics.median(r["calls s"])
+        capture = f"{r['capture s']:.2f}" if "capture s" in r else "-"
+        compiled_again = "-" if "later capture s" not in r else ("no" if r["later capture s"] == 0 else "YES")
+        lines.append(
+            f"| {c.label} | {r['first call s']:.2f} | {later:.3f} | {r['first call s'] - later:.2f} | {capture} "
+            f"| {compiled_again} |"
+        )
+    return lines
+
+
+def small_table(cases: list[Case]) -> list[str]:
+    """The quickstart's regime: every path in one process, and the numbers ``auto`` is set from."""
+    r = next((c.result for c in cases if c.column == "small" and c.result), {})
+    if not r or "error" in r:
+        return [f"The quickstart's regime: {r.get('error', 'not run')}."]
+    lines = ["| method, path | first call s | of it capturing / compiling s | later call s |", "|---|---:|---:|---:|"]
+    for key, v in r.items():
+        if isinstance(v, dict) and "call s" in v:
+            lines.append(f"| {key} | {v['first call s']:.3f} | {v['capture s']:.3f} | {v['call s']:.4f} |")
+    return lines
+
+
+def auto_numbers(cases: list[Case], layers: dict) -> list[str]:
+    """What ``auto`` (pargs/decoding/engine.py) is set from: eager seconds per layer and step, capture cost."""
+    lines = []
+    small = next((c.result for c in cases if c.column == "small" and c.result and "error" not in c.result), None)
+    if small:
+        for method, n_layers in (("top-k", 2), ("pargs", 4)):
+            eager, graphs = small.get(f"{method} eager"), small.get(f"{method} graphs")
+            if eager and graphs:
+                per = eager["call s"] / (32 * n_layers)
+                lines.append(
+                    f"- quickstart size, {method}: eager {per * 1e6:.0f} us per layer-step; graphs first call "
+                    f"{graphs['first call s'] - graphs['call s']:.3f} s more than a later call, later call "
+                    f"{graphs['call s'] / eager['call s']:.2f}x eager's"
+                )
+    for method, models in (("top-k", "7b"), ("pargs", "7b+1b")):
+        eager, graphs = (_get(cases, p, method, models, 8) for p in ("eager", "graphs"))
+        if "calls s" in eager and "calls s" in graphs:
+            per_step = statistics.median(eager["calls s"]) / eager["new tokens"]
+            lines.append(
+                f"- {models}, {method}, batch 8: eager {per_step / layers[models] * 1e6:.0f} us per layer-step "
+                f"({per_step * 1e3:.1f} ms per step; graphs "
+                f"{statistics.median(graphs['calls s']) / graphs['new tokens'] * 1e3:.1f}); graphs first call "
+                f"{graphs['first call s'] - statistics.median(graphs['calls s']):.2f} s more than a later call"
+            )
+    return lines
+
+
+def write(ns, cases: list[Case], skipped: list[str], bounds: dict, layers: dict, started: float) -> None:
+    out = Path(ns.out)
+    title = "Decoding speed on a GPU" if ns.plan == "final" else "GPU probe: where decoding time goes"
+    versions = next((c.result.get("versions") for c in cases if c.result.get("versions")), "")
+    lines = [
+        f"# {title}",
+        "",
+        f"Written by `python benchmarks/decoding_gpu.py --plan {ns.plan}` ({versions or ns.device}): every case in "
+        f"a fresh process, {time.perf_counter() - started:.0f} s in all. Llama shapes with random "
+        "weights in bf16, 64-token prompts, exactly 128 new tokens, k = 10; tok/s = batch x 128 / the median of 3 "
+        "calls after the first. Bound: the weights read once per step at 4.3 TB/s.",
+        "",
+        *main_table(cases, bounds),
+        "",
+        "## First calls (compiling and capturing) and later calls",
+        "",
+        *first_call_table(cases),
+        "",
+        "## The quickstart's regime (GPT-2, 2 layers, hidden 128; 16 rows, 32 new tokens; one process)",
+        "",
+        *small_table(cases),
+        "",
+        "## What `auto` is set from",
+        "",
+        *(auto_numbers(cases, layers) or ["(not measured in this run)"]),
+    ]
+    agreement = [c.result for c in cases if c.column == "agreement" and c.result]
+    if agreement:
+        from benchmarks.gpu_agreement import agreement_lines
+
+        lines += ["", "## Token agreement between paths", "", *agreement_lines(agreement[0])]
+    launches = [u for c in cases for u in c.result.get("launch us", []) if u]
+    if launches:
         lines += [
             "",
-            "## Targets (issue 16)",
-            "",
-            "| what | target tok/s | best measured tok/s (path) |",
-            "|---|---:|---|",
+            f"Host check: a one-element kernel launched in {min(launches):.1f}-{max(launches):.1f} us at the start and "
+            "end of the cases (the same host speed throughout means the eager numbers are comparable).",
         ]
-        for key, target in TARGETS.items():
-            method, batch = key[0], key[1]
-            pair = key[2] if len(key) > 2 else None
-            hits = [
-                r
-                for r in self.rows
-                if "tok/s" in r
-                and r["method"] == method
-                and r["batch"] == batch
-                and r["path"] != "eager"
-                and (pair is None or r["models"] == pair)
-            ]
-            best = max(hits, key=lambda r: r["tok/s"], default=None)
-            what = f"{method}, batch {batch}" + (f", {pair}" if pair else "")
-            lines.append(
-                f"| {what} | {target:,} | "
-                + (f"{best['tok/s']:,.0f} ({best['path']}, {best['models']})" if best else "not measured")
-                + " |"
-            )
-        if self.skipped:
-            lines += ["", f"Not run (time budget of {ns.budget:.0f} s): " + "; ".join(self.skipped) + "."]
-        Path(ns.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(ns.out).write_text("\n".join(lines) + "\n")
-
-
-def agreement(eager: list[list[int]], other: list[list[int]]) -> str:
-    same = sum(a == b for a, b in zip(eager, other))
-    shares = []
-    for a, b in zip(eager, other):
-        first_diff = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        shares.append(first_diff / max(len(a), 1))
-    return f"{same}/{len(eager)} rows, {statistics.mean(shares):.0%}"
-
-
-def plan(ns) -> list[tuple]:
-    """The cases in the order they run, most wanted first, so a run cut short by the budget still answers the
-    targets: batch 8 (eager, for agreement, and graphs), graphs at the other batch sizes, the compiled path at
-    batch 8 for PARGS with the first preset's RM and for top-k (each compiles for a minute or more), Hugging
-    Face's eager and compiled ``generate`` (the issue measured both already), and then the rest."""
-    cheap = [p for p in ns.paths if p != "compiled"]
-    first, others = (8, [b for b in ns.batches if b != 8]) if 8 in ns.batches else (ns.batches[0], ns.batches[1:])
-    methods = [("top-k", None)] + [("pargs", pair) for pair in ns.preset]
-    guided = methods[1:]
-    cases = [(first, m, path, pair, 25 if path == "eager" else 15) for m, pair in methods for path in ["eager", *cheap]]
-    cases += [(b, m, path, pair, 15) for b in others for m, pair in methods for path in cheap]
-    if "compiled" in ns.paths:  # the targets' headline first: PARGS with the first preset's RM, then top-k
-        cases += [(first, "pargs", "compiled", guided[0][1], 90), (first, "top-k", "compiled", None, 90)]
-    cases += [(first, "hf generate", "eager", None, 15)]
-    cases += [(b, "hf generate", "static cache + compile", None, 120) for b in ns.hf_compile_batches]
-    if "compiled" in ns.paths:
-        cases += [(first, "pargs", "compiled", pair, 90) for _, pair in guided[1:]]
-        cases += [(b, m, "compiled", pair, 90) for b in others for m, pair in methods]
-    cases += [(b, m, "eager", pair, 25) for b in others for m, pair in methods]
-    cases += [(b, "hf generate", "eager", None, 15) for b in others]
-    return cases
+    if skipped:
+        lines += ["", f"Not run (time budget of {ns.budget:.0f} s): " + "; ".join(skipped) + "."]
+    profiles = sorted(p.name for p in out.glob("profile_*.txt"))
+    if profiles:
+        lines += ["", "Profiles: " + ", ".join(profiles) + "."]
+    lines += ["", "## Every case", "", *(f"- {c.label}: `{json.dumps(c.result, default=str)}`" for c in cases)]
+    (out / f"{'decoding_gpu' if ns.plan == 'final' else ns.plan}.md").write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plan", choices=["final", "probe"], default="final")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--dtype", default="bfloat16")
-    parser.add_argument("--preset", nargs="+", default=["7b+1b", "7b+7b"], choices=sorted(PAIRS))
-    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32, 1])
-    parser.add_argument("--paths", nargs="+", default=None, help="non-eager pargs paths (cuda: graphs compiled)")
-    parser.add_argument("--hf-compile-batches", type=int, nargs="*", default=[8])
-    parser.add_argument("--prompt-len", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=330.0, help="seconds; cases that no longer fit are skipped")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "decoding_gpu.md"))
+    parser.add_argument("--budget", type=float, default=280.0, help="seconds; cases that no longer fit are skipped")
+    parser.add_argument("--out", default="/tmp/decoding_gpu")
     ns = parser.parse_args(argv)
-    if ns.paths is None:
-        ns.paths = ["graphs", "compiled"] if ns.device == "cuda" else ["static"]
-    if len({PAIRS[p][0] for p in ns.preset}) != 1:
-        parser.error("the presets must share the policy shape")
-    bench = Bench(ns)
-    print(json.dumps({"built models in s": round(bench.build_seconds, 1)}), flush=True)
-    for batch, method, path, pair, need in plan(ns):
-        bench.case(batch, method, path, pair, need)
-    bench.write()
-    print(Path(ns.out).read_text())
+    started = time.perf_counter()
+    out = Path(ns.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cases = plan(ns.plan, out)
+    if ns.device != "cuda":
+        cases = [for_cpu(c) for c in cases]
+    models = {c.models for c in cases if c.models in ("7b", "7b+1b", "7b+7b")}
+    bounds = {m: weights_bytes(m) for m in models}
+    layers = {"7b": 32, "7b+1b": 54, "7b+7b": 64}
+    skipped: list[str] = []
+    with open(out / f"{ns.plan}.log", "a") as log, open(out / f"{ns.plan}.jsonl", "a") as jsonl:
+        for case in cases:
+            left = ns.budget - (time.perf_counter() - started)
+            if left < case.need:
+                skipped.append(f"{case.label} (needs ~{case.need:.0f} s, {left:.0f} s left)")
+                continue
+            case.result = run(case, left, log)
+            jsonl.write(json.dumps(case.result, default=str) + "\n")
+            jsonl.flush()
+            print(json.dumps(case.result, default=str), flush=True)
+            write(ns, cases, skipped, bounds, layers, started)
+    write(ns, cases, skipped, bounds, layers, started)
+    print((out / f"{'decoding_gpu' if ns.plan == 'final' else ns.plan}.md").read_text())
 
 
 if __name__ == "__main__":

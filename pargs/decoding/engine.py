@@ -18,9 +18,10 @@ Two token loops (``path``):
   kernel launches. It needs a rule with a static step, a scorer that can follow it (the cached scorer;
   not the text scorer, which scores on the host) and no stop strings (they are matched in the text).
 
-``auto`` takes ``compiled`` on CUDA when the method allows it (else ``eager``, with a log line saying
-why) and ``eager`` on CPU: there the compiled step takes 0.74-0.82x the eager time but compiling costs
+``auto`` takes ``eager`` on CPU: there the compiled step takes 0.74-0.82x the eager time but compiling costs
 minutes per shape, which pays off only after tens of calls of that shape (``benchmarks/results/decoding.md``).
+On CUDA it takes ``graphs`` where one call's kernel launches would cost more than capturing the step (large
+models, long responses; :func:`auto_path`) and the method allows it (else ``eager``, with a log line saying why).
 
 Guided decoding here keeps the reward model's KV cache in step with the chosen tokens (the cached
 scorer), 14-49x faster than re-scoring the k candidate sequences from scratch as the reference
@@ -272,9 +273,9 @@ def generate(
         max_prompt_length: reject longer prompts instead of silently overflowing the context.
         min_new_tokens: EOS cannot be generated before this many tokens.
         suppress_tokens: ids never generated; None = the tokenizer's padding and unknown tokens.
-        path: the token loop: ``eager``, ``static``, ``graphs`` (CUDA), ``compiled``, or ``auto`` (compiled on
-            CUDA when the method allows it, else eager); see the module docstring. A path other than eager
-            or auto that cannot run the method fails with a ConfigError saying why.
+        path: the token loop: ``eager``, ``static``, ``graphs`` (CUDA), ``compiled``, or ``auto`` (eager on CPU;
+            on CUDA graphs for large models and long responses, :func:`auto_path`); see the module docstring. A
+            path other than eager or auto that cannot run the method fails with a ConfigError saying why.
     """
     rule = method.rule
     if rule.uses_scorer and scorer is None:
@@ -295,6 +296,18 @@ def generate(
 
 _told: set[str] = set()
 
+#: ``auto`` on CUDA weighs the kernel launches a call would spend on the eager path against the one-time cost of
+#: capturing the step; both numbers are set from measurements on the H200 (``benchmarks/gpu_probe.sh``, and the
+#: section "What auto is set from" of ``benchmarks/results/decoding_gpu.md``). An eager step costs about this many
+#: seconds per transformer layer it runs (the policy's, plus the reward model's for a scorer that runs one;
+#: launch-bound, so nearly independent of the batch). Until the probe measures it: the first H200 run's eager
+#: 7B steps at batch 8, 21 ms (Hugging Face) to 33-59 ms (pargs) over 32 layers, less the per-step work ...
+EAGER_SECONDS_PER_LAYER_STEP = 5e-4
+#: ... and a captured step's first call costs about this many seconds more than its steps (warm-up, the capture,
+#: synchronising, collecting garbage; an estimate until measured). The graphs path is taken when one call's
+#: launches would cost more.
+CAPTURE_SECONDS = 0.5
+
 
 def choose_path(
     path: str,
@@ -304,7 +317,8 @@ def choose_path(
     stop: Stopping,
     device: torch.device,
 ) -> str:
-    """The token loop that decodes ``method``: ``path`` itself, or for ``auto`` the one that suits the device."""
+    """The token loop that decodes ``method``: ``path`` itself, or for ``auto`` the one that suits the regime
+    (:func:`auto_path`)."""
     if path not in PATHS:
         raise ConfigError(f"decoding path must be one of {list(PATHS)}, got {path!r}")
     if path == "eager" or (path == "auto" and device.type != "cuda"):
@@ -317,7 +331,7 @@ def choose_path(
                 _told.add(message)
                 log.warning(message)
             return "eager"
-        return "compiled"
+        return auto_path(method, policy, scorer, stop)
     if reason:
         raise ConfigError(
             f"decoding path {path!r} cannot run method {method.name!r}: {reason}; use path 'eager' "
@@ -329,6 +343,31 @@ def choose_path(
             "use 'static' or 'compiled' there"
         )
     return path
+
+
+def auto_path(method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping) -> str:
+    """``graphs`` or ``eager`` for a method that can run on the static path, on CUDA.
+
+    Eager decoding on a GPU is bound by kernel launches, about :data:`EAGER_SECONDS_PER_LAYER_STEP` per layer
+    and step; a captured step replays them at once but its first call costs :data:`CAPTURE_SECONDS` more. So
+    ``graphs`` when ``max_new_tokens x layers x EAGER_SECONDS_PER_LAYER_STEP`` reaches ``CAPTURE_SECONDS``
+    (a 7B policy decoding 128 tokens), ``eager`` below (the quickstart's two-layer models decoding 32 tokens).
+    The batch is left out: it hardly changes the launches. ``compiled`` is never picked: its first call
+    compiles for 20 to 60 s per shape at 7B (measured on the H200); ask for it by name.
+    """
+    layers = _layers(policy)
+    if method.rule.uses_scorer and hasattr(method.rule, "step") and scorer is not None:  # scored at every step
+        layers += _layers(getattr(scorer, "static_key", None))
+    launches_seconds = stop.max_new_tokens * layers * EAGER_SECONDS_PER_LAYER_STEP
+    return "graphs" if launches_seconds >= CAPTURE_SECONDS else "eager"
+
+
+def _layers(model) -> int:
+    """Transformer layers of a Hugging Face model (0 for anything else, e.g. a scorer without a model)."""
+    config = getattr(model, "config", None)
+    if config is None:
+        return 0
+    return int(getattr(config.get_text_config(), "num_hidden_layers", 0) or 0)
 
 
 def why_not_static(method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping) -> str | None:

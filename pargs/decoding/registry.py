@@ -16,7 +16,8 @@ How to add a decoding rule
    table's GFLOPs per token). Range checks of its own go into ``check``. Set ``static_step = True`` when
    ``step`` uses device tensor operations only (no ``.item()`` / ``.tolist()``, no Python branch on a
    tensor's value, ``step`` may be a 0-dim tensor): then it also runs on the static (compiled) path of
-   ``pargs/decoding/static_loop.py``, which ``path="auto"`` takes on CUDA; otherwise it decodes eagerly.
+   ``pargs/decoding/static_loop.py``, which ``path="auto"`` takes on CUDA for large models; otherwise it decodes
+   eagerly.
 2. Make sure the module is imported before a method names the kind: a built-in rule is one import line
    in ``pargs/decoding/rules/__init__.py``; a rule outside pargs registers when its module is imported.
 3. Use it: one line in a predict config's ``methods``, ``{name: mine, kind: my_rule, ...}``, or

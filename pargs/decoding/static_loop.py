@@ -35,7 +35,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import astuple
+from functools import partial
+from types import FunctionType
 
 import torch
 from torch import Tensor
@@ -56,6 +59,11 @@ MAX_SESSIONS = 4
 COMPILE_BACKEND = "inductor"
 #: steps run before a CUDA graph is captured (they compile the step, warm up cuBLAS; they are real steps)
 WARMUP_STEPS = 2
+#: the most compiled steps kept (:func:`compiled_step`); the least recently used goes first
+MAX_COMPILED = 32
+#: device types whose graphs and compiled paths capture the step as a graph (tests add ``cpu`` with a stand-in
+#: :func:`capture_graph`)
+CAPTURED_ON = ("cuda",)
 
 
 def bucketed(length: int) -> int:
@@ -91,6 +99,7 @@ class Session:
         rows: int,
         prompt: int,
         path: str,
+        compiled: Callable[[Session], None] | None = None,
     ) -> None:
         device = stop.eos_ids.device
         self.rule, self.method, self.path = rule, method, path
@@ -105,11 +114,9 @@ class Session:
         self.tokens = torch.zeros(rows, self.slots, dtype=torch.long, device=device)  # [rows, step] the picks
         self.done = torch.zeros(rows, dtype=torch.bool, device=device)  # the row has produced an EOS
         self.logits: Tensor | None = None  # [rows, vocab] the policy's logits for the next step
-        self.run = self.step
-        if path == "compiled":
-            self.run = torch.compile(self.step, backend=COMPILE_BACKEND, fullgraph=True, dynamic=False)
-        self.graph = None  # the captured CUDA graph of ``run``
-        self.warm = False  # whether ``run`` has run (compiled, on CPU)
+        self.run = self.step if compiled is None else partial(compiled, self)
+        self.captured = path != "static" and device.type in CAPTURED_ON  # run as a captured CUDA graph
+        self.replay: Callable[[], None] | None = None  # one step, once the first call has prepared it
         self.capture_seconds = 0.0  # of the last decode: warm-up steps + compiling + capturing
 
     def start(self, batch: Prompts, stop: Stopping) -> None:
@@ -142,46 +149,85 @@ class Session:
 
     def decode(self, steps: int, sync_every: int) -> int:
         """Run up to ``steps`` steps, stopping early (checked every ``sync_every`` steps) once every row has
-        produced an EOS; returns the steps run."""
+        produced an EOS; returns the steps run. The session's first call prepares the step (see :meth:`_prepare`);
+        every later call only replays it, so it compiles and captures nothing."""
         taken, self.capture_seconds = 0, 0.0
-        if self.path != "static" and self.graph is None and self.policy.col.is_cuda:
+        if self.replay is None and steps:
             start = time.perf_counter()
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                while taken < min(WARMUP_STEPS, steps):
-                    self.run()
-                    taken += 1
-            torch.cuda.current_stream().wait_stream(side)
-            if taken < steps:
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph, stream=side):  # the stream the warm-up ran on
-                    self.run()
-                self.graph = graph
-            torch.cuda.synchronize()
-            self.capture_seconds = time.perf_counter() - start
-        elif self.path == "compiled" and not self.warm and steps:  # CPU: time the first step, which compiles
-            start = time.perf_counter()
-            self.run()
-            taken, self.warm = 1, True
-            self.capture_seconds = time.perf_counter() - start
+            taken = self._prepare(steps)
+            if self.path != "static":
+                self.capture_seconds = time.perf_counter() - start
         while taken < steps:
             if taken % sync_every == 0 and bool(self.done.all()):
                 break
-            if self.graph is not None:
-                self.graph.replay()
-            else:
-                self.run()
+            (self.replay or self.run)()
             taken += 1
         return taken
 
+    def _prepare(self, steps: int) -> int:
+        """Make ``replay``; returns the (real) steps that took. Captured paths: :data:`WARMUP_STEPS` steps (they
+        compile the step and warm cuBLAS up), then the capture (a decode too short for both captures nothing:
+        its steps run as they are, and the next call tries again). Compiled on CPU: one step, which compiles."""
+        if self.captured:
+            if steps <= WARMUP_STEPS:
+                return 0
+            self.replay = capture_graph(self.run, WARMUP_STEPS)
+            return WARMUP_STEPS
+        taken = 0
+        if self.path == "compiled":
+            self.run()
+            taken = 1
+        self.replay = self.run
+        return taken
+
+
+def capture_graph(run: Callable[[], None], warmup: int) -> Callable[[], None]:
+    """Run ``warmup`` calls of ``run`` on a side stream, capture one more as a CUDA graph; returns its replay.
+
+    The captured call is recorded, not executed: the state tensors advance only when the graph is replayed.
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmup):
+            run()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=side):  # the stream the warm-up ran on
+        run()
+    torch.cuda.synchronize()
+    return graph.replay
+
+
+def compiled_step(key: tuple) -> Callable[[Session], None]:
+    """``Session.step`` compiled by ``torch.compile``, one compiled function per session key (less the models'
+    weight addresses), kept for later sessions of that key.
+
+    Each gets its own copy of the step's code object: ``torch._dynamo`` keeps its compiled graphs and counts
+    recompilations per code object, and with ``fullgraph=True`` the ninth shape compiled for one code object
+    fails hard (``recompile_limit``, 8). With one code object per key, any number of shapes can be decoded
+    in a process, and a session made again for a known key (after :data:`MAX_SESSIONS` pushed it out)
+    finds its compiled graph.
+    """
+    fn = _COMPILED.pop(key, None)
+    if fn is None:
+        code = Session.step.__code__.replace()  # a copy: dynamo's cache and recompile count are its own
+        step = FunctionType(code, Session.step.__globals__, f"step_{len(_COMPILED)}", None, None)
+        fn = torch.compile(step, backend=COMPILE_BACKEND, fullgraph=True, dynamic=False)
+        while len(_COMPILED) >= MAX_COMPILED:
+            _COMPILED.popitem(last=False)
+    _COMPILED[key] = fn
+    return fn
+
 
 _SESSIONS: OrderedDict[tuple, Session] = OrderedDict()
+_COMPILED: OrderedDict[tuple, Callable[[Session], None]] = OrderedDict()
 
 
 def release_sessions() -> None:
-    """Forget every kept session (captured steps and their buffers)."""
+    """Forget every kept session (captured steps and their buffers) and compiled step."""
     _SESSIONS.clear()
+    _COMPILED.clear()
 
 
 def _memory(model) -> tuple:
@@ -202,10 +248,8 @@ def _session(
     path: str,
 ) -> tuple[tuple, Session]:
     rows, prompt = batch.ids.shape
-    key = (
-        path,
-        _memory(policy),
-        None if scorer is None else _memory(scorer.static_key),
+    weights = (_memory(policy), None if scorer is None else _memory(scorer.static_key))
+    shape = (
         type(rule),
         astuple(method),
         rows,
@@ -215,11 +259,15 @@ def _session(
         tuple(stop.suppress_ids.tolist()),
         str(batch.ids.device),
     )
+    key = (path, weights, shape)
     session = _SESSIONS.pop(key, None)
     if session is None:
         while len(_SESSIONS) >= MAX_SESSIONS:
             _SESSIONS.popitem(last=False)
-        session = Session(rule, method, policy, scorer, stop, rows, prompt, path)
+        compiled = None
+        if path == "compiled":
+            compiled = compiled_step((id(policy), None if scorer is None else id(scorer.static_key), shape))
+        session = Session(rule, method, policy, scorer, stop, rows, prompt, path, compiled)
     _SESSIONS[key] = session
     return key, session
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from pargs.decoding.build import RewardSpec, build_scorer, text_reward
 from pargs.decoding.cached_scorer import CachedCausalScorer
-from pargs.decoding.engine import generate
+from pargs.decoding.engine import Stopping, choose_path, generate
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
@@ -49,8 +49,9 @@ class DecodeModule(L.LightningModule):
         rows_per_call: responses decoded together (None: the prompt batch size). The same for every
             method, so methods with several samples per prompt are timed under the same batch size as
             greedy ones and time per token is comparable across the table.
-        decode_path: the token loop (:func:`pargs.decoding.engine.generate`'s ``path``): ``auto`` (compiled on
-            CUDA where the method allows it, else eager), ``eager``, ``static``, ``graphs`` or ``compiled``.
+        decode_path: the token loop (:func:`pargs.decoding.engine.generate`'s ``path``): ``auto`` (eager on CPU;
+            on CUDA graphs for large models and long responses where the method allows it,
+            :func:`pargs.decoding.engine.auto_path`), ``eager``, ``static``, ``graphs`` or ``compiled``.
     """
 
     def __init__(
@@ -215,9 +216,8 @@ class DecodeModule(L.LightningModule):
         if hp.warmup and method.name not in self._warm:
             # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this
             # batch's shape so the capture is not timed; the eager loop needs only a short run
-            captured = hp.decode_path in ("graphs", "compiled") or (
-                hp.decode_path == "auto" and self.device.type == "cuda"
-            )
+            stop = Stopping.for_models(policy, tok, self.device, hp.max_new_tokens, stop_strings=hp.stop_strings or ())
+            captured = choose_path(hp.decode_path, method, policy, scorer, stop, self.device) in ("graphs", "compiled")
             n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
             generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
             self._warm.add(method.name)

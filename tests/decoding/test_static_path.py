@@ -54,6 +54,7 @@ def _with_extra_eos(model):
 
 
 def _llama_config(tokenizer, **kw):
+    kw.setdefault("max_position_embeddings", 128)
     return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
@@ -61,7 +62,6 @@ def _llama_config(tokenizer, **kw):
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=128,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.eos_token_id,
@@ -86,8 +86,12 @@ def models(tokenizer):
 
 def _both(policy, rm, tokenizer, method, prompts, seeds, path="static", **kw):
     kw.setdefault("max_new_tokens", 14)
-    eager = generate(policy, tokenizer, prompts, method, seeds, scorer=CachedCausalScorer(rm), path="eager", **kw)
-    other = generate(policy, tokenizer, prompts, method, seeds, scorer=CachedCausalScorer(rm), path=path, **kw)
+
+    def scorer():
+        return None if rm is None else CachedCausalScorer(rm)
+
+    eager = generate(policy, tokenizer, prompts, method, seeds, scorer=scorer(), path="eager", **kw)
+    other = generate(policy, tokenizer, prompts, method, seeds, scorer=scorer(), path=path, **kw)
     assert other.path == path
     return eager, other
 
@@ -265,7 +269,6 @@ def test_path_choice(lm, rm, tokenizer, caplog):
     pargs, stop = METHODS["pargs"], _stop(lm, tokenizer)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert choose_path("auto", pargs, lm, cached, stop, cpu) == "eager"
-    assert choose_path("auto", pargs, lm, cached, stop, cuda) == "compiled"
     with caplog.at_level(logging.WARNING, logger="pargs.decoding.engine"):
         assert choose_path("auto", pargs, lm, text, stop, cuda) == "eager"
     assert "TextScorer scores on the host" in caplog.text
@@ -285,6 +288,87 @@ def test_path_choice(lm, rm, tokenizer, caplog):
         choose_path("compiled", DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm"), lm, text, stop, cpu)
         == "compiled"
     )  # Best-of-N samples, then scores on the host
+
+
+def test_auto_on_cuda_captures_when_one_calls_launches_cost_more_than_a_capture(lm, rm, tokenizer, monkeypatch):
+    """Launch seconds of a call = max_new_tokens x layers run per step (the policy's 2, plus the RM's 2 for PARGS,
+    which scores every step; not for Best-of-N) x seconds per layer and step; graphs from CAPTURE_SECONDS on,
+    eager below; never compiled."""
+    import pargs.decoding.engine as engine
+
+    monkeypatch.setattr(engine, "EAGER_SECONDS_PER_LAYER_STEP", 1e-3)
+    monkeypatch.setattr(engine, "CAPTURE_SECONDS", 0.1)  # 100 layer steps
+    cuda, cached = torch.device("cuda"), CachedCausalScorer(rm)
+
+    def auto(name, steps):
+        stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
+        return choose_path("auto", METHODS[name], lm, cached if name == "pargs" else None, stop, cuda)
+
+    assert [auto("pargs", 24), auto("pargs", 25), auto("pargs", 500)] == ["eager", "graphs", "graphs"]
+    assert [auto("top-k", 25), auto("top-k", 49), auto("top-k", 50)] == ["eager", "eager", "graphs"]
+    bon = DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm")  # scores whole responses, not every step
+    for steps, path in ((49, "eager"), (50, "graphs")):
+        stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
+        assert choose_path("auto", bon, lm, cached, stop, cuda) == path
+
+
+def _bench_llama(tokenizer, seed, **kw):
+    """A tiny Llama with room for the GPU benchmark's 64-token prompts and 128 new tokens."""
+    torch.manual_seed(seed)
+    cls = LlamaForSequenceClassification if kw.get("num_labels") else LlamaForCausalLM
+    return cls(_llama_config(tokenizer, max_position_embeddings=256, **kw)).eval()
+
+
+@pytest.mark.parametrize("method", ["top-k", "pargs"])
+def test_later_calls_of_a_captured_shape_replay_only(tokenizer, monkeypatch, method):
+    """The call sequence that failed on the H200 ("a later call compiled again"): the GPU benchmark's shape (8
+    rows, 64-token prompts, exactly 128 new tokens, k = 10) decoded once, then twice more, on the compiled
+    path as CUDA runs it: warm-up steps, a capture, replays. A stand-in for the capture (CPU has no graphs)
+    records the step and replays it. Only the first call compiles and captures; the later ones replay only,
+    compile nothing and report no compile time; every call gives the eager tokens (float32)."""
+    from torch._dynamo.utils import counters
+
+    captures = []
+
+    def stand_in(run, warmup):
+        for _ in range(warmup):
+            run()
+        captures.append(run)
+        return run
+
+    monkeypatch.setattr(static_loop, "COMPILE_BACKEND", "eager")  # dynamo's graph and guards, run as they are
+    monkeypatch.setattr(static_loop, "CAPTURED_ON", ("cuda", "cpu"))
+    monkeypatch.setattr(static_loop, "capture_graph", stand_in)
+    static_loop.release_sessions()
+    policy, rm = _bench_llama(tokenizer, 11), _bench_llama(tokenizer, 12, num_labels=1)
+    words = tokenizer.convert_ids_to_tokens(list(range(3, len(tokenizer))))
+    g = torch.Generator().manual_seed(0)
+    prompts = [" ".join(words[int(i)] for i in torch.randint(len(words), (64,), generator=g)) for _ in range(8)]
+    m = preset("top-k", top_k=10) if method == "top-k" else preset("pargs", k=10, scorer="rm")
+    kw = dict(max_new_tokens=128, min_new_tokens=128)
+    eager, first = _both(policy, rm, tokenizer, m, prompts, _seeds(8), path="compiled", **kw)
+    assert first.token_ids == eager.token_ids and first.compile_seconds > 0 and len(captures) == 1
+    graphs = counters["stats"]["unique_graphs"]
+    for _ in range(2):
+        again = generate(policy, tokenizer, prompts, m, _seeds(8), scorer=CachedCausalScorer(rm), path="compiled", **kw)
+        assert again.token_ids == eager.token_ids and again.compile_seconds == 0.0
+    assert len(captures) == 1 and counters["stats"]["unique_graphs"] == graphs
+    static_loop.release_sessions()
+
+
+def test_a_process_compiles_more_shapes_than_dynamos_recompile_limit(models, tokenizer, monkeypatch):
+    """torch._dynamo counts recompilations per code object, and with fullgraph=True the shape after its limit
+    (8 by default; 2 here) fails hard: each session key gets its own copy of the step's code."""
+    import torch._dynamo
+
+    monkeypatch.setattr(static_loop, "COMPILE_BACKEND", "eager")
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    static_loop.release_sessions()
+    policy = models["llama"][0]
+    for rows in (1, 2, 4):  # three shapes: one over the limit
+        eager, compiled = _both(policy, None, tokenizer, METHODS["top-k"], PROMPTS[:rows], _seeds(rows), "compiled")
+        assert compiled.token_ids == eager.token_ids
+    static_loop.release_sessions()
 
 
 def test_a_rule_without_a_static_step_is_refused(lm, tokenizer):
@@ -331,11 +415,23 @@ def test_cuda_graphs_give_the_eager_tokens(models, tokenizer):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled path is captured on CUDA only")
 def test_compiled_step_on_cuda_gives_the_eager_tokens(models, tokenizer):
-    """Inductor's step inside a CUDA graph, Llama policy and RM in float32 (one compile; the benchmark,
-    benchmarks/decoding_gpu.py, reports the bfloat16 agreement of 7B models)."""
+    """Inductor's step inside a CUDA graph, Llama policy and RM in float32: one compile, then later calls that
+    only replay (tests/decoding/test_path_agreement.py checks the bfloat16 agreement)."""
     static_loop.release_sessions()
     policy, rm = (copy.deepcopy(m).cuda() for m in models["llama"])
     eager, compiled = _both(policy, rm, tokenizer, METHODS["pargs"], PROMPTS, _seeds(len(PROMPTS)), path="compiled")
     print(f"llama compiled float32: compiling and capturing took {compiled.compile_seconds:.1f} s")
     assert compiled.token_ids == eager.token_ids and compiled.compile_seconds > 0
+    for _ in range(2):  # later calls of the shape replay only (issue 24: "a later call compiled again")
+        again = generate(
+            policy,
+            tokenizer,
+            PROMPTS,
+            METHODS["pargs"],
+            _seeds(len(PROMPTS)),
+            scorer=CachedCausalScorer(rm),
+            max_new_tokens=14,
+            path="compiled",
+        )
+        assert again.token_ids == eager.token_ids and again.compile_seconds == 0.0
     static_loop.release_sessions()
