@@ -46,7 +46,7 @@ echo "pytest -m gpu tests/decoding: exit ${PIPESTATUS[0]}, done at $(elapsed) s"
 # 2. the quickstart on the GPU: its total and its steps (the predict step's target: under 20 s)
 if [ -z "${DRY:-}" ] || [ -n "${QUICKSTART:-}" ]; then
   qs=$(mktemp -d)
-  timeout 120 $PY -m pargs quickstart --out "$qs/run" > "$OUT/quickstart.log" 2>&1
+  timeout 100 $PY -m pargs quickstart --out "$qs/run" > "$OUT/quickstart.log" 2>&1
   echo "quickstart: exit $?, done at $(elapsed) s"
   grep "^run directory" "$OUT/quickstart.log"
   rm -rf "$qs"
