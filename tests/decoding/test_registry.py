@@ -60,6 +60,7 @@ def test_a_preset_with_overrides_is_the_method_spelled_out():
         temperature=1.0,
         n=10,
         policy="reference",
+        noise_key="pargs",  # the preset's: a variant draws the same noise as the preset it varies
     )
     assert DecodeMethod(preset="args").name == "args" and DecodeMethod(preset="args").scorer == "full"
     # an override back to the plain default still wins over the preset
