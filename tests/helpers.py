@@ -124,7 +124,8 @@ class PauseDuringPredict(L.Callback):
 
 
 class RecordLosses(L.Callback):
-    """Append ``{"step", "loss"}`` of every training step to a JSONL file."""
+    """Append ``{"step", "epoch", "logger_step", "loss"}`` of every training step to a JSONL file (``logger_step``:
+    the step Lightning gives the loggers, private to Lightning, recorded because a resumed run must keep it)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -136,7 +137,9 @@ class RecordLosses(L.Callback):
             # a manually optimised module (PPO) returns no loss: record its rollouts' mean reward instead
             has_loss = isinstance(outputs, dict) and "loss" in outputs
             loss = outputs["loss"] if has_loss else trainer.callback_metrics["train/reward"]
-            fh.write(json.dumps({"step": trainer.global_step, "loss": float(loss)}) + "\n")
+            logger_step = trainer.fit_loop.epoch_loop._batches_that_stepped
+            record = {"step": trainer.global_step, "epoch": trainer.current_epoch, "logger_step": logger_step}
+            fh.write(json.dumps({**record, "loss": float(loss)}) + "\n")
 
 
 class RecordValidation(L.Callback):

@@ -60,9 +60,12 @@ def _fit_config(
     checkpoint=None,
     validate=0.0,
     max_epochs=None,
+    max_steps=None,
+    pairs=None,
 ):
-    """A fit of 11 steps (or ``max_epochs``) checkpointing every step (or as ``checkpoint`` says) into
-    ``tmp_path/ckpt``; ``validate``: Lightning's ``val_check_interval`` on the held-out pairs (0: none)."""
+    """A fit of 11 steps (or ``max_epochs``, or both limits) checkpointing every step (or as ``checkpoint`` says)
+    into ``tmp_path/ckpt``; ``validate``: Lightning's ``val_check_interval`` on the held-out pairs (0: none);
+    ``pairs``: train on the first ``pairs`` training pairs only (8 per batch)."""
     every = {"every_n_train_steps": 1} if checkpoint is None else checkpoint
     callbacks = [
         {
@@ -75,12 +78,14 @@ def _fit_config(
         callbacks.append(
             {
                 "class_path": "tests.helpers.RecordValidation",
-                "init_args": {"path": str(losses.with_name("validation.jsonl"))},
+                "init_args": {"path": str(losses.with_name(losses.name.replace("losses", "validation")))},
             }
         )
     if stop_at:
         callbacks.append({"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": stop_at}})
     length = {"max_steps": 11} if max_epochs is None else {"max_epochs": max_epochs}
+    if max_steps is not None:
+        length["max_steps"] = max_steps
     cfg = {
         "seed_everything": 0,
         "trainer": {
@@ -113,9 +118,13 @@ def _fit_config(
             },
         },
     }
+    tmp_path.mkdir(exist_ok=True)
+    if pairs is not None:
+        subset = tmp_path / "pairs_train.jsonl"
+        subset.write_text("".join((synthetic_dir / "pairs_train.jsonl").read_text().splitlines(True)[:pairs]))
+        cfg["data"]["init_args"]["train_file"] = str(subset)
     if validate:
         cfg["data"]["init_args"]["val_file"] = str(synthetic_dir / "pairs_val.jsonl")
-    tmp_path.mkdir(exist_ok=True)
     if module == "ppo":
         cfg["data"] = {
             "class_path": "pargs.datamodules.PromptDataModule",
@@ -171,73 +180,111 @@ def test_fit_resumes_with_the_same_data_order_optimizer_schedule_and_rng(tmp_pat
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-# 64 pairs / 8 = 8 batches per epoch, 2 epochs. Each case: (checkpoint callback's arguments, val_check_interval,
-# the step the run is stopped at, the step of its last checkpoint)
+# 32 pairs / 8 = 4 batches per epoch. The limits: max_epochs 3 (12 steps) alone, or with max_steps 10, which stops
+# the run inside its third epoch (the case of issue 20: with max_steps set Lightning restores loops otherwise).
+LIMITS = {"max_epochs": {"max_epochs": 3}, "max_epochs+max_steps": {"max_epochs": 3, "max_steps": 10}}
+# The checkpoints the shipped configs write: ModelCheckpoint with save_last (quickstart, baselines: at each epoch's
+# end) or with every_n_train_steps (reward/, with val_check_interval 0.25). Each case: (checkpoint callback's
+# arguments, val_check_interval, the step the run is stopped at, the step of its last.ckpt, whether that checkpoint
+# was saved before its step's validation ran)
 RESUME_POINTS = {
-    # a step checkpoint on the epoch's last batch (on_train_batch_end, before that epoch's validation)
-    "every-8-steps": ({"every_n_train_steps": 8}, 1.0, 12, 8),
-    # Lightning's own end-of-epoch checkpoint (on_train_epoch_end, after the validation)
-    "epoch-end": ({}, 1.0, 12, 8),
-    # a checkpoint taken when a mid-epoch validation ends (the trainer is validating, not training)
-    "mid-epoch-validation": ({}, 0.5, 6, 4),
+    # the quickstart's: on_train_epoch_end, after the epoch's validation
+    "epoch-end": ({}, 1.0, 6, 4, False),
+    # a step checkpoint of the epoch's last batch (on_train_batch_end, before the epoch's validation and its end)
+    "every-4-steps-on-the-last-batch": ({"every_n_train_steps": 4}, 1.0, 6, 4, True),
+    # a step checkpoint inside the second epoch
+    "every-3-steps-mid-epoch": ({"every_n_train_steps": 3}, 1.0, 8, 6, False),
+    # a step checkpoint on a batch that a mid-epoch validation follows
+    "every-3-steps-before-a-validation": ({"every_n_train_steps": 3}, 0.5, 8, 6, True),
+    # a checkpoint taken when a mid-epoch validation ends
+    "mid-epoch-validation": ({}, 0.5, 8, 6, False),
+    # a checkpoint taken when the epoch's last validation ends (before on_train_epoch_end)
+    "epoch-end-validation": ({}, 0.5, 6, 4, False),
 }
 
 
-def _validations(run):
-    return {
-        (r["epoch"], r["step"]): r["val/loss"]
-        for r in map(json.loads, (run / "validation.jsonl").read_text().splitlines())
-    }
+def _steps(path):
+    """The per-step records of a run, in the order they were trained."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.fixture(scope="module")
-def two_epochs(tmp_path_factory, synthetic_dir, model_dirs):
-    """Two uninterrupted epochs validated twice per epoch (how often it checkpoints or validates does not change
-    the training: validation draws no random numbers)."""
-    out = tmp_path_factory.mktemp("two_epochs")
-    lightning_cli(
-        [
-            "fit",
-            "-c",
-            str(_fit_config(out, synthetic_dir, model_dirs, out / "losses.jsonl", validate=0.5, max_epochs=2)),
-        ]
-    )
+def _validations(run, name="validation.jsonl"):
+    """``{(epoch, step): val/loss}`` of a run's validations; a validation run twice fails."""
+    records = [json.loads(line) for line in (run / name).read_text().splitlines()]
+    out = {(r["epoch"], r["step"]): r["val/loss"] for r in records}
+    assert len(out) == len(records), f"a validation ran twice: {records}"
     return out
 
 
-@pytest.mark.parametrize("case", list(RESUME_POINTS))
-def test_fit_resumed_at_an_epoch_boundary_or_a_validation_trains_and_validates_every_epoch(
-    tmp_path, synthetic_dir, model_dirs, two_epochs, case
-):
-    checkpoint, validate, stop_at, saved_at = RESUME_POINTS[case]
+@pytest.fixture(scope="module")
+def uninterrupted_fit(tmp_path_factory, synthetic_dir, model_dirs):
+    """``run(limits)``: the directory of an uninterrupted run with those limits, validated twice per epoch (how
+    often it checkpoints or validates does not change the training: validation draws no random numbers)."""
+    runs = {}
 
-    def config(stop_at=None):
-        return str(
-            _fit_config(
-                tmp_path,
-                synthetic_dir,
-                model_dirs,
-                tmp_path / "losses.jsonl",
-                stop_at=stop_at,
-                checkpoint=checkpoint,
-                validate=validate,
-                max_epochs=2,
-            )
+    def run(limits):
+        if limits not in runs:
+            out = tmp_path_factory.mktemp("uninterrupted")
+            losses = out / "losses.jsonl"
+            cfg = _fit_config(out, synthetic_dir, model_dirs, losses, validate=0.5, pairs=32, **LIMITS[limits])
+            lightning_cli(["fit", "-c", str(cfg)])
+            runs[limits] = out
+        return runs[limits]
+
+    return run
+
+
+@pytest.mark.parametrize("case", list(RESUME_POINTS))
+@pytest.mark.parametrize("limits", list(LIMITS))
+def test_fit_resumed_from_any_shipped_checkpoint_trains_and_validates_the_uninterrupted_steps(
+    tmp_path, synthetic_dir, model_dirs, uninterrupted_fit, limits, case
+):
+    """The resumed run alone trains each step after the checkpoint once, with the uninterrupted run's epoch, loss
+    and logger step, runs each validation the checkpoint had not seen, and exports the same weights.
+
+    Before pargs.lit.resume_point: with max_steps set, a run resumed from an end-of-epoch checkpoint ended that
+    epoch a second time, trained the next one in another epoch's data order and stopped with "max_epochs
+    reached" early; and a validation due after a step checkpoint was skipped (issue 20)."""
+    checkpoint, validate, stop_at, saved_at, before_validation = RESUME_POINTS[case]
+
+    def config(run, stop_at=None):
+        return _fit_config(
+            tmp_path,
+            synthetic_dir,
+            model_dirs,
+            tmp_path / f"{run}-losses.jsonl",
+            stop_at=stop_at,
+            checkpoint=checkpoint,
+            validate=validate,
+            pairs=32,
+            **LIMITS[limits],
         )
 
     with pytest.raises(Interrupted):
-        lightning_cli(["fit", "-c", config(stop_at=stop_at)])
+        lightning_cli(["fit", "-c", str(config("stopped", stop_at=stop_at))])
     assert torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["global_step"] == saved_at
-    lightning_cli(["fit", "-c", config(), "--ckpt_path", "last"])
-    uninterrupted, resumed = _losses(two_epochs / "losses.jsonl"), _losses(tmp_path / "losses.jsonl")
-    assert sorted(uninterrupted) == list(range(1, 17))
-    assert resumed == uninterrupted  # the steps after the checkpoint ran twice: the resumed run repeats them exactly
-    whole = _validations(two_epochs)
-    assert sorted(whole) == [(0, 4), (0, 8), (1, 12), (1, 16)]
-    expected = {k: v for k, v in whole.items() if validate == 0.5 or k[1] % 8 == 0}
-    assert _validations(tmp_path) == expected  # every epoch validated, with the uninterrupted run's losses
-    a, b = (load_file(run / "export" / "model.safetensors") for run in (two_epochs, tmp_path))
+    lightning_cli(["fit", "-c", str(config("resumed")), "--ckpt_path", "last"])
+    whole = uninterrupted_fit(limits)
+    steps = _steps(whole / "losses.jsonl")
+    last = LIMITS[limits].get("max_steps", 12)
+    assert [r["step"] for r in steps] == list(range(1, last + 1))
+    # each remaining step once, in order (a step run twice or skipped shows), in the same epoch, with the same loss
+    # and logger step: the same seed on CPU in float32 repeats a run bit for bit, so the floats are compared exactly
+    assert _steps(tmp_path / "resumed-losses.jsonl") == steps[saved_at:]
+    validations = _validations(whole)
+    assert sorted(validations) == [((s - 1) // 4, s) for s in range(2, last + 1, 2)]
+    pending = {
+        (epoch, step): loss
+        for (epoch, step), loss in validations.items()
+        if (step > saved_at or (step == saved_at and before_validation)) and (validate == 0.5 or step % 4 == 0)
+    }
+    assert _validations(tmp_path, "resumed-validation.jsonl") == pending
+    a, b = (load_file(run / "export" / "model.safetensors") for run in (whole, tmp_path))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the resumed run's own last.ckpt counts its epochs consistently (before: processed 3, started 2, completed 1)
+    epochs = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["loops"]["fit_loop"]["epoch_progress"]
+    ready, started, processed, completed = (epochs["total"][k] for k in ("ready", "started", "processed", "completed"))
+    assert ready == started >= processed >= completed >= started - 1
 
 
 def test_a_shipped_fit_config_resumes_with_ckpt_path_last(tmp_path, synthetic_dir):
@@ -272,6 +319,38 @@ def test_a_shipped_fit_config_resumes_with_ckpt_path_last(tmp_path, synthetic_di
         return [e.step for e in events.Scalars("train/loss")]
 
     assert logged_steps("version_1") == [s + 2 for s in logged_steps("version_0")]  # continued, not restarted
+
+
+def test_the_shipped_reward_config_resumed_from_its_epoch_end_checkpoint_with_max_steps_trains_every_step(
+    tmp_path, synthetic_dir, model_dirs
+):
+    """Issue 20's case: lightning_configs/quickstart/reward_partial.yaml copied as shipped (last.ckpt at each
+    epoch's end), its batch of 32 on 64 pairs (2 steps per epoch), max_epochs 3 and max_steps 5. Stopped after
+    the first epoch's checkpoint and resumed with ``pargs fit --ckpt_path last``, it trains to step 5 and exports
+    the uninterrupted run's weights; it used to stop with "max_epochs=3 reached" at step 4, exit 0."""
+    shipped = (ROOT / "lightning_configs" / "quickstart" / "reward_partial.yaml").read_text()
+    limits = ["--trainer.accelerator=cpu", "--trainer.max_epochs=3", "--trainer.max_steps=5"]
+
+    def config(run):
+        root = tmp_path / run
+        shutil.copytree(synthetic_dir, root / "data")
+        shutil.copytree(model_dirs["reference"], root / "models" / "reference")
+        (root / "reward_partial.yaml").write_text(shipped.replace("runs/quickstart", str(root)))
+        return str(root / "reward_partial.yaml")
+
+    whole, cut = config("whole"), config("cut")
+    lightning_cli(["fit", "-c", whole, *limits])
+    stop = '{"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": 3}}'
+    with pytest.raises(Interrupted):
+        lightning_cli(["fit", "-c", cut, *limits, f"--trainer.callbacks+={stop}"])
+    last = tmp_path / "cut" / "checkpoints" / "reward_partial" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+    resumed = run_pargs("fit", "-c", cut, *limits, "--ckpt_path", "last")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "`max_steps=5` reached" in resumed.stderr and "max_epochs" not in resumed.stderr
+    assert torch.load(last, weights_only=True)["global_step"] == 5
+    a, b = (load_file(tmp_path / run / "models" / "rm_partial" / "model.safetensors") for run in ("whole", "cut"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # CPU, float32, one seed: bit for bit
 
 
 def _predict_config(tmp_path, synthetic_dir, model_dirs, out_dir, devices=1, kill_after=None):

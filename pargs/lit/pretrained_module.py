@@ -13,6 +13,7 @@ from pargs.lit.checkpoint_state import capture_rng_state, restore_rng_state, to_
 from pargs.lit.export import export_pretrained
 from pargs.lit.fsdp2 import shard_with_fsdp2
 from pargs.lit.optim import adamw_warmup_cosine
+from pargs.lit.resume_point import settle_resume_point
 from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_tokenizer
 from pargs.models.lora import LoraSpec, prepare_for_training
 
@@ -22,7 +23,9 @@ class PretrainedModule(L.LightningModule):
 
     The model is built in ``configure_model`` (so FSDP can shard it as it is created) and the
     tokenizer on first use, so building the module itself reads no file. Checkpoints hold plain
-    data only and carry the RNG state (:mod:`pargs.lit.checkpoint_state`). Subclasses implement
+    data only and carry the RNG state (:mod:`pargs.lit.checkpoint_state`); a fit resumed from one goes
+    on where the uninterrupted run did (:mod:`pargs.lit.resume_point`, from ``on_train_start``: a
+    subclass that overrides it calls ``super().on_train_start()``). Subclasses implement
     :meth:`build_model` and call :meth:`save_plain_hyperparameters` with ``lr``, ``weight_decay``,
     ``warmup_steps``, ``export_dir`` and ``gradient_checkpointing``; one that offers LoRA sets
     ``lora_spec``, and ``configure_model`` adds the adapters (:func:`pargs.models.lora.prepare_for_training`).
@@ -70,6 +73,9 @@ class PretrainedModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         check_fits_context(self.model, self.trainer.datamodule)
+
+    def on_train_start(self) -> None:
+        settle_resume_point(self.trainer)  # a resumed run goes on where the uninterrupted one did
 
     def configure_optimizers(self):
         hp = self.hparams
