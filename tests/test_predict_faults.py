@@ -6,12 +6,15 @@ Runs are in-process (``pargs.cli.main``), as in ``tests/test_predict_reruns.py``
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
+import torch
 
 from tests import test_predict_reruns as reruns
-from tests.test_predict_reruns import _by_method, _config, _lines, _predict
+from tests.conftest import make_rm
+from tests.test_predict_reruns import METHODS, _by_method, _config, _lines, _predict
 
 first, run = reruns.first, reruns.run  # the fixtures: a finished run, and a copy of it for each test
 
@@ -108,3 +111,73 @@ def test_a_full_disk_is_one_line_keeps_complete_lines_and_resumes(first, tmp_pat
     assert code == 0, err[-3000:]
     assert path.read_text().startswith(kept)
     assert _by_method(base / "preds") == _by_method(first / "preds")  # what an uninterrupted run wrote
+
+
+def _nan_rm(path, tokenizer, word: str | None = None):
+    """A reward model whose reward is NaN: everywhere, or (``word``) for any text that holds ``word``."""
+    model = make_rm(tokenizer)
+    with torch.no_grad():
+        if word is None:
+            model.score.weight.fill_(float("nan"))
+        else:
+            model.transformer.wte.weight[tokenizer.convert_tokens_to_ids(word)] = float("nan")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+NOT_FINITE = (
+    "pargs: error: method {method!r}: {who} ({model}) returned a non-finite reward (NaN or inf) for prompt id {ids}; "
+    "nothing of this batch is written (the lines of earlier batches are kept): check that reward model (its "
+    "weights, its dtype: float16 overflows), then run the same command again to resume"
+)
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ({"name": "pargs", "kind": "guided", "k": 4, "scorer": "rm"}, "eager"),
+        ({"name": "pargs", "kind": "guided", "k": 4, "scorer": "rm"}, "static"),  # the fixed-shape step
+        ({"name": "bon", "kind": "best_of_n", "n": 2, "top_k": 10, "scorer": "rm"}, "eager"),
+    ],
+)
+def test_a_scorer_that_returns_nan_stops_the_run_naming_method_scorer_and_prompts(
+    tmp_path, synthetic_dir, model_dirs, tokenizer, capsys, method, path
+):
+    """Before: the PARGS rows decoded from NaN scores without a word, and exit 0."""
+    shutil.copy(synthetic_dir / "prompts_test.jsonl", tmp_path / "prompts.jsonl")
+    nan = _nan_rm(tmp_path / "rm", tokenizer)
+    cfg = _config(tmp_path, model_dirs["reference"], methods=[METHODS[0], method], decode_path=path)
+    code, err = _predict(capsys, "-c", str(cfg))
+    assert code == 1, err[-3000:]
+    ids = "'test-0000', 'test-0001', 'test-0002'"  # the first batch: every row meets a NaN
+    assert err.strip().splitlines()[-1] == NOT_FINITE.format(
+        method=method["name"], who="scorer 'rm'", model=nan, ids=ids
+    )
+    assert "Traceback" not in err and _lines(tmp_path / "preds") == []  # not even the batch's top-k lines
+
+
+def test_an_evaluation_reward_that_returns_nan_stops_the_run_and_keeps_earlier_batches(
+    first, tmp_path, model_dirs, tokenizer, capsys
+):
+    """Before: every line held ``"reward": NaN`` (not JSON), and exit 0. Here the reward is NaN only for texts
+    holding a word of the second batch's prompt test-0003: the first batch is written, the second is not."""
+    word = "showers"
+    old = [json.loads(line) for line in _lines(first / "preds")]
+    batch0 = {"test-0000", "test-0001", "test-0002"}
+    assert all(word not in r["prompt"] + r["response"] for r in old if r["id"] in batch0)
+    assert [r["id"] for r in old if r["method"] == "top-k" and word in r["prompt"] + r["response"]] == ["test-0003"]
+    nan = _nan_rm(tmp_path / "eval-rm", tokenizer, word)
+    base = tmp_path / "run"
+    shutil.copytree(first, base, ignore=shutil.ignore_patterns("preds"))
+    cfg = _config(base, model_dirs["reference"], eval_reward={"model": {"path": str(nan)}})
+    code, err = _predict(capsys, "-c", str(cfg))
+    assert code == 1, err[-3000:]
+    assert err.strip().splitlines()[-1] == NOT_FINITE.format(
+        method="top-k", who="eval_reward", model=nan, ids="'test-0003'"
+    )
+    written = [json.loads(line) for line in _lines(base / "preds")]
+    assert sorted((r["id"], r["method"]) for r in written) == sorted(
+        (r["id"], r["method"]) for r in old if r["id"] in batch0
+    )
+    assert all(math.isfinite(r["reward"]) for r in written)
