@@ -86,6 +86,8 @@ class Report:
     paths: dict[str, str] = field(default_factory=dict)
     #: set when the methods cover different prompt sets: which cover which, and what that does to the columns
     coverage: str | None = None
+    #: set when no method has a p-value: why (the baseline has no scored line here) and how to choose another
+    no_p_values: str | None = None
 
 
 def run_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -126,6 +128,16 @@ def load_predictions(inputs: Sequence[str | Path]) -> tuple[list[dict], int]:
                         line,
                         name,
                         f"must be {'/'.join(t.__name__ for t in types)}, got {type(rec[name]).__name__}",
+                    )
+            for name, value in rec.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise RecordError(
+                        path,
+                        line,
+                        name,
+                        f"is {value}, not a finite number, so no mean or test over it means anything: decode this "
+                        "prediction again (delete the line, then run the same pargs predict: it decodes what is "
+                        "missing), or leave this file out",
                     )
             key = (str(rec["id"]), rec["method"], rec["sample"])
             duplicates += key in by_key
@@ -245,8 +257,13 @@ def format_markdown(report: Report) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"reward: {report.reward_name}, mean over prompts of the per-prompt mean, ± standard error. p: Wilcoxon "
-        f"signed-rank test paired by prompt, {report.hypothesis}. ROUGE-L: against the references, mean over "
+        f"reward: {report.reward_name}, mean over prompts of the per-prompt mean, ± standard error. p: "
+        + (
+            f"none, {report.no_p_values}"
+            if report.no_p_values
+            else f"Wilcoxon signed-rank test paired by prompt, {report.hypothesis}"
+        )
+        + ". ROUGE-L: against the references, mean over "
         "prompts ± SE. corpus BLEU: SacreBLEU corpus BLEU (0-100) over all responses, each sample of a prompt a "
         "hypothesis with that prompt's references (mean sentence BLEU ± SE: results.csv). self-ROUGE-L: mean "
         "pairwise ROUGE-L between the samples of a prompt, for methods with several (lower = more diverse). "
@@ -348,6 +365,21 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
         writer.add_text("results", format_markdown(report), 0)
 
 
+def _baseline_scores(by_method: dict[str, list[dict]], baseline: str) -> tuple[dict[str, float] | None, str | None]:
+    """The baseline's per-prompt mean rewards, which every p pairs with; or None and why there are no p-values
+    (said once as a warning and in the table's note, so a column of ``-`` is not read as "not significant")."""
+    scored = [(r["id"], r["reward"]) for r in by_method.get(baseline, []) if r["reward"] is not None]
+    if scored:
+        return per_prompt_means(scored), None
+    why = f"no line of method {baseline!r}" if baseline not in by_method else f"no reward in the lines of {baseline!r}"
+    reason = (
+        f"each method is tested against the baseline {baseline!r}, and these predictions hold {why}; choose the "
+        f"baseline with --baseline NAME (methods here: {', '.join(sorted(by_method))})"
+    )
+    log.warning("no p-values: %s", reason)
+    return None, reason
+
+
 def build_report(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
@@ -369,10 +401,7 @@ def build_report(
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_method[r["method"]].append(r)
-    baseline_scores = None
-    if baseline in by_method:
-        scored = [(r["id"], r["reward"]) for r in by_method[baseline] if r["reward"] is not None]
-        baseline_scores = per_prompt_means(scored) if scored else None
+    baseline_scores, no_p_values = _baseline_scores(by_method, baseline)
     rows = [
         _row(m, recs, None if m == baseline else baseline_scores)
         for m, recs in tqdm(by_method.items(), desc="report", unit="method")
@@ -391,6 +420,7 @@ def build_report(
         duplicates,
         reward_name,
         coverage=prompt_coverage(by_method, baseline),
+        no_p_values=no_p_values,
     )
     if report.coverage:
         log.warning("%s", report.coverage)
