@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from pargs.file_names import file_name
 from pargs.metrics.diversity import diversity
 from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary
 from pargs.metrics.runtime import time_per_token, time_per_token_se
@@ -361,7 +362,7 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
             metrics = {
                 f"hparam/{k}": v for k, v in (("reward", r.reward), ("ms_per_token", r.ms_per_token)) if v is not None
             }
-            writer.add_hparams({"method": r.method, "samples": r.samples}, metrics, run_name=r.method)
+            writer.add_hparams({"method": r.method, "samples": r.samples}, metrics, run_name=file_name(r.method))
         writer.add_text("results", format_markdown(report), 0)
 
 
