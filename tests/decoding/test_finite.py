@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pargs.decoding import static_loop
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import generate
 from pargs.decoding.finite import NonFiniteScores
@@ -64,10 +65,14 @@ def test_the_rows_named_are_those_of_the_call_after_rows_left_the_batch(lm, toke
     assert str(caught.value).startswith("decoding method 'pargs-g': its scorer returned a non-finite reward")
 
 
-@pytest.mark.parametrize("scorer_kind, path", [("cached", "eager"), ("cached", "static"), ("text", "eager")])
-def test_an_rm_that_is_nan_on_some_prompts_names_those_rows(lm, tokenizer, scorer_kind, path):
+@pytest.mark.parametrize(
+    "scorer_kind, path", [("cached", "eager"), ("cached", "static"), ("cached", "compiled"), ("text", "eager")]
+)
+def test_an_rm_that_is_nan_on_some_prompts_names_those_rows(lm, tokenizer, monkeypatch, scorer_kind, path):
     """The RM's embedding of the unknown token is NaN: rows whose prompt holds an unknown word score NaN at every
-    step; the others never meet it (the unknown token is never a candidate)."""
+    step; the others never meet it (the unknown token is never a candidate). ``compiled``: the flags inside a
+    step that torch.compile traces as one graph (fullgraph; the cheap aot_eager backend)."""
+    monkeypatch.setattr(static_loop, "COMPILE_BACKEND", "aot_eager")
     rm = make_rm(tokenizer)
     with torch.no_grad():
         rm.transformer.wte.weight[tokenizer.unk_token_id] = float("nan")
