@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from tqdm.auto import tqdm
 
 from pargs.errors import ConfigError
+from pargs.file_names import file_name
 
 if TYPE_CHECKING:
     from pargs.metrics.judge import Judge, WinTie
@@ -189,7 +190,7 @@ def main(argv: Sequence[str]) -> int:
         judge = LocalLMJudge(load_causal_lm(spec, tokenizer).eval(), tokenizer, template, ns.tie_margin)
     results = run_judge(pairs, judge, ns.method)
     table = judge_table(results, ns.method)
-    out = Path(ns.out) if ns.out else default_report_dir(ns.inputs[0]) / f"judge_{ns.method}.md"
+    out = Path(ns.out) if ns.out else default_report_dir(ns.inputs[0]) / f"judge_{file_name(ns.method)}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table + "\n\nEach prompt judged in both orders; a method wins only when both orders agree.\n")
     print(table)

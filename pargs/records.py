@@ -43,6 +43,7 @@ __all__ = [
     "load_sft",
     "load_rollouts",
     "write_jsonl",
+    "json_line",
 ]
 
 
@@ -134,13 +135,13 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as err:
-                raise RecordError(path, line_no, None, _json_problem(err, text)) from None
+                raise RecordError(path, line_no, None, json_problem(err, text)) from None
             if not isinstance(obj, dict):
                 raise RecordError(path, line_no, None, f"must be a JSON object, got {type(obj).__name__}")
             yield line_no, obj
 
 
-def _json_problem(err: json.JSONDecodeError, text: str) -> str:
+def json_problem(err: json.JSONDecodeError, text: str) -> str:
     """What is wrong with a line that is not JSON: cut off (a torn line), or where it goes wrong."""
     if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
         return (
@@ -317,7 +318,7 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for rec in records:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                fh.write(json_line(rec))
                 n += 1
             fh.flush()
             os.fsync(fh.fileno())
@@ -326,3 +327,14 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
         Path(tmp).unlink(missing_ok=True)
         raise
     return n
+
+
+def json_line(record: dict) -> str:
+    """``record`` as one JSON line. A non-finite number (NaN, inf) is not JSON: it raises ``ValueError`` naming
+    the field, instead of writing a line that strict readers refuse (Python's json would write ``NaN``)."""
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError:
+        key = next((k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)), None)
+        where = f"field {key!r} is {record[key]}" if key else "a nested value is"
+        raise ValueError(f"record {record.get('id')!r}: {where}, not a finite number") from None

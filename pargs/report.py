@@ -27,6 +27,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pargs.errors import ConfigError
+from pargs.file_names import file_name
 from pargs.metrics.diversity import diversity
 from pargs.metrics.reward_stats import mean_se, per_prompt_means, reward_summary
 from pargs.metrics.runtime import time_per_token, time_per_token_se
@@ -89,6 +90,8 @@ class Report:
     coverage: str | None = None
     #: set when lines of prompts no longer in the prompt file were left out (:func:`read_predictions`)
     set_aside: str | None = None
+    #: set when no method has a p-value: why (the baseline has no scored line here) and how to choose another
+    no_p_values: str | None = None
 
 
 def run_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -154,6 +157,16 @@ def read_predictions(inputs: Sequence[str | Path]) -> Predictions:
                         line,
                         name,
                         f"must be {'/'.join(t.__name__ for t in types)}, got {type(rec[name]).__name__}",
+                    )
+            for name, value in rec.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise RecordError(
+                        path,
+                        line,
+                        name,
+                        f"is {value}, not a finite number, so no mean or test over it means anything: decode this "
+                        "prediction again (delete the line, then run the same pargs predict: it decodes what is "
+                        "missing), or leave this file out",
                     )
             if current is not None and str(rec["id"]) not in current:
                 out.set_aside += 1
@@ -295,8 +308,13 @@ def format_markdown(report: Report) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"reward: {report.reward_name}, mean over prompts of the per-prompt mean, ± standard error. p: Wilcoxon "
-        f"signed-rank test paired by prompt, {report.hypothesis}. ROUGE-L: against the references, mean over "
+        f"reward: {report.reward_name}, mean over prompts of the per-prompt mean, ± standard error. p: "
+        + (
+            f"none, {report.no_p_values}"
+            if report.no_p_values
+            else f"Wilcoxon signed-rank test paired by prompt, {report.hypothesis}"
+        )
+        + ". ROUGE-L: against the references, mean over "
         "prompts ± SE. corpus BLEU: SacreBLEU corpus BLEU (0-100) over all responses, each sample of a prompt a "
         "hypothesis with that prompt's references (mean sentence BLEU ± SE: results.csv). self-ROUGE-L: mean "
         "pairwise ROUGE-L between the samples of a prompt, for methods with several (lower = more diverse). "
@@ -396,7 +414,7 @@ def _tensorboard(report: Report, records: list[dict], directory: Path) -> None:
             metrics = {
                 f"hparam/{k}": v for k, v in (("reward", r.reward), ("ms_per_token", r.ms_per_token)) if v is not None
             }
-            writer.add_hparams({"method": r.method, "samples": r.samples}, metrics, run_name=r.method)
+            writer.add_hparams({"method": r.method, "samples": r.samples}, metrics, run_name=file_name(r.method))
         writer.add_text("results", format_markdown(report), 0)
 
 
@@ -425,6 +443,21 @@ def reward_name_of(records: list[dict], given: str | None = None) -> str:
     return name
 
 
+def _baseline_scores(by_method: dict[str, list[dict]], baseline: str) -> tuple[dict[str, float] | None, str | None]:
+    """The baseline's per-prompt mean rewards, which every p pairs with; or None and why there are no p-values
+    (said once as a warning and in the table's note, so a column of ``-`` is not read as "not significant")."""
+    scored = [(r["id"], r["reward"]) for r in by_method.get(baseline, []) if r["reward"] is not None]
+    if scored:
+        return per_prompt_means(scored), None
+    why = f"no line of method {baseline!r}" if baseline not in by_method else f"no reward in the lines of {baseline!r}"
+    reason = (
+        f"each method is tested against the baseline {baseline!r}, and these predictions hold {why}; choose the "
+        f"baseline with --baseline NAME (methods here: {', '.join(sorted(by_method))})"
+    )
+    log.warning("no p-values: %s", reason)
+    return None, reason
+
+
 def build_report(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
@@ -445,10 +478,7 @@ def build_report(
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_method[r["method"]].append(r)
-    baseline_scores = None
-    if baseline in by_method:
-        scored = [(r["id"], r["reward"]) for r in by_method[baseline] if r["reward"] is not None]
-        baseline_scores = per_prompt_means(scored) if scored else None
+    baseline_scores, no_p_values = _baseline_scores(by_method, baseline)
     rows = [
         _row(m, recs, None if m == baseline else baseline_scores)
         for m, recs in tqdm(by_method.items(), desc="report", unit="method")
@@ -468,6 +498,7 @@ def build_report(
         reward_name,
         coverage=prompt_coverage(by_method, baseline),
         set_aside=set_aside_note(predictions) if predictions.set_aside else None,
+        no_p_values=no_p_values,
     )
     if report.coverage:
         log.warning("%s", report.coverage)

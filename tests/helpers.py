@@ -156,3 +156,33 @@ class RecordValidation(L.Callback):
         with open(self.path, "a") as fh:
             loss = float(trainer.callback_metrics["val/loss"])
             fh.write(json.dumps({"epoch": trainer.current_epoch, "step": trainer.global_step, "val/loss": loss}) + "\n")
+
+
+class _FullDisk:
+    """A prediction file on a disk that fills up: each write puts half its bytes down, then fails with ENOSPC."""
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
+
+    def write(self, data) -> int:
+        import errno
+
+        self._fh.write(bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+class DiskFullAt(L.Callback):
+    """From predict batch ``batch`` on, the disk under the prediction writer's file is full (:class:`_FullDisk`)."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == self.batch:
+            from pargs.lit.writer import JsonlPredictionWriter
+
+            writer = next(cb for cb in trainer.callbacks if isinstance(cb, JsonlPredictionWriter))
+            writer._fh = _FullDisk(writer._fh)

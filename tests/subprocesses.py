@@ -45,8 +45,9 @@ def _env() -> dict[str, str]:
     )
 
 
-def run_pargs(*args: str, timeout: float = 600, preexec_fn=None) -> subprocess.CompletedProcess:
-    """``python -m pargs ARGS`` to completion; ``preexec_fn`` runs in the child before it starts."""
+def run_pargs(*args: str, timeout: float = 600, preexec_fn=None, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m pargs ARGS`` to completion; ``preexec_fn`` runs in the child before it starts; ``cwd``: the
+    directory it runs in (``-m`` puts it first on the module search path, as it does for a user)."""
     return subprocess.run(
         [sys.executable, "-m", "pargs", *args],
         capture_output=True,
@@ -54,6 +55,7 @@ def run_pargs(*args: str, timeout: float = 600, preexec_fn=None) -> subprocess.C
         env=_env(),
         timeout=timeout,
         preexec_fn=preexec_fn,
+        cwd=cwd,
     )
 
 

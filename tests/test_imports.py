@@ -19,7 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: the layers of pargs, lowest first (README's layering rule); a module imports from its own layer or lower ones
 LAYERS = (
-    ("core", ("pargs.errors", "pargs.records", "pargs.losses", "pargs.prefixes", "pargs.advantages", "pargs.models")),
+    (
+        "core",
+        (
+            "pargs.errors",
+            "pargs.records",
+            "pargs.file_names",
+            "pargs.losses",
+            "pargs.prefixes",
+            "pargs.advantages",
+            "pargs.models",
+        ),
+    ),
     ("plain torch", ("pargs.decoding", "pargs.metrics", "pargs.adapters", "pargs.tasks")),
     ("Lightning glue", ("pargs.lit", "pargs.datamodules")),
     (

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pargs.cli import main
+from pargs.file_names import file_name
 from pargs.metrics.judge import LocalLMJudge, win_tie_rate
 from pargs.tasks.word_tokenizer import build_word_tokenizer
 from tests.conftest import make_lm
@@ -77,6 +78,15 @@ def test_position_bias_cancels_end_to_end(tmp_path, capsys):
     _write_predictions(tmp_path, HAND)
     assert main(["judge", str(tmp_path), "--judge", "tests.test_judge:always_first", "--against", "top-k"]) == 0
     assert "| top-k | 3 | 0.0 | 100.0 | 0.0 | 100.0 |" in (tmp_path / "report" / "judge_pargs.md").read_text()
+
+
+def test_a_method_named_by_a_path_names_its_output_inside_the_report_folder(tmp_path, capsys):
+    """Before: ``--method ../../x`` wrote ``judge_../../x.md``, outside the report folder."""
+    evil = "../../escaped"
+    _write_predictions(tmp_path / "run", {(p, evil if m == "pargs" else m, s): t for (p, m, s), t in HAND.items()})
+    assert main(["judge", str(tmp_path / "run"), "--judge", "tests.test_judge:always_first", "--method", evil]) == 0
+    (written,) = (tmp_path / "run" / "report").iterdir()
+    assert written.name == f"judge_{file_name(evil)}.md" and written.is_file()
 
 
 def test_local_model_judge_with_a_template_file(tmp_path, capsys):

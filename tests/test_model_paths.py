@@ -328,3 +328,60 @@ def test_a_missing_model_path_leaves_nothing_written(tmp_path, model_dirs, synth
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(cfg))
     _one_line_error(main(args), capsys.readouterr().err, "model.init_args.model.path")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.yaml"]
+
+
+def _policy_dir(path, tokenizer, remote_code: bool = False, pickle_extra: bool = False):
+    """The tiny reference LM saved as a user might find one: with an ``auto_map`` to code of its own (and a model
+    type transformers does not ship), or as a ``pytorch_model.bin`` pickle that holds a ``datetime.date``."""
+    import datetime
+
+    import torch
+
+    from tests.conftest import make_lm
+
+    model = make_lm(tokenizer)
+    tokenizer.save_pretrained(path)
+    if pickle_extra:
+        model.config.save_pretrained(path)
+        torch.save({**model.state_dict(), "saved_on": datetime.date(2024, 1, 1)}, path / "pytorch_model.bin")
+        return path
+    model.save_pretrained(path)
+    if remote_code:
+        config = json.loads((path / "config.json").read_text())
+        classes = {"AutoConfig": "configuration_home.HomeConfig", "AutoModelForCausalLM": "modeling_home.HomeLM"}
+        config.update(model_type="home_made", auto_map=classes)
+        (path / "config.json").write_text(json.dumps(config))
+    return path
+
+
+def test_a_model_with_its_own_code_names_the_option_that_allows_it(
+    tmp_path, tokenizer, model_dirs, synthetic_dir, capsys, no_network
+):
+    """Before: transformers' ValueError traceback ("Please pass the argument `trust_remote_code=True`")."""
+    policy = _policy_dir(tmp_path / "home_made", tokenizer, remote_code=True)
+    config = _predict_config(tmp_path, policy, model_dirs["rm"], synthetic_dir / "prompts_test.jsonl")
+    rc = main(["predict", "-c", str(config)])
+    line = _one_line_error(rc, capsys.readouterr().err)
+    assert line == (
+        f"pargs: error: model.init_args.policies.reference.path: {str(policy)!r} needs its own Python code to load "
+        "(the auto_map of its config.json), which pargs runs only when told to: if you trust that code, set "
+        "model.init_args.policies.reference.trust_remote_code: true; or use a model whose architecture transformers "
+        "ships"
+    )
+
+
+def test_a_pickle_that_weights_only_refuses_names_the_file_and_the_conversion(
+    tmp_path, tokenizer, model_dirs, synthetic_dir, capsys, no_network
+):
+    """Before: torch's UnpicklingError traceback, naming neither the file nor the config key."""
+    policy = _policy_dir(tmp_path / "pickled", tokenizer, pickle_extra=True)
+    config = _predict_config(tmp_path, policy, model_dirs["rm"], synthetic_dir / "prompts_test.jsonl")
+    rc = main(["predict", "-c", str(config)])
+    line = _one_line_error(rc, capsys.readouterr().err)
+    assert line == (
+        f"pargs: error: model.init_args.policies.reference.path: {policy / 'pytorch_model.bin'} holds Python objects "
+        "besides tensors, which loading with weights_only refuses (unpickling them could run code); if you trust the "
+        "file, convert it to safetensors once, e.g. "
+        f"AutoModelForCausalLM.from_pretrained({str(policy)!r}, weights_only=False).save_pretrained(DIR) (DIR gets a "
+        "model.safetensors), then give DIR"
+    )

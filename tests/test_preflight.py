@@ -13,6 +13,8 @@ import torch
 import yaml
 
 from pargs.cli import lightning_cli, main
+from pargs.errors import ConfigError
+from tests.subprocesses import run_pargs
 from tests.test_bad_input import _predict
 from tests.test_resume import _fit_config
 
@@ -155,6 +157,40 @@ def test_a_checkpoint_of_another_module_class_is_refused_before_anything_is_buil
         "drop --ckpt_path",
     )
     assert _files(tmp_path) == before  # not even the prediction writer's output folder
+
+
+@pytest.mark.parametrize("class_path", ["planted.Module", "os.system"])
+def test_the_class_a_checkpoint_names_is_compared_as_a_name_and_never_imported(
+    tmp_path, synthetic_dir, model_dirs, class_path
+):
+    """Before: ``planted.Module`` imported ``planted.py`` from the current directory (its code ran), and
+    ``os.system`` ended in a TypeError traceback."""
+    (tmp_path / "planted.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\nModule = object\n")
+    ckpt = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"_class_path": class_path}}, ckpt)
+    args = _predict(tmp_path, model_dirs, synthetic_dir / "prompts_test.jsonl")
+    done = run_pargs(*args, "--ckpt_path", str(ckpt), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"pargs: error: checkpoint {ckpt} holds a {class_path} but the config's model is a "
+        f"pargs.lit.decode.DecodeModule: give a checkpoint of a DecodeModule (or a config for a "
+        f"{class_path.rpartition('.')[2]}), or drop --ckpt_path"
+    )
+    assert "Traceback" not in done.stderr and not (tmp_path / "ran").exists()
+
+
+def test_a_checkpoint_of_a_base_class_is_accepted_by_a_subclass_config(tmp_path):
+    """The names compared: the configured class's and its bases', under each package that exports them."""
+    from pargs.lit import RewardModule
+    from pargs.lit.preflight import check_module_class
+
+    class Tuned(RewardModule):
+        pass
+
+    for stored in ("pargs.lit.RewardModule", "pargs.lit.reward.RewardModule", "lightning.pytorch.LightningModule"):
+        check_module_class({"hyper_parameters": {"_class_path": stored}}, Tuned, "x.ckpt")
+    with pytest.raises(ConfigError, match="holds a pargs.lit.DPOModule but the config's model is a "):
+        check_module_class({"hyper_parameters": {"_class_path": "pargs.lit.DPOModule"}}, Tuned, "x.ckpt")
 
 
 @pytest.mark.parametrize("ckpt", ["copied", "last"])

@@ -299,3 +299,44 @@ def test_methods_on_different_prompt_sets_are_flagged(tmp_path):
 def test_same_prompt_sets_give_no_note(preds, tmp_path):
     report = build_report([preds], tmp_path / "report", figures=False)
     assert report.coverage is None and "Note" not in format_markdown(report)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_reward_is_refused_naming_file_line_and_field(tmp_path, value):
+    """Before: a table of nan and inf, and exit 0."""
+    from tests.subprocesses import run_pargs
+
+    lines = _lines()
+    lines[1]["reward"] = value  # json.dumps writes NaN / Infinity, as pargs predict did before it refused them
+    path = tmp_path / "run" / "predictions" / "predictions-rank0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    done = run_pargs("report", str(tmp_path / "run"), timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"pargs: error: {path}, line 2: field 'reward' is {value}, not a finite number, so no mean or test over it "
+        "means anything: decode this prediction again (delete the line, then run the same pargs predict: it decodes "
+        "what is missing), or leave this file out"
+    )
+    assert "Traceback" not in done.stderr and not (tmp_path / "run" / "report").exists()
+
+
+def test_without_baseline_lines_the_report_says_there_are_no_p_values_and_why(tmp_path):
+    """Before: every p was ``-`` while the note still read ``H1: reward(pargs) > reward(method)``."""
+    from tests.subprocesses import run_pargs
+
+    path = tmp_path / "run" / "predictions" / "predictions-rank0.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(x) + "\n" for x in _lines() if x["method"] != "pargs"))
+    done = run_pargs("report", str(tmp_path / "run"), timeout=300)
+    assert done.returncode == 0, done.stderr
+    reason = (
+        "each method is tested against the baseline 'pargs', and these predictions hold no line of method 'pargs'; "
+        "choose the baseline with --baseline NAME (methods here: args, top-k)"
+    )
+    assert f"[pargs] no p-values: {reason}" in done.stderr.splitlines()
+    markdown = (tmp_path / "run" / "report" / "results.md").read_text()
+    assert f"p: none, {reason}." in markdown and "H1" not in markdown
+    done = run_pargs("report", str(tmp_path / "run"), "--baseline", "top-k", timeout=300)
+    assert done.returncode == 0 and "no p-values" not in done.stderr
+    assert "H1: reward(top-k) > reward(method)" in (tmp_path / "run" / "report" / "results.md").read_text()

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from pargs.file_names import file_name
+
 #: the formats every figure is written in: raster for a quick look, vector for a paper
 FORMATS = ("png", "pdf")
 NOTE_FONTSIZE = 7
@@ -127,7 +129,7 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> dict[str, str]:
     """Write ``name.png`` and ``name.pdf``; return ``{name: png path, name + "_pdf": pdf path}``."""
     paths = {}
     for fmt in FORMATS:
-        path = Path(out_dir) / f"{name}.{fmt}"
+        path = Path(out_dir) / f"{file_name(name)}.{fmt}"
         fig.savefig(path, dpi=120)
         paths[name if fmt == "png" else f"{name}_{fmt}"] = str(path)
     return paths

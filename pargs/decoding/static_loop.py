@@ -45,6 +45,7 @@ from torch import Tensor
 from transformers import PreTrainedModel
 
 from pargs.decoding.engine import Prompts, Stopping, lm_forward
+from pargs.decoding.finite import WatchedScorer, raise_if_not_finite
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.scorer import Scorer
 from pargs.decoding.static_stream import StaticStream
@@ -106,7 +107,9 @@ class Session:
         self.slots = bucketed(prompt + stop.max_new_tokens)
         self.policy = StaticStream(lm_forward(policy), policy.config, policy.dtype, self.slots)
         # the candidate chunk of the last step reaches k - 1 columns past the last token
-        self.scorer = scorer.static_twin(bucketed(prompt + stop.max_new_tokens + method.k - 1)) if scorer else None
+        # the twin flags rows that see a non-finite reward, read once after the loop (pargs/decoding/finite.py)
+        twin = scorer.static_twin(bucketed(prompt + stop.max_new_tokens + method.k - 1)) if scorer else None
+        self.scorer = WatchedScorer(twin, fixed_rows=True) if twin is not None else None
         self.eos_ids, self.suppress_ids = stop.eos_ids.clone(), stop.suppress_ids.clone()
         self.step_no = torch.zeros((), dtype=torch.long, device=device)  # the step being decoded
         self.min_new = torch.zeros((), dtype=torch.long, device=device)
@@ -306,6 +309,8 @@ def static_decode_tokens(
             path,
             session.capture_seconds,
         )
+    if session.scorer is not None:
+        raise_if_not_finite(method.name, session.scorer.bad[:rows])
     picked = session.tokens[:rows, :steps].tolist()
     eos = set(stop.eos_ids.tolist())
     token_ids, reasons = [], []

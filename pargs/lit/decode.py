@@ -18,6 +18,7 @@ from torch import nn
 from pargs.decoding.build import RewardSpec, build_scorer, text_reward
 from pargs.decoding.cached_scorer import CachedCausalScorer
 from pargs.decoding.engine import Stopping, choose_path, generate
+from pargs.decoding.finite import NonFiniteScores
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
 from pargs.errors import ConfigError
@@ -205,6 +206,19 @@ class DecodeModule(L.LightningModule):
                 out.extend(self._decode(method, rows[start : start + size]))
         return out
 
+    def _not_finite(self, method: DecodeMethod, rows: list[tuple[dict, int]], bad: list[int], who: str) -> ConfigError:
+        """The error of a NaN or infinite reward from ``who`` for ``rows[i]``, ``i`` in ``bad``: it stops the run
+        before this batch is written (earlier batches' lines are complete and kept)."""
+        spec = self.eval_spec if who == "eval_reward" else self.scorer_specs.get(method.scorer)
+        model = "the oracle" if spec is None or spec.model is None else spec.model.path or "a model built from config"
+        ids = list(dict.fromkeys(repr(rows[i][0]["id"]) for i in bad))
+        shown = ", ".join(ids[:6]) + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+        return ConfigError(
+            f"method {method.name!r}: {who} ({model}) returned a non-finite reward (NaN or inf) for prompt id {shown}; "
+            "nothing of this batch is written (the lines of earlier batches are kept): check that reward model "
+            "(its weights, its dtype: float16 overflows), then run the same command again to resume"
+        )
+
     def _decode(self, method: DecodeMethod, rows: list[tuple[dict, int]]) -> list[dict]:
         hp = self.hparams
         policy, tok = self.policies[method.policy], self.tokenizers[method.policy]
@@ -219,12 +233,22 @@ class DecodeModule(L.LightningModule):
             stop = Stopping.for_models(policy, tok, self.device, hp.max_new_tokens, stop_strings=hp.stop_strings or ())
             captured = choose_path(hp.decode_path, method, policy, scorer, stop, self.device) in ("graphs", "compiled")
             n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
-            generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
+            try:
+                generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
+            except NonFiniteScores:
+                pass  # the call below decodes these rows again and names every row that meets one
             self._warm.add(method.name)
-        gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
-        rewards = (
-            self._eval(prompts, gen.texts, gen.complete).tolist() if self._eval is not None else [None] * len(rows)
-        )
+        try:
+            gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
+        except NonFiniteScores as err:
+            raise self._not_finite(method, rows, err.rows, f"scorer {method.scorer!r}") from None
+        rewards = [None] * len(rows)
+        if self._eval is not None:
+            scored = self._eval(prompts, gen.texts, gen.complete)
+            bad = (~torch.isfinite(scored)).nonzero().flatten().tolist()
+            if bad:
+                raise self._not_finite(method, rows, bad, "eval_reward")
+            rewards = scored.tolist()
         total = max(1, sum(gen.num_tokens))
         flops = self._flops(method, scorer, prompt_lens, gen.num_tokens)
         records = []

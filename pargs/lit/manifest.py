@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +59,28 @@ def read_manifest(output_dir: str | os.PathLike) -> dict | None:
 def write_manifest(output_dir: str | os.PathLike, manifest: dict) -> None:
     """Replace the manifest atomically (a reader sees the old one or the new one, never half of one)."""
     path = Path(output_dir) / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(dict(manifest, format=FORMAT), fh, indent=1, sort_keys=True, ensure_ascii=False)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    text = json.dumps(dict(manifest, format=FORMAT), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    replace_file(path, [(text + "\n").encode("utf-8")])
+
+
+def replace_file(path: Path, chunks: list[bytes]) -> None:
+    """Replace ``path`` by a file of ``chunks``, atomically: a new file (created exclusively, so never through a
+    link), fsynced, renamed over it, the rename made durable. On failure ``path`` is as it was."""
+    try:
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)  # mkstemp's 0600 would hide the file from the other users who read it now
+        with os.fdopen(fd, "wb") as fh:
+            fh.writelines(chunks)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     sync_directory(path.parent)
 
 

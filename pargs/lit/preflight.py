@@ -32,6 +32,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 from pathlib import Path
 
 import torch
@@ -165,19 +166,35 @@ def _first_line(err: BaseException) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def class_names(cls: type) -> set[str]:
+    """Every dotted name under which ``cls`` or one of its base classes can be written as a ``class_path``: its
+    module's name and each enclosing package that exports it (``pargs.lit.RewardModule`` as well as
+    ``pargs.lit.reward.RewardModule``). Read from the modules already imported: nothing is imported."""
+    names = set()
+    for base in cls.__mro__:
+        parts = base.__module__.split(".")
+        for i in range(1, len(parts) + 1):
+            module = sys.modules.get(".".join(parts[:i]))
+            if module is not None and vars(module).get(base.__name__) is base:
+                names.add(f"{module.__name__}.{base.__qualname__}")
+    return names
+
+
 def check_module_class(checkpoint: dict, configured: type, path: str) -> None:
-    """Refuse a checkpoint written by another module class than ``configured`` (a subclass of the
-    checkpoint's class is accepted). Checkpoints saved outside LightningCLI record no class: not checked."""
-    stored_path = checkpoint.get("hyper_parameters", {}).get("_class_path")
+    """Refuse a checkpoint written by another module class than ``configured`` (a checkpoint of one of its base
+    classes is accepted). The checkpoint's class path is compared as a string with the names of the configured
+    class and its bases: nothing the checkpoint names is imported (a module of that name in the current directory
+    would run). Checkpoints saved outside LightningCLI record no class: not checked."""
+    stored_path = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
     if not stored_path:
         return
-    stored = _import(stored_path)
-    if stored is not None and issubclass(configured, stored):
+    if isinstance(stored_path, str) and stored_path in class_names(configured):
         return
     configured_path = f"{configured.__module__}.{configured.__qualname__}"
+    stored = _short(stored_path) if not isinstance(stored_path, str) else stored_path
     raise ConfigError(
-        f"checkpoint {path} holds a {stored_path} but the config's model is a {configured_path}: give a checkpoint "
-        f"of a {configured.__qualname__} (or a config for a {stored_path.rpartition('.')[2]}), or drop --ckpt_path"
+        f"checkpoint {path} holds a {stored} but the config's model is a {configured_path}: give a checkpoint of a "
+        f"{configured.__qualname__} (or a config for a {str(stored).rpartition('.')[2]}), or drop --ckpt_path"
     )
 
 

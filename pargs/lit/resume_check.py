@@ -27,13 +27,15 @@ import json
 import logging
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pargs.errors import ConfigError
-from pargs.lit.manifest import MANIFEST, as_recorded, differences, short, sync_directory, write_manifest
+from pargs.lit.manifest import MANIFEST, as_recorded, differences, replace_file, short, write_manifest
 from pargs.models.identity import FileDigests
+from pargs.records import RecordError, json_problem
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +56,46 @@ def scan_lines(files: list[Path], prompts: dict[str, tuple[str, Any]] | None) ->
     """Count each method's lines; list those whose prompt or references differ from ``prompts[id]``."""
     found = Lines()
     for path in files:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break
-                rec = json.loads(raw)
-                found.counts[rec["method"]] += 1
-                if prompts is None:
-                    continue
-                now = prompts.get(str(rec["id"]))
-                if now is None:
-                    found.absent[str(rec["id"])] += 1
-                elif (rec.get("prompt"), rec.get("reference", [])) != now:
-                    found.stale[rec["method"]].append(str(rec["id"]))
+        for _, rec in complete_lines(path):
+            found.counts[rec["method"]] += 1
+            if prompts is None:
+                continue
+            now = prompts.get(str(rec["id"]))
+            if now is None:
+                found.absent[str(rec["id"])] += 1
+            elif (rec.get("prompt"), rec.get("reference", [])) != now:
+                found.stale[rec["method"]].append(str(rec["id"]))
     return found
+
+
+def complete_lines(path: Path, raw: bool = False) -> Iterator[tuple[Any, dict]]:
+    """``(line number, record)`` of each complete line of a prediction file (``raw``: ``(bytes, record)``); a torn
+    last line (no newline, an interrupted write) is left out. A line in the middle that is not a prediction is
+    damage, not an interruption: a :class:`RecordError` names the file and the line, and nothing is removed."""
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.endswith(b"\n"):
+                return
+            problem = None
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                problem = json_problem(err, line.decode("utf-8", "replace").rstrip("\r\n"))
+            except UnicodeDecodeError:
+                problem = "is not valid UTF-8"
+            else:
+                if not isinstance(rec, dict) or not {"id", "method", "sample"} <= rec.keys():
+                    problem = "is not a prediction (a JSON object with id, method and sample); delete it"
+            if problem:
+                raise RecordError(
+                    path,
+                    number,
+                    None,
+                    f"{problem}. It is in the middle of the file: pargs removes nothing there (it cuts off only the "
+                    "torn last line an interrupted run leaves); run again once the line is repaired or deleted (a "
+                    "deleted prediction is decoded again), or write to another directory",
+                )
+            yield (line if raw else number), rec
 
 
 def current_prompts(datamodule) -> tuple[dict[str, tuple[str, Any]] | None, str]:
@@ -88,26 +116,14 @@ def drop_lines(files: list[Path], methods: set[str], keys: set[tuple[str, str]])
     removed = 0
     for path in files:
         keep, dropped = [], 0
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break
-                rec = json.loads(raw)
-                if rec["method"] in methods or (rec["method"], str(rec["id"])) in keys:
-                    dropped += 1
-                else:
-                    keep.append(raw)
-        if not dropped:
-            continue
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.writelines(keep)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        removed += dropped
-    if removed:
-        sync_directory(files[0].parent)
+        for raw, rec in complete_lines(path, raw=True):
+            if rec["method"] in methods or (rec["method"], str(rec["id"])) in keys:
+                dropped += 1
+            else:
+                keep.append(raw)
+        if dropped:
+            replace_file(path, keep)
+            removed += dropped
     return removed
 
 

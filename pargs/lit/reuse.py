@@ -17,8 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pargs.errors import ConfigError
 from pargs.lit.manifest import as_recorded, differences, read_manifest
+from pargs.lit.regular_files import append_file
+from pargs.lit.resume_check import complete_lines
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +40,12 @@ def _reusable_lines(
 ) -> list[bytes]:
     lines, seen = [], set(done)
     for path in sorted(source.glob("predictions-rank*.jsonl")):
-        with open(path, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                if not raw.endswith(b"\n"):
-                    break  # a torn last line: the source's own run repairs it
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    raise ConfigError(
-                        f"{path}, line {number}: not a JSON prediction line; the lines to reuse cannot be read: "
-                        "repair that file, or decode everything here (--reuse_from none)"
-                    ) from None
-                key = (str(rec["id"]), rec["method"], int(rec["sample"]))
-                now = prompts.get(key[0])
-                if key[1] in methods and key not in seen and now == (rec.get("prompt"), rec.get("reference", [])):
-                    lines.append(raw)
-                    seen.add(key)
+        for raw, rec in complete_lines(path, raw=True):  # a damaged middle line is one error naming it
+            key = (str(rec["id"]), rec["method"], int(rec["sample"]))
+            now = prompts.get(key[0])
+            if key[1] in methods and key not in seen and now == (rec.get("prompt"), rec.get("reference", [])):
+                lines.append(raw)
+                seen.add(key)
     return lines
 
 
@@ -64,9 +55,11 @@ def reuse_lines(
     settings: dict[str, dict],
     prompts: dict[str, tuple[str, Any]] | None,
     done: set[tuple[str, str, int]],
+    hint: str,
 ) -> Counter:
     """Append to ``output_dir/predictions-rank0.jsonl`` the lines of ``source`` that this config would write
-    (module docstring) and whose key is not in ``done``; return the number copied per method."""
+    (module docstring) and whose key is not in ``done``; return the number copied per method. ``hint``: what a
+    refusal to write through a link suggests instead."""
     source = Path(source)
     if prompts is None or not source.is_dir() or source.resolve() == output_dir.resolve():
         return Counter()
@@ -74,9 +67,8 @@ def reuse_lines(
     lines = _reusable_lines(source, methods, prompts, done) if methods else []
     copied = Counter(json.loads(raw)["method"] for raw in lines)
     if lines:
-        with open(output_dir / "predictions-rank0.jsonl", "ab") as fh:
-            fh.writelines(lines)
-            fh.flush()
+        with append_file(output_dir / "predictions-rank0.jsonl", hint) as fh:
+            fh.write(b"".join(lines))
             os.fsync(fh.fileno())
     again = sorted(m for m in settings if m not in methods)
     if copied:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from pargs.errors import ConfigError
+from pargs.lit.regular_files import open_for_writing
 
 LOCK_NAME = "predict.lock"
 
@@ -39,7 +40,7 @@ def acquire(folder: str | os.PathLike, hint: str) -> DirectoryLock:
     the user can do. ``OSError`` (a read-only directory) is left to the caller."""
     folder = Path(folder)
     path = folder / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_for_writing(path, os.O_RDWR | os.O_CREAT, hint)  # a link there is refused: its target is not ours
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -4,6 +4,8 @@ never counts a line that this config would not have written.
 Each rank appends to its own ``predictions-rank<r>.jsonl`` in ``output_dir`` and flushes + fsyncs after
 every batch. On start, global rank 0, alone and before any model is loaded:
 
+- refuses a prediction file, ``manifest.json`` or lock that is a link (:mod:`pargs.lit.regular_files`): resume
+  would write through it, into a file outside the directory;
 - takes the directory's lock (:mod:`pargs.lit.run_lock`): a second run on the same directory stops with a
   message naming the holder, instead of writing every line twice;
 - checks that the directory and its files can be written (one message, not a traceback);
@@ -21,7 +23,6 @@ processes.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from contextlib import contextmanager
@@ -32,15 +33,20 @@ import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from pargs.errors import ConfigError
-from pargs.lit.manifest import read_manifest
-from pargs.lit.resume_check import ON_CHANGE, check_and_record, current_prompts
+from pargs.lit.manifest import MANIFEST, read_manifest
+from pargs.lit.regular_files import append_file, open_for_writing, refuse_links
+from pargs.lit.resume_check import ON_CHANGE, check_and_record, complete_lines, current_prompts
 from pargs.lit.reuse import reuse_lines
-from pargs.lit.run_lock import DirectoryLock, acquire
+from pargs.lit.run_lock import LOCK_NAME, DirectoryLock, acquire
 from pargs.models.identity import FileDigests
+from pargs.records import json_line
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, int]
+
+#: how a message says where else to write
+ELSEWHERE = "write to another directory (pargs predict --predictions DIR)"
 
 
 def prediction_files(output_dir: str | os.PathLike) -> list[Path]:
@@ -56,7 +62,7 @@ def file_rank(path: Path) -> int | None:
 
 def repair_tail(path: Path) -> int:
     """Cut an incomplete last line (no newline) off ``path``; return the bytes removed. The file is opened for
-    writing only when there is something to cut."""
+    writing only when there is something to cut, and never through a link."""
     if not path.exists():
         return 0
     size = path.stat().st_size
@@ -72,10 +78,12 @@ def repair_tail(path: Path) -> int:
             tail_start = max(0, tail_start - (1 << 16))
     if keep == size:
         return 0
-    with open(path, "rb+") as fh:
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
+    fd = open_for_writing(path, os.O_WRONLY, ELSEWHERE)
+    try:
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return size - keep
 
 
@@ -83,17 +91,9 @@ def completed_keys(output_dir: str | os.PathLike) -> set[Key]:
     """Keys of every complete line already written in ``output_dir`` (torn tails ignored)."""
     done: set[Key] = set()
     for path in prediction_files(output_dir):
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break
-                rec = json.loads(raw)
-                done.add((str(rec["id"]), rec["method"], int(rec["sample"])))
+        for _, rec in complete_lines(path):
+            done.add((str(rec["id"]), rec["method"], int(rec["sample"])))
     return done
-
-
-#: how a message says where else to write
-ELSEWHERE = "write to another directory (pargs predict --predictions DIR)"
 
 
 @contextmanager
@@ -171,16 +171,19 @@ class JsonlPredictionWriter(BasePredictionWriter):
         if self.done and rank == 0:
             log.info("resuming: %d predictions already in %s are skipped", len(self.done), self.output_dir)
         with _writable(self.output_dir):
-            self._fh = open(self.output_dir / f"predictions-rank{rank}.jsonl", "a", encoding="utf-8")
+            self._fh = append_file(self.output_dir / f"predictions-rank{rank}.jsonl", ELSEWHERE)
 
     def _prepare(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Rank 0's part of :meth:`setup` (module docstring): lock, check, repair, compare and record."""
         with _writable(self.output_dir):
             self.output_dir.mkdir(parents=True, exist_ok=True)
+            refuse_links(
+                [self.output_dir / LOCK_NAME, self.output_dir / MANIFEST, *prediction_files(self.output_dir)], ELSEWHERE
+            )
             self._lock = acquire(self.output_dir, ELSEWHERE)
             files = prediction_files(self.output_dir)
-            for path in files:
-                open(path, "ab").close()  # each file can be appended to, before anything is changed
+            for path in files:  # each file can be appended to, before anything is changed
+                os.close(open_for_writing(path, os.O_WRONLY | os.O_APPEND, ELSEWHERE))
             for path in files:
                 removed = repair_tail(path)
                 if removed:
@@ -193,15 +196,41 @@ class JsonlPredictionWriter(BasePredictionWriter):
         with _writable(self.output_dir):
             check_and_record(self.output_dir, files, settings, prompts, prompt_file, self.on_change, digests, manifest)
             if self.reuse_from and settings is not None:
-                reuse_lines(self.reuse_from, self.output_dir, settings, prompts, completed_keys(self.output_dir))
+                done = completed_keys(self.output_dir)
+                reuse_lines(self.reuse_from, self.output_dir, settings, prompts, done, ELSEWHERE)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         if not prediction:
             return
-        self._fh.write("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in prediction))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            data = "".join(map(json_line, prediction)).encode("utf-8")
+        except ValueError as err:  # a non-finite number: DecodeModule stops before, this is the last guard
+            raise ConfigError(
+                f"a prediction of this batch cannot be written as JSON ({err}); nothing of it is written"
+            ) from None
+        self._append(data)
         self.done.update((str(r["id"]), r["method"], int(r["sample"])) for r in prediction)
+
+    def _append(self, data: bytes) -> None:
+        """Write a batch's lines and fsync them. A write that fails (a full disk) is undone, so the file keeps
+        complete lines only, and the run stops with one line: the same command resumes after the lines kept."""
+        start = os.lseek(self._fh.fileno(), 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._fh.write(view) :]
+            os.fsync(self._fh.fileno())
+        except OSError as err:
+            try:
+                os.ftruncate(self._fh.fileno(), start)  # frees what the failed write took
+                kept = "this batch's lines were not written"
+            except OSError:
+                kept = "a torn last line, which the next run cuts off"
+            raise ConfigError(
+                f"cannot write to {self._fh.name}: {err.strerror or err}; the lines written before are complete "
+                f"and kept ({kept}); free space or fix the cause, then run the same command again: it resumes "
+                "after them"
+            ) from None
 
     def _release(self) -> None:
         if self._fh is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,17 +181,51 @@ def _pretrained(load, path: str, **kwargs: Any):
     cannot read (no config in a folder, a Hub name it cannot fetch) fails as one :class:`ConfigError` naming
     the path and the config keys that gave it."""
     check_model_source(path)
+    keys = _KEYS.get(path)
+    where = f"{' / '.join(keys)}: " if keys else ""
     try:
         return load(path, **kwargs)
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ConfigError(f"{where}{_needs_remote_code(path, keys)}") from None
+        if os.path.isdir(os.path.expanduser(path)):  # e.g. a model type this transformers does not know
+            raise ConfigError(f"{where}cannot load {path!r}: {str(err).strip().splitlines()[0]}") from None
+        raise
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" not in str(err):
+            raise
+        loader = getattr(getattr(load, "__self__", None), "__name__", "AutoModel")
+        raise ConfigError(f"{where}{_unsafe_pickle(path, loader)}") from None
     except OSError as err:
-        keys = _KEYS.get(path)
-        where = f"{' / '.join(keys)}: " if keys else ""
         if os.path.isdir(os.path.expanduser(path)):
             raise ConfigError(f"{where}cannot load {path!r}: {err}") from err
         raise SourceUnavailableError(
             f"{where}{path!r} is no local directory (looked for {os.path.abspath(os.path.expanduser(path))}), "
             f"and as a Hugging Face Hub name it could not be loaded: {str(err).splitlines()[0]}"
         ) from err
+
+
+def _needs_remote_code(path: str, keys: list[str] | None) -> str:
+    """Why ``path`` did not load without ``trust_remote_code``, and the option that allows it."""
+    specs = sorted({key.rpartition(".")[0] for key in keys or []})
+    option = " / ".join(f"{spec}.trust_remote_code: true" for spec in specs) or "trust_remote_code: true in its spec"
+    return (
+        f"{path!r} needs its own Python code to load (the auto_map of its config.json), which pargs runs only "
+        f"when told to: if you trust that code, set {option}; or use a model whose architecture transformers ships"
+    )
+
+
+def _unsafe_pickle(path: str, loader: str) -> str:
+    """Why a ``pytorch_model*.bin`` did not load with ``weights_only``, and how to convert it."""
+    folder = os.path.expanduser(path)
+    bins = sorted(f for f in os.listdir(folder) if f.endswith(".bin")) if os.path.isdir(folder) else []
+    files = ", ".join(os.path.join(path, f) for f in bins) or f"the .bin weights of {path}"
+    return (
+        f"{files} holds Python objects besides tensors, which loading with weights_only refuses (unpickling them "
+        "could run code); if you trust the file, convert it to safetensors once, e.g. "
+        f"{loader}.from_pretrained({path!r}, weights_only=False).save_pretrained(DIR) (DIR gets a "
+        "model.safetensors), then give DIR"
+    )
 
 
 def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:

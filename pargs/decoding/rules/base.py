@@ -6,6 +6,7 @@ from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.decoding.engine import Generation, Prompts, Stopping, decode_tokens, finished
+from pargs.decoding.finite import WatchedScorer, raise_if_not_finite
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.scorer import Scorer
 from pargs.decoding.static_loop import static_decode_tokens
@@ -93,12 +94,15 @@ class TokenRule(DecodeRule):
         stop: Stopping,
     ) -> Generation:
         scorer = scorer if self.uses_scorer else None
-
-        def pick(logp: Tensor, seeds: Tensor, step: int) -> Tensor:
-            return self.step(method, logp, seeds, step, scorer)
-
         if batch.path == "eager":
-            token_ids, reasons = decode_tokens(policy, tokenizer, batch, pick, scorer, stop)
+            watched = WatchedScorer(scorer) if scorer is not None else None
+
+            def pick(logp: Tensor, seeds: Tensor, step: int) -> Tensor:
+                return self.step(method, logp, seeds, step, watched)
+
+            token_ids, reasons = decode_tokens(policy, tokenizer, batch, pick, watched, stop)
+            if watched is not None:
+                raise_if_not_finite(method.name, watched.bad)
             return finished(tokenizer, token_ids, reasons, stop)
         token_ids, reasons, compile_seconds = static_decode_tokens(
             self, method, policy, batch, scorer, stop, batch.path

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.decoding.engine import Generation, Prompts, Stopping
+from pargs.decoding.finite import raise_if_not_finite
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.registry import register
 from pargs.decoding.rules.base import DecodeRule
@@ -38,6 +40,7 @@ class BestOfN(DecodeRule):
         scores = scorer.score_responses(
             Responses(rows.texts, rows.ids, rows.mask, cands.token_ids, cands.texts, cands.complete)
         ).view(len(batch.texts), n)
+        raise_if_not_finite(method.name, ~torch.isfinite(scores).all(dim=1))  # the scores are read below anyway
         pick = [i * n + int(b) for i, b in enumerate(scores.argmax(dim=1))]
         return Generation(
             [cands.token_ids[i] for i in pick],
