@@ -19,6 +19,7 @@ LightningCLI that ``pargs fit`` / ``pargs predict`` use; the configs are copied 
 Running the quickstart again into the same directory runs every step again: its predict steps set the
 prediction writer's ``on_change: restart``, so lines written by the previous run's models (another seed,
 another size) are decoded again rather than refused; lines the same models would write are kept.
+SIGTERM or SIGINT stops it at the step's next safe point (:mod:`pargs.commands.signals`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pargs.commands import signals
 from pargs.commands.prefix_agreement import agreement_of_models
 from pargs.commands.steps import DEFAULT_RUN_DIR, run_config, step_config, write_config
 from pargs.tasks.synthetic import ORACLE_NAME
@@ -96,10 +98,13 @@ def run_quickstart(
             step_overrides["trainer.max_epochs"] = epochs[step]
         if step in ("predict", "predict_all") and limit_prompts:
             step_overrides["data.init_args.limit"] = limit_prompts
-        config = _config(step, run_dir, seed, step_overrides)
-        log.info("quickstart step %s", step)
-        seconds[step] = run_config("predict" if step in PREDICT_STEPS else "fit", config)
+        again = f"quickstart step {step}; `pargs quickstart` again runs every step again"
+        with signals.unit(f"before {again}", f"in {again}"):
+            config = _config(step, run_dir, seed, step_overrides)
+            log.info("quickstart step %s", step)
+            seconds[step] = run_config("predict" if step in PREDICT_STEPS else "fit", config)
 
+    signals.check("before the quickstart's report: `pargs quickstart` again runs every step again")
     start = time.perf_counter()
     report = build_report(
         [run_dir / "predictions"],

@@ -181,7 +181,7 @@ def check_module_class(checkpoint: dict, configured: type, path: str) -> None:
     )
 
 
-def _checkpoint_dir(callback: ModelCheckpoint, trainer) -> str:
+def checkpoint_dir(callback: ModelCheckpoint, trainer) -> str:
     """Where ``callback`` saves (as ``ModelCheckpoint`` resolves it at setup)."""
     if callback.dirpath is not None:
         return str(callback.dirpath)
@@ -201,7 +201,7 @@ def find_last_checkpoint(trainer) -> str:
             candidates.append(Path(callback.ckpt_path))
         if not isinstance(callback, ModelCheckpoint):
             continue
-        folder = Path(_checkpoint_dir(callback, trainer))
+        folder = Path(checkpoint_dir(callback, trainer))
         searched.append(str(folder))
         if folder.is_dir():
             candidates += [p for p in folder.iterdir() if _LAST.match(p.name)]

@@ -107,7 +107,7 @@ def _writable(output_dir: Path):
         ) from None
 
 
-def _share(trainer, value):
+def rank_zero_value(trainer, value):
     """Rank 0's ``value`` on every rank (unchanged on one process)."""
     strategy = getattr(trainer, "strategy", None)
     if strategy is None or trainer.world_size == 1:
@@ -150,9 +150,10 @@ class JsonlPredictionWriter(BasePredictionWriter):
             except ConfigError as err:
                 failure = str(err)
             except BaseException:
-                _share(trainer, "global rank 0 failed while preparing the predictions directory (its error says why)")
+                failed = "global rank 0 failed while preparing the predictions directory (its error says why)"
+                rank_zero_value(trainer, failed)
                 raise
-        failure = _share(trainer, failure)
+        failure = rank_zero_value(trainer, failure)
         if failure is not None:
             self._release()
             raise ConfigError(failure)
