@@ -118,10 +118,9 @@ def _run(prog: str, argv: list[str]) -> int:
             lightning_cli(argv)
             status = 0
     except SystemExit as stop:  # Lightning's SIGTERMException, or pargs' Stopped, at a safe point
-        code = signals.exit_status(stop)
+        code = signals.stopped(prog, stop)
         if code is None:
             raise
-        print(signals.stop_line(prog, stop), file=sys.stderr)
         return code
     except Exception as err:
         cause = config_error_in_chain(err)
@@ -129,11 +128,8 @@ def _run(prog: str, argv: list[str]) -> int:
             raise
         print(f"{prog}: error: {cause}", file=sys.stderr)
         return 2 if str(cause).startswith("invalid configuration") else 1
-    code = signals.exit_status()
-    if code is not None:  # the signal came after the last safe point: everything finished, but a stop was asked for
-        print(signals.stop_line(prog), file=sys.stderr)
-        return code
-    return status
+    code = signals.stopped(prog)  # a signal after the last safe point: everything finished, but a stop was asked for
+    return status if code is None else code
 
 
 if __name__ == "__main__":

@@ -137,17 +137,25 @@ class SignalAt(L.Callback):
     ``on_validation_batch_start``: during a validation, the sanity check excepted; ``on_train_epoch_end``: at
     an epoch's end, before the end-of-epoch checkpoint; ``on_predict_batch_end``: once batch ``batch`` is
     written, if this callback comes after the prediction writer). ``times=2`` sends it twice in a row: a
-    second signal while the first is being handled.
+    second signal while the first is being handled. ``rank``: only that process of a multi-process run gets it.
     """
 
     def __init__(
-        self, hook: str, step: int = 0, batch: int = 0, signum: int = int(signal.SIGTERM), times: int = 1
+        self,
+        hook: str,
+        step: int = 0,
+        batch: int = 0,
+        signum: int = int(signal.SIGTERM),
+        times: int = 1,
+        rank: int | None = None,
     ) -> None:
-        self.hook, self.step, self.batch, self.signum, self.times = hook, step, batch, signum, times
+        self.hook, self.step, self.batch, self.signum, self.times, self.rank = hook, step, batch, signum, times, rank
         self.sent = False
 
     def _at(self, hook: str, trainer, batch_idx: int = 0) -> None:
         if self.sent or hook != self.hook or trainer.sanity_checking:
+            return
+        if self.rank is not None and trainer.global_rank != self.rank:
             return
         if trainer.global_step == self.step and batch_idx == self.batch:
             self.sent = True

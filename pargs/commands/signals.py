@@ -15,8 +15,8 @@ handler for the length of a run and calls this one from it; a SIGINT is handed t
 Lightning stops the run (and the other processes of a multi-process run) exactly as for a SIGTERM.
 
 A second signal while stopping stops at once (the default action of that signal): an interrupted
-``predict`` still resumes, a ``fit`` resumes from its last saved checkpoint. :func:`stop_line` is the
-line ``pargs.cli.main`` prints; the code that stopped says what it kept with :func:`say_saved` (the
+``predict`` still resumes, a ``fit`` resumes from its last saved checkpoint. :func:`stopped` prints the
+line ``pargs.cli.main`` ends with; the code that stopped says what it kept with :func:`say_saved` (the
 last one to speak, the outermost command, wins).
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from types import FrameType
@@ -68,7 +69,7 @@ def requested() -> int | None:
 
 
 def say_saved(note: str) -> None:
-    """Record what the stopping command kept, for :func:`stop_line` (e.g. ``after step 12; resumable
+    """Record what the stopping command kept, for :func:`stopped` (e.g. ``after step 12; resumable
     checkpoint ...; resume with --ckpt_path last``)."""
     _state.saved = note
 
@@ -94,21 +95,23 @@ def unit(before: str, inside: str):
         raise
 
 
-def exit_status(exc: BaseException | None = None) -> int | None:
-    """128 + the number of the signal that stopped this process (None: no stop was requested). A
-    :class:`Stopped` raised on another process's request (rank 0 of a multi-process run decides) counts
-    as that request."""
+def stopped(prog: str, exc: BaseException | None = None) -> int | None:
+    """If a stop was requested (``exc``: the ``SystemExit`` a safe point raised), print the one line a stopped
+    command ends with and return its exit status, 128 + the signal's number; otherwise None. ``exc`` None: the
+    command finished before it reached a safe point after the signal. A :class:`Stopped` raised on another
+    process's request (rank 0 of a multi-process run decides) counts as that request; only the first process
+    of such a run prints the line."""
     signum = _state.signum if _state.signum is not None else getattr(exc, "signum", None)
-    return None if signum is None else 128 + signum
-
-
-def stop_line(prog: str, exc: BaseException | None = None) -> str:
-    """The one line a stopped command ends with."""
-    signum = _state.signum if _state.signum is not None else getattr(exc, "signum", signal.SIGTERM)
+    if signum is None:
+        return None
     name = signal.Signals(signum).name
     if exc is None:
-        return f"{prog}: {name} received after the command had finished: its outputs are complete"
-    return f"{prog}: stopped by {name} {_state.saved or 'before it saved anything'}"
+        line = f"{prog}: {name} received after the command had finished: its outputs are complete"
+    else:
+        line = f"{prog}: stopped by {name} {_state.saved or 'before it saved anything'}"
+    if not _child():
+        print(line, file=sys.stderr, flush=True)
+    return 128 + signum
 
 
 def _child() -> bool:
