@@ -8,15 +8,27 @@ rank 0's flag is broadcast. It saves nothing unless a ``ModelCheckpoint`` has ``
 ``predict`` never checks. :class:`SafeStop` builds on that:
 
 - **fit**: at the end of each training step (an optimizer step) it asks whether a stop was requested
-  (rank 0 decides: its answer is broadcast) and if so saves a resumable ``last.ckpt`` into the first
-  ``ModelCheckpoint``'s folder, where ``--ckpt_path last`` finds it, and sets Lightning's flag, so every
-  process stops at the end of that same step. The checkpoint is taken where ``ModelCheckpoint``'s step
-  checkpoints are taken (``on_train_batch_end``), so a resumed run runs that step's validation and
-  everything after it exactly as an uninterrupted run does. A signal that comes after that point (during
-  a validation, at the end of an epoch) is stopped by Lightning's own checks; the checkpoint saved then
-  carries the loop state recorded at the end of the last step (validation and the end-of-epoch hooks
-  change no weights, optimizer or data position), so it resumes the same way. With no
-  ``ModelCheckpoint`` (``trainer.enable_checkpointing: false``) nothing is saved, and the line says so.
+  (rank 0 decides: its answer is broadcast) and if so sets Lightning's flag, so every process stops at
+  the end of that same step, or before that step's validation when one is due. When the run stops it
+  saves ``last.ckpt`` into the first ``ModelCheckpoint``'s folder, where ``--ckpt_path last`` finds it,
+  carrying the loop state of the moment it stopped at, each one a state Lightning resumes from:
+
+  - after a step (and its validation, if one ran): the resumed run goes on with the next step;
+  - as a validation starts (Lightning's "restarted mid-evaluation" state): the resumed run runs that
+    validation in full first. A signal during a validation stops it after its current batch
+    (Lightning's check); the checkpoint is then the one of that validation's start. Not the state of
+    ``on_train_batch_end``, where ``ModelCheckpoint`` takes step checkpoints: from it Lightning skips
+    the validation due at that step;
+  - at an epoch's end (the state of Lightning's own end-of-epoch checkpoints): Lightning's own check
+    there comes after it has counted the epoch as completed, and from that state it would skip the
+    next epoch.
+
+  Validation and the end-of-epoch hooks change no weights, optimizer, scheduler or data position, so
+  the checkpoint resumes to what an uninterrupted run does (an epoch-interval learning-rate scheduler,
+  which Lightning steps at an epoch's end before its check, would be stepped once more; pargs' modules
+  step theirs per step). With no ``ModelCheckpoint``
+  (``trainer.enable_checkpointing: false``) nothing is saved, and the line says so; a stopped fit
+  exports nothing (``on_fit_end`` does not run).
 - **predict**: before each batch: the batches before it were written and flushed by the prediction
   writer, whose lock is released when the run ends; the same command resumes. Each process decides for
   itself (no collective per batch: Lightning does not pad prediction data, so processes can have
