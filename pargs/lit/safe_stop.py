@@ -194,7 +194,7 @@ class SafeStop(L.Callback):
     def _stop_predict(self, trainer: L.Trainer, batch_idx: int, dataloader_idx: int, signum: int) -> None:
         total = trainer.num_predict_batches[dataloader_idx] if trainer.num_predict_batches else "?"
         writer = next((c for c in trainer.callbacks if isinstance(c, JsonlPredictionWriter)), None)
-        kept = f"are in {writer.output_dir}; run the same command to resume" if writer else "were returned"
+        kept = f"are in {writer.output_dir}; run the same command to resume" if writer else "were not saved (no writer)"
         self.report(f"before predict batch {batch_idx + 1} of {total}: the lines of the batches before it {kept}")
         raise Stopped(signum)
 
