@@ -121,6 +121,16 @@ def test_a_second_signal_stops_at_once(tmp_path, synthetic_dir, model_dirs):
     assert not (tmp_path / "ckpt" / "last.ckpt").exists()
 
 
+def test_a_stopped_validation_says_that_nothing_was_saved(tmp_path, synthetic_dir, model_dirs):
+    during = _signal_at("on_validation_batch_start")
+    config = _with_callback(_fit(tmp_path, synthetic_dir, model_dirs), during, "signal.yaml")
+    stopped = run_pargs("validate", "-c", str(config))  # 2 batches: Lightning stops after the first
+    assert stopped.returncode == 143, stopped.stderr[-3000:]
+    assert _stop_lines(stopped.stderr) == [
+        "pargs: stopped by SIGTERM during the validation: nothing saved (its metrics need every batch)"
+    ]
+
+
 @pytest.fixture(scope="module")
 def predicted(tmp_path_factory, synthetic_dir, model_dirs):
     """The uninterrupted prediction: 6 prompts in 3 batches of 2, 4 lines per prompt."""

@@ -48,14 +48,16 @@ _state = _State()
 def handled(active: bool = True):
     """For the length of the block, SIGTERM and SIGINT request a stop (``active``; otherwise nothing changes);
     the previous handlers come back after it. Only the main thread can handle signals: elsewhere nothing
-    changes either."""
+    changes either. A signal the process was started ignoring stays ignored (a shell starts a background
+    job with SIGINT ignored, so a Ctrl-C meant for the foreground does not reach it)."""
     if not active or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     _state.signum, _state.saved = None, None
-    for signum in SIGNALS:
-        signal.signal(signum, _on_signal)
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, _on_signal)
     try:
         yield
     finally:
