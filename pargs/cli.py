@@ -23,6 +23,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from pargs.commands import signals
 from pargs.commands.lightning_runner import LIGHTNING_COMMANDS, config_error_in_chain, lightning_cli
 
 USAGE = """\
@@ -79,6 +80,11 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: commands with safe points, where SIGTERM and SIGINT stop at the next one (:mod:`pargs.commands.signals`); the
+#: others are short or write their outputs at the end, and keep the signals' default action (stop at once)
+STOPS_SAFELY = (*LIGHTNING_COMMANDS, "quickstart", "study", "sweep")
+
+
 def command(name: str) -> Callable[[Sequence[str]], int]:
     """The ``main`` of a pargs command, imported now."""
     module, _, function = COMMANDS[name].partition(":")
@@ -95,20 +101,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE.format(prog=prog))
         return 0 if argv else 2
+    with signals.handled(argv[0] in STOPS_SAFELY):
+        return _run(prog, argv)
+
+
+def _run(prog: str, argv: list[str]) -> int:
+    """Run one command; a user's error is one line (status 1, 2 for a config that does not parse), a stop
+    requested by SIGTERM or SIGINT one line saying what was saved (status 143 or 130)."""
     try:
         if argv[0] in COMMANDS:
-            return command(argv[0])(argv[1:]) or 0
-        if argv[0] not in LIGHTNING_COMMANDS and not argv[0].startswith("-"):
+            status = command(argv[0])(argv[1:]) or 0
+        elif argv[0] not in LIGHTNING_COMMANDS and not argv[0].startswith("-"):
             print(f"{prog}: unknown command {argv[0]!r}\n\n" + USAGE.format(prog=prog), file=sys.stderr)
             return 2
-        lightning_cli(argv)
-        return 0
+        else:
+            lightning_cli(argv)
+            status = 0
+    except SystemExit as stop:  # Lightning's SIGTERMException, or pargs' Stopped, at a safe point
+        code = signals.stopped(prog, stop)
+        if code is None:
+            raise
+        return code
     except Exception as err:
         cause = config_error_in_chain(err)
         if cause is None:
             raise
         print(f"{prog}: error: {cause}", file=sys.stderr)
         return 2 if str(cause).startswith("invalid configuration") else 1
+    code = signals.stopped(prog)  # a signal after the last safe point: everything finished, but a stop was asked for
+    return status if code is None else code
 
 
 if __name__ == "__main__":

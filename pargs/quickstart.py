@@ -21,6 +21,7 @@ Running the quickstart again into the same directory runs every step again: its 
 ``--on_change=restart`` (lines written by the previous run's models, another seed or size, are decoded
 again; lines the same models would write are kept). These are runtime choices of the quickstart, not written
 into ``<run>/configs``: a copied config re-run by hand refuses, naming what changed.
+SIGTERM or SIGINT stops it at the step's next safe point (:mod:`pargs.commands.signals`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pargs.commands import signals
 from pargs.commands.prefix_agreement import agreement_of_models
 from pargs.commands.steps import DEFAULT_RUN_DIR, run_config, step_config, write_config
 
@@ -97,11 +99,14 @@ def run_quickstart(
             step_overrides["trainer.max_epochs"] = epochs[step]
         if step in ("predict", "predict_all") and limit_prompts:
             step_overrides["data.init_args.limit"] = limit_prompts
-        config = _config(step, run_dir, seed, step_overrides)
-        log.info("quickstart step %s", step)
-        command = "predict" if step in PREDICT_STEPS else "fit"
-        seconds[step] = run_config(command, config, *RERUN_OPTIONS[command])
+        again = f"quickstart step {step}; `pargs quickstart` again runs every step again"
+        with signals.unit(f"before {again}", f"in {again}"):
+            config = _config(step, run_dir, seed, step_overrides)
+            log.info("quickstart step %s", step)
+            command = "predict" if step in PREDICT_STEPS else "fit"
+            seconds[step] = run_config(command, config, *RERUN_OPTIONS[command])
 
+    signals.check("before the quickstart's report: `pargs quickstart` again runs every step again")
     start = time.perf_counter()
     report = build_report(
         [run_dir / "predictions"],

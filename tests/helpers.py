@@ -186,3 +186,48 @@ class DiskFullAt(L.Callback):
 
             writer = next(cb for cb in trainer.callbacks if isinstance(cb, JsonlPredictionWriter))
             writer._fh = _FullDisk(writer._fh)
+
+
+class SignalAt(L.Callback):
+    """Send ``signum`` (SIGTERM unless told) to this process once, as ``timeout`` or ``scancel`` would, at a known
+    point: in the hook named ``hook`` once ``trainer.global_step`` is ``step`` and the hook's batch index is
+    ``batch`` (``on_train_batch_start``: the signal comes during training step ``step + 1``;
+    ``on_validation_batch_start``: during a validation, the sanity check excepted; ``on_train_epoch_end``: at
+    an epoch's end, before the end-of-epoch checkpoint; ``on_predict_batch_end``: once batch ``batch`` is
+    written, if this callback comes after the prediction writer). ``times=2`` sends it twice in a row: a
+    second signal while the first is being handled. ``rank``: only that process of a multi-process run gets it.
+    """
+
+    def __init__(
+        self,
+        hook: str,
+        step: int = 0,
+        batch: int = 0,
+        signum: int = int(signal.SIGTERM),
+        times: int = 1,
+        rank: int | None = None,
+    ) -> None:
+        self.hook, self.step, self.batch, self.signum, self.times, self.rank = hook, step, batch, signum, times, rank
+        self.sent = False
+
+    def _at(self, hook: str, trainer, batch_idx: int = 0) -> None:
+        if self.sent or hook != self.hook or trainer.sanity_checking:
+            return
+        if self.rank is not None and trainer.global_rank != self.rank:
+            return
+        if trainer.global_step == self.step and batch_idx == self.batch:
+            self.sent = True
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.signum)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._at("on_train_batch_start", trainer)
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        self._at("on_validation_batch_start", trainer, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._at("on_train_epoch_end", trainer)
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._at("on_predict_batch_end", trainer, batch_idx)

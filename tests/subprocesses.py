@@ -64,3 +64,10 @@ def start_pargs(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pargs", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
     )
+
+
+def run_shell(script: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``bash -c SCRIPT`` to completion, with ``$PY`` the Python that runs the tests (``$PY -m pargs ...``)."""
+    return subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=dict(_env(), PY=sys.executable), timeout=timeout
+    )

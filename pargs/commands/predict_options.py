@@ -175,10 +175,21 @@ def _yaml_value(raw: str):
 
 
 class PargsCLI(PreflightCLI):
-    """:class:`PreflightCLI` whose ``predict`` also takes :func:`add_predict_options`, and whose ``fit`` takes
-    ``--overwrite`` and refuses to write into an earlier run's directories (:mod:`pargs.lit.run_outputs`)."""
+    """:class:`PreflightCLI` whose ``predict`` also takes :func:`add_predict_options`, whose ``fit`` takes
+    ``--overwrite`` and refuses to write into an earlier run's directories (:mod:`pargs.lit.run_outputs`), and
+    whose trainer stops at a safe point on SIGTERM or SIGINT (:class:`pargs.lit.safe_stop.SafeStop`, told by
+    :mod:`pargs.commands.signals`)."""
 
     _overwrite = False
+
+    def instantiate_trainer(self, **kwargs):
+        from pargs.commands import signals
+        from pargs.lit.safe_stop import SafeStop
+
+        trainer = super().instantiate_trainer(**kwargs)
+        if not any(isinstance(c, SafeStop) for c in trainer.callbacks):
+            trainer.callbacks.append(SafeStop(signals.requested, signals.say_saved))
+        return trainer
 
     def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs):
         # LightningCLI (pinned in constraints.txt) builds each subcommand's parser here

@@ -89,7 +89,11 @@ class ResumableData:
         trainer = self.trainer
         if trainer is None or trainer.state.fn != TrainerFn.FITTING:
             return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        epochs = trainer.fit_loop.epoch_progress.current
+        # once Lightning has counted an epoch as completed, current_epoch is the next one, which has not started
+        # (its batch counter still holds the finished epoch's count until that epoch begins)
+        started = epochs.started > epochs.completed
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed if started else 0
         return {"epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state: dict) -> None:

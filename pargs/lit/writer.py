@@ -37,7 +37,7 @@ from pargs.lit.manifest import MANIFEST, read_manifest
 from pargs.lit.regular_files import append_file, open_for_writing, refuse_links
 from pargs.lit.resume_check import ON_CHANGE, check_and_record, complete_lines, current_prompts
 from pargs.lit.reuse import reuse_lines
-from pargs.lit.run_lock import LOCK_NAME, DirectoryLock, acquire
+from pargs.lit.run_lock import PREDICT, DirectoryLock, acquire
 from pargs.models.identity import FileDigests
 from pargs.records import json_line
 
@@ -109,7 +109,7 @@ def _writable(output_dir: Path):
         ) from None
 
 
-def _share(trainer, value):
+def rank_zero_value(trainer, value):
     """Rank 0's ``value`` on every rank (unchanged on one process)."""
     strategy = getattr(trainer, "strategy", None)
     if strategy is None or trainer.world_size == 1:
@@ -161,9 +161,10 @@ class JsonlPredictionWriter(BasePredictionWriter):
             except ConfigError as err:
                 failure = str(err)
             except BaseException:
-                _share(trainer, "global rank 0 failed while preparing the predictions directory (its error says why)")
+                failed = "global rank 0 failed while preparing the predictions directory (its error says why)"
+                rank_zero_value(trainer, failed)
                 raise
-        failure = _share(trainer, failure)
+        failure = rank_zero_value(trainer, failure)
         if failure is not None:
             self._release()
             raise ConfigError(failure)
@@ -178,7 +179,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
         with _writable(self.output_dir):
             self.output_dir.mkdir(parents=True, exist_ok=True)
             refuse_links(
-                [self.output_dir / LOCK_NAME, self.output_dir / MANIFEST, *prediction_files(self.output_dir)], ELSEWHERE
+                [self.output_dir / PREDICT.name, self.output_dir / MANIFEST, *prediction_files(self.output_dir)],
+                ELSEWHERE,
             )
             self._lock = acquire(self.output_dir, ELSEWHERE)
             files = prediction_files(self.output_dir)

@@ -13,6 +13,10 @@ record differs, naming the seed, the step and the fields. ``--reuse`` trains not
 step must already be recorded (decoding, evaluation and the report may run). ``--redo STEP`` discards
 that step's records (a family such as ``dpo`` names all its grid points), and those of every step
 reading it, in every seed, and runs them again.
+
+SIGTERM or SIGINT stops the study at the step's next safe point (:mod:`pargs.commands.signals`): the
+step in progress is not recorded, so the same command runs it again from its start. One study at a time
+per ``--out``: a second one is refused, naming the holder of ``<out>/study.lock``.
 """
 
 from __future__ import annotations
@@ -39,15 +43,28 @@ def run_study(
     redo: list[str] | None = None,
     stream=None,
 ) -> dict:
-    """Run (or continue) a study; return the summary also written to ``<out>/study.json``."""
+    """Run (or continue) a study; return the summary also written to ``<out>/study.json``.
+
+    The study holds ``<out>/study.lock`` (:mod:`pargs.lit.run_lock`) from before it reads or removes anything
+    in ``out`` to its end: a second study on the same ``out`` is refused, naming the holder.
+    """
+    from pargs.lit.run_lock import STUDY, acquire
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with acquire(out, "give another --out for a separate study", STUDY):
+        return _run_study(out, seeds, plan, ablation, ablation_seeds, reuse, redo, stream)
+
+
+def _run_study(out: Path, seeds: int, plan, ablation: bool, ablation_seeds, reuse: bool, redo, stream) -> dict:
+    """:func:`run_study` once ``out`` is locked."""
+    from pargs.commands import signals
     from pargs.study.pipeline import SeedRun, dependents, execute, match_steps
     from pargs.study.plan import FULL
     from pargs.study.progress import Progress
     from pargs.study.report import write_report
 
     plan = plan or FULL
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     runs = [SeedRun(out, s, plan) for s in range(seeds)]
     n_ablation = 0 if not ablation else seeds if ablation_seeds is None else min(ablation_seeds, seeds)
     if redo:
@@ -68,6 +85,7 @@ def run_study(
     finally:
         progress.close()
     pipeline_seconds = time.perf_counter() - start
+    signals.check("after every step (each recorded as done), before the report: the same command writes it")
     t = time.perf_counter()
     report = write_report(out, [r.seed for r in runs], [r.seed for r in runs[:n_ablation]], plan)
     report_seconds = time.perf_counter() - t

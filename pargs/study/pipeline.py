@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pargs.commands import signals
 from pargs.commands.steps import run_config, step_config, write_config
 from pargs.errors import ConfigError
 from pargs.study.grids import FIXED_BETA, GUIDED, SELECTION, beta_name, ratio_name
@@ -408,12 +409,16 @@ def execute(run: SeedRun, steps: list[Step], reuse: bool, progress) -> dict[str,
                 f"--reuse trains nothing, but seed {run.seed}'s step {step.name!r} has not been trained "
                 f"({run.ledger.path(step.name)} is missing); run without --reuse to train it"
             )
-        progress.start(run.seed, step.name)
-        remove_outputs(run.dir, step)
-        load = _load()
-        start = time.perf_counter()
-        step.run(config)
-        seconds = time.perf_counter() - start
+        where = f"seed {run.seed} step {step.name!r}"
+        before = f"before {where}; the steps before it are recorded; the same command continues"
+        inside = f"in {where}, not recorded as done; the same command runs it again"
+        with signals.unit(before, inside):
+            progress.start(run.seed, step.name)
+            remove_outputs(run.dir, step)
+            load = _load()
+            start = time.perf_counter()
+            step.run(config)
+            seconds = time.perf_counter() - start
         run.ledger.write(step.name, config, inputs, seconds, load)
         progress.finish(run.seed, step.name, "ran", seconds)
         done[step.name] = {"status": "ran", "seconds": round(seconds, 2)}
