@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pargs.commands import signals
-from pargs.commands.lightning_runner import LIGHTNING_COMMANDS, config_error_in_chain, lightning_cli
+from pargs.commands.lightning_runner import LIGHTNING_COMMANDS, config_error_in_chain, lightning_cli, predict_summary
 
 USAGE = """\
 usage: {prog} <command> [options]
@@ -57,8 +57,20 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+#: Lightning's advertisements, logged at INFO by every Trainer: nothing a user has to act on
+_LIGHTNING_TIPS = "💡 Tip:"
+
+
 def setup_logging(level: int = logging.INFO) -> None:
-    """Send pargs' log records to stderr (Lightning configures its own loggers)."""
+    """Send pargs' log records to stderr, once each, and Lightning's without its tips.
+
+    - pargs' loggers print ``[pargs] message`` through their own handler.
+    - The root logger gets a stderr handler for WARNING and above (what Python's last resort would print for
+      other libraries), so that ``rouge_score``'s absl logging, whose first message calls
+      ``logging.basicConfig()``, finds a handler and installs none: its INFO-level root handler printed every
+      Lightning INFO line a second time (``INFO:lightning.fabric...``).
+    - Lightning prints through its own handler (``INFO: message``) and does not propagate to the root too.
+    """
     logger = logging.getLogger("pargs")
     if not logger.handlers:
         handler = _StderrHandler()
@@ -66,6 +78,14 @@ def setup_logging(level: int = logging.INFO) -> None:
         logger.addHandler(handler)
         logger.propagate = False  # a root handler installed by another library would print it twice
     logger.setLevel(level)
+    root = logging.getLogger()
+    if not root.handlers:
+        fallback = _StderrHandler()
+        fallback.setLevel(logging.WARNING)
+        root.addHandler(fallback)
+    logging.getLogger("lightning").propagate = False
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: not str(record.msg).startswith(_LIGHTNING_TIPS))
 
 
 #: command -> "module:function" of its ``main(argv) -> int``, imported only when that command runs
@@ -115,7 +135,9 @@ def _run(prog: str, argv: list[str]) -> int:
             print(f"{prog}: unknown command {argv[0]!r}\n\n" + USAGE.format(prog=prog), file=sys.stderr)
             return 2
         else:
-            lightning_cli(argv)
+            cli = lightning_cli(argv)
+            if argv[0] == "predict" and (line := predict_summary(cli)):
+                print(f"[{prog}] {line}", file=sys.stderr)
             status = 0
     except SystemExit as stop:  # Lightning's SIGTERMException, or pargs' Stopped, at a safe point
         code = signals.stopped(prog, stop)

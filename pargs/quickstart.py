@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from pargs.commands import signals
 from pargs.commands.prefix_agreement import agreement_of_models
-from pargs.commands.steps import DEFAULT_RUN_DIR, run_config, step_config, write_config
+from pargs.commands.steps import DEFAULT_RUN_DIR, quiet_steps, run_config, step_config, write_config
 
 if TYPE_CHECKING:
     from pargs.tasks.synthetic_prepare import SyntheticSizes
@@ -114,7 +114,8 @@ def run_quickstart(
         baseline="pargs",
         tensorboard_dir=run_dir / "tensorboard" / "report",
     )
-    agreement = _prefix_agreement(run_dir)
+    with quiet_steps():
+        agreement = _prefix_agreement(run_dir)
     seconds["report"] = time.perf_counter() - start
     summary = {
         "run_dir": str(run_dir),

@@ -513,6 +513,8 @@ def build_report(
     if tensorboard_dir is not None:
         _tensorboard(report, records, Path(tensorboard_dir))
         report.paths["tensorboard"] = str(tensorboard_dir)
-    for name, path in report.paths.items():
-        log.info("report %s: %s", name, path)
+    files = [Path(p).name for k, p in report.paths.items() if k != "tensorboard"]
+    log.info("report written to %s: %s", out, ", ".join(files))
+    if tensorboard_dir is not None:
+        log.info("report TensorBoard summaries: %s", tensorboard_dir)
     return report

@@ -95,3 +95,6 @@ def test_predict_into_another_directory_writes_its_config_there_not_into_the_con
     assert (tmp_path / "config.yaml").read_text() == "# the first run's saved config\n"
     saved = yaml.safe_load((elsewhere / "config.yaml").read_text())
     assert saved["trainer"]["callbacks"][0]["init_args"]["output_dir"] == str(elsewhere)
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"[pargs] {elsewhere} holds 2 prediction lines (2 decoded by this process); next: pargs report {elsewhere}"
+    )

@@ -287,8 +287,14 @@ def convert_source(
             sum(report.unusable.values()),
             report.read,
             ", ".join(f"{n} {why}" for why, n in sorted(report.unusable.items())),
+            extra={IN_SUMMARY: True},  # report.summary() lists them with examples: prepare scripts print that
         )
     return report
+
+
+#: a log record's attribute saying that :meth:`ConvertReport.summary` says the same (a script printing the
+#: summary drops the record, so the user reads it once)
+IN_SUMMARY = "in_summary"
 
 
 def _collect_prompt(

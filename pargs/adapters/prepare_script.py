@@ -6,7 +6,7 @@ import argparse
 import logging
 from collections.abc import Callable
 
-from pargs.adapters.conversion import ConvertReport
+from pargs.adapters.conversion import IN_SUMMARY, ConvertReport
 from pargs.adapters.sources import LoadOptions
 from pargs.errors import ConfigError
 
@@ -36,8 +36,11 @@ def source_parser(
 
 
 def run_cli(main: Callable[[], ConvertReport]) -> ConvertReport:
-    """Run a ``prepare.py`` main: log warnings to stderr; a data or option error exits with its message."""
+    """Run a ``prepare.py`` main: log warnings to stderr (not those the printed summary repeats); a data or
+    option error exits with its message."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: not getattr(record, IN_SUMMARY, False))
     try:
         return main()
     except ConfigError as err:  # every adapter error is one (RecordError, SourceError, SourceUnavailableError too)

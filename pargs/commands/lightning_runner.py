@@ -47,6 +47,8 @@ def lightning_cli(args: Sequence[str]):
         # we always pass args explicitly, so LightningCLI's warning about sys.argv does not apply
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
         warnings.filterwarnings("ignore", message="skip_none parameter was deprecated")
+        # torch's pytree deprecation inside Lightning's own code (lightning/pytorch/utilities/_pytree.py, 2.6.6)
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
         try:
             return PargsCLI(
                 L.LightningModule,
@@ -83,3 +85,15 @@ def _short_parser_error(message: str) -> str:
     """jsonargparse's error without the lines that repeat the whole parsed config."""
     lines = [line for line in message.splitlines() if not line.strip().startswith(_PARSER_NOISE)]
     return "\n".join(line if len(line) <= 300 else line[:297] + "..." for line in lines)
+
+
+def predict_summary(cli) -> str | None:
+    """The closing line of ``pargs predict`` (what its prediction writer holds, and the next command), or None
+    without a pargs prediction writer."""
+    from pargs.lit.writer import JsonlPredictionWriter
+
+    trainer = getattr(cli, "trainer", None)
+    if trainer is None or not trainer.is_global_zero:
+        return None
+    writer = next((c for c in trainer.callbacks if isinstance(c, JsonlPredictionWriter)), None)
+    return writer.summary() if writer is not None else None

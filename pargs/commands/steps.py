@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -63,11 +65,39 @@ def write_config(cfg: dict, out: Path, command: str, source: str, writer: str) -
     return out
 
 
+@contextmanager
+def quiet_steps():
+    """Inside a pipeline, the lines every step repeats bury the step lines pargs prints: Lightning's INFO lines
+    (devices found, seed set, why a fit stopped) and transformers' progress bars of loading and saving local
+    models are held back; warnings still show. The warning that a step has fewer batches than
+    ``log_every_n_steps`` is expected on the reduced sizes (``--smoke``): TensorBoard gets the epoch's values."""
+    import lightning  # noqa: F401  (its import sets its loggers' levels: set them after it)
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.getLogger(name) for name in ("lightning", "lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    bars = hf_logging.is_progress_bar_enabled()
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def run_config(command: str, config: Path, *options: str) -> float:
-    """``pargs <command> -c <config> [options]`` in this process; the wall time in seconds. ``options`` are
-    runtime choices (``--overwrite=true``, ``--on_change=restart``) that the written config does not carry, so
-    a user who re-runs it by hand gets the safe defaults."""
+    """``pargs <command> -c <config> [options]`` in this process, its repeated lines held back
+    (:func:`quiet_steps`); the wall time in seconds. ``options`` are runtime choices (``--overwrite=true``,
+    ``--on_change=restart``) that the written config does not carry, so a user who re-runs it by hand gets the
+    safe defaults."""
     log.info("pargs %s -c %s%s", command, config, "".join(f" {o}" for o in options))
     start = time.perf_counter()
-    lightning_cli([command, "-c", str(config), *options])
+    with quiet_steps():
+        lightning_cli([command, "-c", str(config), *options])
     return time.perf_counter() - start

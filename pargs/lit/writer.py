@@ -147,6 +147,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
         self.on_change = on_change
         self.reuse_from = reuse_from
         self.done: set[Key] = set()
+        self.written = 0  #: lines this process decoded and wrote in this run
+        self.reused = 0  #: lines copied from ``reuse_from`` (global rank 0)
         self._fh = None
         self._lock: DirectoryLock | None = None
 
@@ -199,7 +201,9 @@ class JsonlPredictionWriter(BasePredictionWriter):
             check_and_record(self.output_dir, files, settings, prompts, prompt_file, self.on_change, digests, manifest)
             if self.reuse_from and settings is not None:
                 done = completed_keys(self.output_dir)
-                reuse_lines(self.reuse_from, self.output_dir, settings, prompts, done, ELSEWHERE)
+                self.reused = sum(
+                    reuse_lines(self.reuse_from, self.output_dir, settings, prompts, done, ELSEWHERE).values()
+                )
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
         if not prediction:
@@ -211,7 +215,17 @@ class JsonlPredictionWriter(BasePredictionWriter):
                 f"a prediction of this batch cannot be written as JSON ({err}); nothing of it is written"
             ) from None
         self._append(data)
+        self.written += len(prediction)
         self.done.update((str(r["id"]), r["method"], int(r["sample"])) for r in prediction)
+
+    def summary(self) -> str:
+        """One line for the end of ``pargs predict``: what the directory holds now, and the next command."""
+        total = len(completed_keys(self.output_dir))
+        reused = f", {self.reused} copied from {self.reuse_from}" if self.reused else ""
+        return (
+            f"{self.output_dir} holds {total} prediction lines ({self.written} decoded by this process{reused}); "
+            f"next: pargs report {self.output_dir}"
+        )
 
     def _append(self, data: bytes) -> None:
         """Write a batch's lines and fsync them. A write that fails (a full disk) is undone, so the file keeps

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,7 +276,12 @@ def load_causal_lm(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None = 
 
 
 def load_reward_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None = None) -> PreTrainedModel:
-    """A scalar reward model: ``AutoModelForSequenceClassification`` with exactly one output."""
+    """A scalar reward model: ``AutoModelForSequenceClassification`` with exactly one output.
+
+    From a checkpoint that is not a classifier (a language model a reward model is trained from), the reward
+    head is new by design: transformers' load report (a table saying ``score.weight | MISSING``, which reads
+    like an error) is replaced by one line saying so; any other missing weight is still a warning."""
+    new_head = False
     if spec.path is not None:
         loaded = _pretrained(AutoConfig.from_pretrained, spec.path, trust_remote_code=spec.trust_remote_code)
         is_classifier = any(a.endswith("ForSequenceClassification") for a in (loaded.architectures or []))
@@ -284,11 +290,41 @@ def load_reward_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase | None
                 f"reward model {spec.path!r} has {loaded.num_labels} outputs; a reward model needs exactly one "
                 "(a classifier with several labels is not a scalar reward)"
             )
-    model = _from_spec(AutoModelForSequenceClassification, spec, tokenizer, num_labels=1)
+        new_head = not is_classifier
+    if new_head:
+        with _load_report_silenced():
+            model, info = _from_spec(
+                AutoModelForSequenceClassification, spec, tokenizer, num_labels=1, output_loading_info=True
+            )
+        body = model.base_model_prefix + "."
+        head = sorted(name for name, _ in model.named_parameters() if not name.startswith(body))
+        names = ", ".join(head)
+        log.info("%s is a language model: the reward head (%s) starts untrained, as expected", spec.path, names)
+        other = sorted(set(info.get("missing_keys", ())) - set(head))
+        if other:
+            log.warning("%s: weights missing from the checkpoint, set at random: %s", spec.path, ", ".join(other))
+    else:
+        model = _from_spec(AutoModelForSequenceClassification, spec, tokenizer, num_labels=1)
     if model.config.pad_token_id is None and tokenizer is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
     check_vocab(model, tokenizer, spec)
     return model
+
+
+@contextmanager
+def _load_report_silenced():
+    """transformers' load report (``transformers.modeling_utils``) held back for one load, and its check of a
+    tensor-parallel plan, which lists every layer as "not sharded" when a classifier is built from a language
+    model's checkpoint (no tensor parallelism is in use)."""
+    loggers = [logging.getLogger(f"transformers.{name}") for name in ("modeling_utils", "distributed.tensor_parallel")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def check_vocab(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None, spec: ModelSpec) -> None:
