@@ -362,12 +362,15 @@ def test_a_process_compiles_more_shapes_than_dynamos_recompile_limit(models, tok
     import torch._dynamo
 
     monkeypatch.setattr(static_loop, "COMPILE_BACKEND", "eager")
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
     static_loop.release_sessions()
     policy = models["llama"][0]
-    for rows in (1, 2, 4):  # three shapes: one over the limit
-        eager, compiled = _both(policy, None, tokenizer, METHODS["top-k"], PROMPTS[:rows], _seeds(rows), "compiled")
-        assert compiled.token_ids == eager.token_ids
+    # the config's own patch: monkeypatch's undo leaves torch 2.11's dynamo config without the entry, and a later
+    # compile in the process fails with "recompile_limit does not exist"
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for rows in (1, 2, 4):  # three shapes: one over the limit
+            eager, compiled = _both(policy, None, tokenizer, METHODS["top-k"], PROMPTS[:rows], _seeds(rows), "compiled")
+            assert compiled.token_ids == eager.token_ids
+    assert torch._dynamo.config.recompile_limit == 8
     static_loop.release_sessions()
 
 
