@@ -199,11 +199,13 @@ def decode_tokens(
     out: list[list[int]] = [[] for _ in range(n_rows)]
     reasons = ["length"] * n_rows
     live = torch.arange(n_rows)
+    eos = stop.eos_ids.cpu()
     for step in range(stop.max_new_tokens):
         logp = torch.log_softmax(stop.mask_logits(logits, step), dim=-1)
         tokens = pick(logp, seeds, step)
-        done = torch.isin(tokens, stop.eos_ids).cpu()
-        for i, (row, tok) in enumerate(zip(live.tolist(), tokens.tolist())):
+        picked = tokens.cpu()  # the step's one copy to the host (on a GPU, one synchronisation)
+        done = torch.isin(picked, eos)
+        for i, (row, tok) in enumerate(zip(live.tolist(), picked.tolist())):
             out[row].append(tok)
             if done[i]:
                 reasons[row] = "eos"
