@@ -207,6 +207,49 @@ def test_batches_of_five_and_seven_rows_share_one_session(models, tokenizer):
     assert len(static_loop._SESSIONS) == 1 and static.token_ids == eager.token_ids and len(static.token_ids) == 7
 
 
+def test_five_methods_decoded_in_turn_keep_their_sessions(models, tokenizer):
+    """A predict run decodes every method on every batch; with fewer kept sessions than methods, each batch would
+    make (capture, on CUDA) every method's step again."""
+    policy, rm = models["gpt2"]
+    static_loop.release_sessions()
+    kept = []
+    for _ in range(2):
+        for method in METHODS.values():
+            generate(
+                policy,
+                tokenizer,
+                PROMPTS,
+                method,
+                _seeds(5),
+                scorer=CachedCausalScorer(rm),
+                max_new_tokens=4,
+                path="static",
+            )
+        kept.append({key: id(session) for key, session in static_loop._SESSIONS.items()})
+    assert len(kept[0]) == len(METHODS) and kept[1] == kept[0]
+    static_loop.release_sessions()
+
+
+def test_sessions_past_the_byte_limit_are_forgotten_least_recent_first(models, tokenizer, monkeypatch):
+    policy = models["gpt2"][0]
+    static_loop.release_sessions()
+
+    def run(rows):
+        generate(policy, tokenizer, PROMPTS[:rows], METHODS["top-k"], _seeds(rows), max_new_tokens=4, path="static")
+
+    run(1)
+    one_row = next(iter(static_loop._SESSIONS.values())).buffer_bytes()
+    assert one_row > 0
+    monkeypatch.setattr(static_loop, "MAX_SESSION_BYTES", 5 * one_row)  # buffers of 1 + 2 rows fit, 1 + 2 + 4 do not
+    run(2)
+    assert [key[2][2] for key in static_loop._SESSIONS] == [1, 2]
+    run(4)  # the 1-row session goes first, then the 2-row one (2 + 4 rows is still too much)
+    assert [key[2][2] for key in static_loop._SESSIONS] == [4]
+    run(1)
+    assert [key[2][2] for key in static_loop._SESSIONS] == [4, 1]
+    static_loop.release_sessions()
+
+
 def test_a_model_whose_weights_moved_gets_a_new_session(models, tokenizer):
     """A captured CUDA graph reads the weights where they were; new weight tensors need a new capture."""
     policy = copy.deepcopy(models["gpt2"][0])
