@@ -333,26 +333,49 @@ def test_path_choice(lm, rm, tokenizer, caplog):
     )  # Best-of-N samples, then scores on the host
 
 
-def test_auto_on_cuda_captures_when_one_calls_launches_cost_more_than_a_capture(lm, rm, tokenizer, monkeypatch):
-    """Launch seconds of a call = max_new_tokens x layers run per step (the policy's 2, plus the RM's 2 for PARGS,
-    which scores every step; not for Best-of-N) x seconds per layer and step; graphs from CAPTURE_SECONDS on,
-    eager below; never compiled."""
-    import pargs.decoding.engine as engine
+def test_auto_on_cuda_weighs_the_calls_of_a_shape(lm, rm, tokenizer, monkeypatch, caplog):
+    """auto on CUDA takes the loop of the fewest estimated seconds for ``calls`` calls (pargs/decoding/path_costs.py),
+    counting the layers a step runs: the policy's 2, plus the RM's 2 for PARGS, which scores every step (not for
+    Best-of-N, which scores whole responses). With an eager step of 1 ms per layer, a free captured step and a
+    capture of 0.1 s, graphs pays once calls x steps x layers passes 100 (a tie stays eager); with compiling 1 s and
+    saving 0.1 of a 0.2 ms graphs layer-step, compiled pays past calls x steps x layers = 9,000."""
+    import pargs.decoding.path_costs as costs
 
-    monkeypatch.setattr(engine, "EAGER_SECONDS_PER_LAYER_STEP", 1e-3)
-    monkeypatch.setattr(engine, "CAPTURE_SECONDS", 0.1)  # 100 layer steps
+    for name, value in {
+        "EAGER_STEP_SECONDS": 0.0,
+        "EAGER_LAYER_STEP_SECONDS": 1e-3,
+        "WEIGHT_BYTES_PER_SECOND": 1e30,
+        "GRAPHS_STEP_SECONDS": 0.0,
+        "GRAPHS_LAYER_STEP_SECONDS": 0.0,
+        "COMPILED_LAYER_STEP_SAVING": 0.0,
+        "CAPTURE_SECONDS": 0.1,
+        "COMPILE_SECONDS": 1e9,
+    }.items():
+        monkeypatch.setattr(costs, name, value)
     cuda, cached = torch.device("cuda"), CachedCausalScorer(rm)
 
-    def auto(name, steps):
+    def auto(method, steps, calls=1):
         stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
-        return choose_path("auto", METHODS[name], lm, cached if name == "pargs" else None, stop, cuda)
+        scorer = None if method == "top-k" else cached
+        method = DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm") if method == "bon" else METHODS[method]
+        return choose_path("auto", method, lm, scorer, stop, cuda, calls)
 
-    assert [auto("pargs", 24), auto("pargs", 25), auto("pargs", 500)] == ["eager", "graphs", "graphs"]
-    assert [auto("top-k", 25), auto("top-k", 49), auto("top-k", 50)] == ["eager", "eager", "graphs"]
-    bon = DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm")  # scores whole responses, not every step
-    for steps, path in ((49, "eager"), (50, "graphs")):
-        stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
-        assert choose_path("auto", bon, lm, cached, stop, cuda) == path
+    assert [auto("pargs", 25), auto("pargs", 26), auto("pargs", 500)] == ["eager", "graphs", "graphs"]
+    assert [auto("top-k", 50), auto("top-k", 51)] == ["eager", "graphs"]
+    assert [auto("bon", 50), auto("bon", 51)] == ["eager", "graphs"]
+    assert [auto("pargs", 5, calls=5), auto("pargs", 5, calls=6)] == ["eager", "graphs"]
+    assert [auto("top-k", 10, calls=5), auto("top-k", 10, calls=6)] == ["eager", "graphs"]
+    assert choose_path("auto", METHODS["top-k"], lm, None, _stop(lm, tokenizer), torch.device("cpu"), 10**9) == "eager"
+
+    monkeypatch.setattr(costs, "GRAPHS_LAYER_STEP_SECONDS", 2e-4)
+    monkeypatch.setattr(costs, "COMPILED_LAYER_STEP_SAVING", 1e-4)
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", 1.0)
+    monkeypatch.setattr(costs, "COMPILE_LAYER_SECONDS", 0.0)
+    with caplog.at_level(logging.INFO, logger="pargs.decoding.engine"):
+        assert [auto("top-k", 10, calls=449), auto("top-k", 10, calls=451)] == ["graphs", "compiled"]
+        assert [auto("pargs", 10, calls=224), auto("pargs", 10, calls=226)] == ["graphs", "compiled"]
+    told = "decoding method 'top-k', 451 call(s) of 10 steps, 2 layers: eager ~9.0 s, graphs ~1.9 s, compiled ~1.9 s"
+    assert f"{told}; path compiled" in caplog.text
 
 
 def _bench_llama(tokenizer, seed, **kw):
