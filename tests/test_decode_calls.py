@@ -62,3 +62,36 @@ def test_predict_passes_each_call_the_count_of_its_shape(tmp_path, synthetic_dir
     assert trainer.predict_loop.batch_progress.total.completed == 2  # counting the calls consumed no batch
     assert module._calls == {"s": {8: 3, 2: 1, 1: 1}}
     assert seen == [3, 3, 1, 3, 1]
+
+
+def test_a_captured_path_warms_up_once_per_bucket_of_rows(tmp_path, synthetic_dir, model_dirs, monkeypatch):
+    """Each bucket of rows has its own captured step: its first call would time the capture, so every bucket gets
+    an untimed warm-up call of its rows (here 5 + 5 + 2 rows, then 5 + 1: buckets 8, 2 and 1)."""
+    from pargs.decoding.engine import Generation
+
+    decoded = []
+
+    def fake_generate(policy, tokenizer, prompts, method, seeds, max_new_tokens, path, **kw):
+        decoded.append((len(prompts), max_new_tokens, path))
+        return Generation([[5]] * len(prompts), ["x"] * len(prompts), ["eos"] * len(prompts))
+
+    monkeypatch.setattr(decode_module, "choose_path", lambda *args: "graphs")
+    monkeypatch.setattr(decode_module, "generate", fake_generate)
+    module = DecodeModule(
+        {"reference": ModelSpec(path=str(model_dirs["reference"]))},
+        [DecodeMethod("s", kind="sample", top_k=10, samples=3)],
+        eval_reward=RewardSpec(oracle=True),
+        max_new_tokens=4,
+        rows_per_call=5,
+    )
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, default_root_dir=tmp_path
+    )
+    trainer.predict(
+        module,
+        datamodule=PromptDataModule(str(synthetic_dir / "prompts_test.jsonl"), batch_size=4),
+        return_predictions=False,
+    )
+    # batch 1: warm-up (8-row bucket), 5, 5, warm-up (2), 2; batch 2: 5 (warm already), warm-up (1), 1
+    assert [rows for rows, _, _ in decoded] == [5, 5, 5, 2, 2, 5, 1, 1]
+    assert {(tokens, path) for _, tokens, path in decoded} == {(4, "graphs")}

@@ -128,7 +128,7 @@ class DecodeModule(L.LightningModule):
         self.tokenizers: dict = {}
         self.reward_tokenizers: dict = {}
         self._done: set = set()
-        self._warm: set[str] = set()
+        self._warm: set[tuple] = set()  # (method name, bucket of rows of a captured path, else None) warmed up
         self._calls: dict[str, Counter] = {}  # method name -> {rows: calls} of this run (calls_per_shape)
 
     def check_model_sources(self) -> None:
@@ -296,16 +296,17 @@ class DecodeModule(L.LightningModule):
         stop = Stopping.for_models(policy, tok, self.device, hp.max_new_tokens, stop_strings=hp.stop_strings or ())
         path = choose_path(hp.decode_path, method, policy, scorer, stop, self.device, calls)
         kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), path=path)
-        if hp.warmup and method.name not in self._warm:
-            # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this
-            # batch's shape so the capture is not timed; the eager loop needs only a short run
-            captured = path in ("graphs", "compiled")
+        # a captured step (CUDA graphs, torch.compile) is made per bucket of rows (and of lengths): warm up once per
+        # bucket with these rows so that no capture is timed; the eager loop needs only a short run once
+        captured = path in ("graphs", "compiled")
+        warm = (method.name, bucketed_rows(len(rows)) if captured else None)
+        if hp.warmup and warm not in self._warm:
             n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
             try:
                 generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
             except NonFiniteScores:
                 pass  # the call below decodes these rows again and names every row that meets one
-            self._warm.add(method.name)
+            self._warm.add(warm)
         try:
             gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
         except NonFiniteScores as err:
