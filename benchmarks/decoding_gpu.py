@@ -301,7 +301,8 @@ def auto_numbers(cases: list[Case], bounds: dict, layers: dict) -> list[str]:
     lines = []
     small = next((c.result for c in cases if c.column == "small" and c.result and "error" not in c.result), None)
     if small:
-        ms = {k: v["call s"] / 32 * 1e3 for k, v in small.items() if isinstance(v, dict) and "call s" in v}
+        steps = small.get("new tokens", 32)
+        ms = {k: v["call s"] / steps * 1e3 for k, v in small.items() if isinstance(v, dict) and "call s" in v}
         if "top-k eager" in ms and "pargs eager" in ms:
             per_layer = (ms["pargs eager"] - ms["top-k eager"]) / 2
             lines.append(
@@ -319,21 +320,21 @@ def auto_numbers(cases: list[Case], bounds: dict, layers: dict) -> list[str]:
                     f"{graphs['first call s'] - graphs['call s']:.2f} s more than a later one (CAPTURE_SECONDS: "
                     f"{pc.CAPTURE_SECONDS})"
                 )
-    steps = {}
+    per_step = {}
     for c in cases:
         r = c.result
         if c.models not in layers or "calls s" not in r or c.column not in pc.CANDIDATES:
             continue
         n, later = layers[c.models], statistics.median(r["calls s"])
-        steps[(c.column, c.method, c.models, c.batch)] = later / r["new tokens"]
+        per_step[(c.column, c.method, c.models, c.batch)] = later / r["new tokens"]
         estimate = pc.step_seconds(n, bounds[c.models])[c.column]
         lines.append(
             f"- {c.label}{_mark(r)}: {later / r['new tokens'] * 1e3:.2f} ms a step (path_costs: {estimate * 1e3:.2f}); "
             f"first call {r['first call s'] - later:.1f} s more than a later one "
             f"(path_costs: {pc.first_call_seconds(n)[c.column]:.1f})"
         )
-    for (path, method, models, batch), compiled in steps.items():
-        graphs = steps.get(("graphs", method, models, batch))
+    for (path, method, models, batch), compiled in per_step.items():
+        graphs = per_step.get(("graphs", method, models, batch))
         if path == "compiled" and graphs:
             lines.append(
                 f"- compiled saves {(graphs - compiled) / layers[models] * 1e6:.0f} us per layer-step over graphs: "
@@ -473,7 +474,6 @@ def main(argv=None) -> None:
     cases = plan(ns.plan, out)
     if ns.device != "cuda":
         cases = [for_cpu(c) for c in cases]
-    bounds = {m: weights_bytes(m) for m in {c.models for c in cases if c.models in layers}}
     skipped: list[str] = []
     started_procs: dict[int, subprocess.Popen] = {}
 
@@ -482,6 +482,9 @@ def main(argv=None) -> None:
         if i < len(cases) and i not in started_procs:
             started_procs[i] = start(cases[i])
         return started_procs.get(i)
+
+    process(0)  # its imports run while this process builds the meta models below
+    bounds = {m: weights_bytes(m) for m in {c.models for c in cases if c.models in layers}}
 
     with open(out / f"{ns.plan}.log", "a") as log, open(out / f"{ns.plan}.jsonl", "a") as jsonl:
         for i, case in enumerate(cases):

@@ -278,7 +278,7 @@ def small_case(ns, setup: Setup) -> dict:
     paths = ns.paths.split(",")
     if ns.device != "cuda":
         paths = ["static" if p == "graphs" else p for p in paths]
-    row = {}
+    row = {"new tokens": ns.new_tokens}
     for path in paths:
         for method in METHODS:
             first = setup.pargs(method, path, ns.new_tokens)
