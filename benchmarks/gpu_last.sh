@@ -4,7 +4,8 @@
 #   1. PARGS 7B + 1B RM, batch 8, compiled (the PARGS target, 1,100 tok/s; never measured: compiled PARGS at 7B)
 #   2. top-k 7B, batch 32, compiled (the top-k target at batch 32: 1.1x HF static + compile = 4,037 tok/s)
 #   3. the quickstart's regime, eager and graphs (auto's eager and captured costs at 2 and 2 + 2 layers)
-#   4. PARGS 7B + 1B RM, batch 8, graphs again (if time is left)
+#   4. PARGS 7B + 1B RM, batch 32, graphs (the batch-32 target, 3,000 tok/s; never measured)
+#   5. PARGS 7B + 1B RM, batch 8, graphs again (its step is unchanged since 2026-12-04; only if time is left)
 #
 # 1. Here, the wheels the GPU machine lacks, into .whl/ (gpu_check.sh's header says how, from a worktree).
 # 2. One device `run` from the checkout's root, with carry [".whl"] and timeout_s 200:
