@@ -28,7 +28,7 @@ While a case runs, the next case's process is started and imports torch and tran
 --wait``), so that its imports cost no time of the run; it starts its case when the one before has ended.
 
 ``--merge JSONL LABEL`` (repeated, oldest first) writes ``OUT/decoding_gpu.md`` from the JSON lines of earlier runs
-instead of running anything: one table, a later run's case replacing an earlier one of the same name, every number
+instead of running anything: one table, a later run's case replacing an earlier one of the same name (unless it failed), every number
 marked with the run it came from ([1], [2], ... in the order given, named by LABEL). A section "## The quickstart
 on this GPU" already at the end of ``OUT/decoding_gpu.md`` is kept.
 
@@ -348,7 +348,9 @@ def auto_numbers(cases: list[Case], bounds: dict, layers: dict) -> list[str]:
 
 def merged(sources: list[tuple[str, str]]) -> tuple[list[Case], list[Case]]:
     """The cases of earlier runs' JSON lines (``[(path, label)]``, oldest first): ``(current, every)``, where a later
-    run's case replaces an earlier one of the same name in ``current``; each result is marked with its run."""
+    run's case replaces an earlier one of the same name in ``current`` when it measured something (a later case
+    that failed or ran out of time keeps the earlier number, and is listed under every case); each result is
+    marked with its run."""
     current: dict[str, Case] = {}
     every: list[Case] = []
     for number, (path, _) in enumerate(sources, 1):
@@ -360,7 +362,9 @@ def merged(sources: list[tuple[str, str]]) -> tuple[list[Case], list[Case]]:
             result["_run"] = number
             case = Case(column, method, models, int(batch.split()[-1]), [], 0.0, result, number)
             every.append(case)
-            current[case.label] = case
+            earlier = current.get(case.label)
+            if earlier is None or "error" not in result or "error" in earlier.result:
+                current[case.label] = case
     return list(current.values()), every
 
 

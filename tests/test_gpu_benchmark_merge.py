@@ -36,3 +36,15 @@ def test_a_later_run_replaces_and_adds_rows_each_marked_with_its_run(tmp_path):
     assert "| 1,100 | yes |" in text
     assert "- graphs, pargs, 7b+1b, batch 8 [1]: " in text and "- graphs, pargs, 7b+1b, batch 8 [2]: " in text
     assert text.rstrip().endswith("## The quickstart on this GPU\n\n- (total 62.4 s)") and "# old" not in text
+
+
+def test_a_later_case_that_measured_nothing_keeps_the_earlier_number(tmp_path):
+    first, last = tmp_path / "final.jsonl", tmp_path / "last.jsonl"
+    first.write_text(_line("graphs, pargs, 7b+1b, batch 8", 648.0))
+    timeout = {"error": "no result (exit timeout): (killed: out of time)", "case": "graphs, pargs, 7b+1b, batch 8"}
+    last.write_text(json.dumps(timeout))
+    out = tmp_path / "results"
+    main(["--out", str(out), "--merge", str(first), "run 1", "--merge", str(last), "run 2"])
+    text = (out / "decoding_gpu.md").read_text()
+    assert "| 8 | PARGS 7B + 1B RM | 648 [1] |" in text  # not "out of time [2]"
+    assert "- graphs, pargs, 7b+1b, batch 8 [2]: " in text  # the failed attempt is still listed
