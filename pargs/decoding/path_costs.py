@@ -39,18 +39,21 @@ about 100 calls of 128 tokens per shape (33 s of compiling, 2.45 ms saved per st
 from __future__ import annotations
 
 #: fixed seconds of an eager step on CUDA, apart from its layers, and ...
-EAGER_STEP_SECONDS = 1.7e-3
-#: ... seconds per transformer layer it runs. Fit to two measurements: the quickstart's top-k on the H200 (2-layer
-#: GPT-2, 16 rows: 0.433 ms per token x 15.4 tokens x 16 rows = 107 ms per call of at most 32 steps, ~3.5 ms a
-#: step) and 7B eager decoding at batch 8 (32 layers: 29 ms a step for Hugging Face ``generate``, 276 tok/s; 33 ms
-#: for pargs a week earlier, 246 tok/s): 1.7 + 2 x 0.9 = 3.5 ms, 1.7 + 32 x 0.9 = 30.5 ms.
-EAGER_LAYER_STEP_SECONDS = 0.9e-3
+EAGER_STEP_SECONDS = 0.8e-3
+#: ... seconds per transformer layer it runs. Measured in the quickstart's regime (run 2 of 2026-12-04, the
+#: ``small`` case: 16 rows, 32 new tokens): top-k with a 2-layer GPT-2 2.79 ms a step, PARGS with a 2-layer policy
+#: and a 2-layer RM 4.77 ms, so 0.81 ms + 0.99 ms per layer; it agrees with 7B eager decoding at batch 8 (32
+#: layers: 29 ms a step for Hugging Face ``generate``, 276 tok/s; 33 ms for pargs a week earlier): 0.8 + 32 x 1.0
+#: = 32.8 ms. (Run 1's estimate from the quickstart's table, 1.7 + 0.9 per layer, counted stopped rows' steps.)
+EAGER_LAYER_STEP_SECONDS = 1.0e-3
 
 #: bytes of weights a captured step reads per second in its matrix products: the GEMM kernels of the graphs
 #: path's profile (top-k 7B, batch 8: ~4.15 ms per step for the 13.5 GB of bf16 weights)
 WEIGHT_BYTES_PER_SECOND = 3.25e12
-#: fixed seconds of a captured step besides the weights' read (masking, sampling over the vocabulary), and ...
-GRAPHS_STEP_SECONDS = 3e-4
+#: fixed seconds of a captured step besides the weights' read (masking, sampling over the vocabulary): the
+#: quickstart's regime on graphs (run 2) took 0.388 ms a step for top-k (2 layers) and 0.602 ms for PARGS (4), so
+#: 0.15 ms and 0.12 ms besides the layers; and ...
+GRAPHS_STEP_SECONDS = 1.5e-4
 #: ... seconds per layer (norms, rotary embeddings, attention, residuals, cache writes): the graphs top-k 7B step
 #: took 7.95 ms at batch 8 (1.018 s per call of 128 tokens), 4.15 ms of it the weights, ~3.8 ms over 32 layers.
 #: The model then gives 8.3 ms (measured 7.95), PARGS 7B + 1B RM 11.6 ms (12.3), 7B + 7B 16.3 ms (16.7).
@@ -60,7 +63,7 @@ GRAPHS_LAYER_STEP_SECONDS = 1.2e-4
 COMPILED_LAYER_STEP_SAVING = 7.7e-5
 
 #: seconds a shape's first call on graphs costs more than its later ones (warm-up, capture, synchronising): 0.49 to
-#: 1.33 s at 7B (batch 8 and 32, top-k and PARGS)
+#: 1.33 s at 7B (batch 8 and 32, top-k and PARGS), 0.06 to 0.43 s at the quickstart's size (run 2)
 CAPTURE_SECONDS = 1.0
 #: seconds of compiling (and capturing) a shape's step, fixed, and ...
 COMPILE_SECONDS = 8.0
