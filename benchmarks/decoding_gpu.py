@@ -28,9 +28,9 @@ While a case runs, the next case's process is started and imports torch and tran
 --wait``), so that its imports cost no time of the run; it starts its case when the one before has ended.
 
 ``--merge JSONL LABEL`` (repeated, oldest first) writes ``OUT/decoding_gpu.md`` from the JSON lines of earlier runs
-instead of running anything: one table, a later run's case replacing an earlier one of the same name (unless it failed), every number
-marked with the run it came from ([1], [2], ... in the order given, named by LABEL). A section "## The quickstart
-on this GPU" already at the end of ``OUT/decoding_gpu.md`` is kept.
+instead of running anything: one table, a later run's case replacing an earlier one of the same name (unless it
+failed), every number marked with the run it came from ([1], [2], ... in the order given, named by LABEL). A section
+"## The quickstart on this GPU" already at the end of ``OUT/decoding_gpu.md`` is kept.
 
 Usage: python benchmarks/decoding_gpu.py --plan final --budget 280 --out /tmp/gpu
        python benchmarks/decoding_gpu.py --plan probe --device cpu --budget 300 --out /tmp/probe   (a dry run)

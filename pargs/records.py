@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pargs.atomic_files import replace_file
 from pargs.errors import ConfigError
 
 __all__ = [
@@ -310,23 +310,19 @@ def load_rollouts(
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
-    """Write ``records`` atomically (temporary file, fsync, rename); return how many were written."""
+    """Write ``records`` atomically (:func:`pargs.atomic_files.replace_file`); return how many were written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json_line(rec))
-                n += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return n
+    written = 0
+
+    def lines() -> Iterator[bytes]:  # streamed: a large file is never held in memory at once
+        nonlocal written
+        for rec in records:
+            yield json_line(rec).encode("utf-8")
+            written += 1
+
+    replace_file(path, lines())
+    return written
 
 
 def json_line(record: dict) -> str:

@@ -23,6 +23,7 @@ LAYERS = (
         "core",
         (
             "pargs.errors",
+            "pargs.atomic_files",
             "pargs.records",
             "pargs.file_names",
             "pargs.losses",

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from pargs.atomic_files import replace_file
 from pargs.errors import ConfigError
 from pargs.lit.fingerprint import LOCATION_SUFFIXES
 
@@ -61,41 +60,6 @@ def write_manifest(output_dir: str | os.PathLike, manifest: dict) -> None:
     path = Path(output_dir) / MANIFEST
     text = json.dumps(dict(manifest, format=FORMAT), indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
     replace_file(path, [(text + "\n").encode("utf-8")])
-
-
-def replace_file(path: Path, chunks: list[bytes]) -> None:
-    """Replace ``path`` by a file of ``chunks``, atomically: a new file (created exclusively, so never through a
-    link), fsynced, renamed over it, the rename made durable. On failure ``path`` is as it was."""
-    try:
-        mode = stat.S_IMODE(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)  # mkstemp's 0600 would hide the file from the other users who read it now
-        with os.fdopen(fd, "wb") as fh:
-            fh.writelines(chunks)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    sync_directory(path.parent)
-
-
-def sync_directory(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def as_recorded(settings: dict[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pargs.atomic_files import replace_file
 from pargs.errors import ConfigError
-from pargs.lit.manifest import MANIFEST, as_recorded, differences, replace_file, short, write_manifest
+from pargs.lit.manifest import MANIFEST, as_recorded, differences, short, write_manifest
 from pargs.models.identity import FileDigests
 from pargs.records import RecordError, json_problem
 
