@@ -16,11 +16,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from pargs.metrics.claims import ALPHA, mean_se, smallest_p
+from pargs.study import decisions
 from pargs.study.evidence import (
     SIMILAR_MARGIN,
     THEOREM1,
     Evidence,
     agreement_rate,
+    decision_claims,
     label,
     method_claims,
     pooled_summary,
@@ -361,6 +363,8 @@ def sizes_section(ev: Evidence, plan, ablation_seeds: list[int]) -> list[str]:
         f"- grids: {len(plan.betas)} β values × {len(GUIDED)} guided methods, {len(plan.dpo_grid)} DPO and "
         f"{len(plan.ppo_kl)} PPO settings (each trained per seed)",
         f"- ground truth: {plan.gt_pairs} held-out pairs × 4 fractions × 2 sides × m = {plan.gt_m} completions",
+        f"- decision-level evidence: {plan.decision_states} decoding states on the validation prompts × k = "
+        f"{plan.decision_k} candidates × m = {plan.decision_m} completions",
         f"- ablation: prefix_rows {list(plan.ablation_ratios)} on seeds {ablation_seeds}, PARGS on "
         f"{plan.ablation_prompts or 'all'} test prompts × {plan.ablation_samples} samples",
     ]
@@ -454,6 +458,7 @@ TIMING_ORDER = (
     "tune",
     "test",
     "ground_truth",
+    "decisions",
     "ablation fits",
     "ablation_decode",
 )
@@ -743,13 +748,19 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
             reward_name=ORACLE_NAME,
         )
     ev = collect(out, seeds, ablation_seeds)
-    claims = method_claims(ev, alpha)
+    claims = method_claims(ev, alpha) + decision_claims(ev, alpha)
     t1 = theorem1(ev, alpha)
+    summaries = {s: decisions.summarise_seed(rows) for s, rows in ev.decisions.items()}
+    link = decisions.ranking_vs_reward(summaries, {m: seed_means(ev, m) for m in ev.rewards}) if summaries else None
     table = claims_table(ev, claims, t1, alpha)
     (folder / "claims.md").write_text("\n".join(table) + "\n")
     paths = {"markdown": str(folder / "study.md"), "claims": str(folder / "claims.md")}
     paths.update(write_csvs(ev, claims, t1, folder))
     paths.update(figures(ev, plan, ablation_seeds, folder, t1))
+    if summaries:
+        header = ["seed", "scorer", "metric", "mean_over_states", "states"]
+        paths["decisions_csv"] = _csv(folder / "decisions.csv", header, decisions.csv_rows(summaries))
+        paths.update(decisions.figure(link, folder))
     md = [
         f"# pargs study: {len(seeds)} seeds on the embedded synthetic task",
         "",
@@ -779,6 +790,11 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
         "",
         "![prefix agreement](prefix_agreement.png)",
         "",
+        "## Decision-level evidence: ranking the candidates of one decoding step",
+        "",
+        *decisions.section(summaries, link, plan),
+        "",
+        *(["![decisions](decisions.png)", ""] if summaries else []),
         "## Tuning on the validation prompts",
         "",
         f"Declared grids (pargs/study/grids.py): β ∈ {list(plan.betas)} for {', '.join(label(g) for g in GUIDED)}; "
