@@ -20,12 +20,15 @@ Kinds of case (the first argument):
   cache) or ``--static`` (``cache_implementation="static"``, which ``generate`` compiles itself): the first call,
   then ``--repeats`` calls; with ``--cold`` the first call is timed as the old benchmark did (the caching
   allocator emptied, then a 4-token warm-up, then the call: its only timed one).
-- ``small``: the quickstart's regime (``qs`` models, 16 rows, 32 new tokens): top-k and PARGS on every path in
-  this one process, as a ``pargs predict`` process runs them: first and later calls.
+- ``small``: the quickstart's regime (``qs`` models, 16 rows, 32 new tokens): top-k and PARGS on every path of
+  ``--paths`` in this one process, as a ``pargs predict`` process runs them: first and later calls.
 - ``agree``: token agreement between paths (:mod:`benchmarks.gpu_agreement`).
 
 Every case also times a tiny kernel's launch (microseconds, at its start and its end) and reads the host's load
-average: eager decoding is bound by launches, so these say whether the host was slow while the case ran.
+average: eager decoding is bound by launches, so these say whether the host was slow while the case ran. It
+reports how long importing torch and transformers took (``imports s``); with ``--wait`` it then waits for a line
+on stdin, so that the driver can start it while the case before runs. It leaves with ``os._exit`` once its line
+is printed (no interpreter or CUDA teardown on the run's clock).
 
 Usage: python benchmarks/gpu_case.py pargs --models 7b+1b --method pargs --batch 8 --path graphs
 """
@@ -40,7 +43,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+STARTED = time.time()  # before torch and transformers: a case's process reports how long their imports took
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the checkout's root
 
@@ -267,10 +272,13 @@ def hf_case(ns, setup: Setup) -> dict:
 
 
 def small_case(ns, setup: Setup) -> dict:
-    """Every method on every path in this one process, as ``pargs predict`` would: the first call of each, then
-    ``repeats`` calls; eager first, compiled last (Inductor's compile workers stay behind once started)."""
-    paths = ["eager", "graphs", "compiled"] if ns.device == "cuda" else ["eager", "static", "compiled"]
-    row = {}
+    """Every method on every path of ``--paths`` in this one process, as ``pargs predict`` would: the first call of
+    each, then ``repeats`` calls; eager first, compiled last (Inductor's compile workers stay behind once
+    started)."""
+    paths = ns.paths.split(",")
+    if ns.device != "cuda":
+        paths = ["static" if p == "graphs" else p for p in paths]
+    row = {"new tokens": ns.new_tokens}
     for path in paths:
         for method in METHODS:
             first = setup.pargs(method, path, ns.new_tokens)
@@ -299,7 +307,19 @@ def main(argv=None) -> None:
     parser.add_argument("--cold", action="store_true", help="hf: first time the old benchmark's sequence")
     parser.add_argument("--profile", help="pargs: write a torch.profiler table of one more call here")
     parser.add_argument("--label", default="", help="the case's name in the results")
+    parser.add_argument("--paths", default="eager,graphs,compiled", help="small: the paths to run, in this order")
+    parser.add_argument("--compile-backend", default=static_loop.COMPILE_BACKEND, help="the compiled path's backend")
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="after the imports, wait for a line on stdin before starting (the driver "
+        "starts the next case's process while this one runs, so that its imports cost no time of the run)",
+    )
     ns = parser.parse_args(argv)
+    imported = time.time() - STARTED
+    static_loop.COMPILE_BACKEND = ns.compile_backend
+    if ns.wait:
+        sys.stdin.readline()
     start = time.perf_counter()
     import transformers
 
@@ -308,6 +328,7 @@ def main(argv=None) -> None:
         "case": ns.label or " ".join(sys.argv[1:] if argv is None else argv),
         "kind": ns.kind,
         "versions": f"{gpu}, torch {torch.__version__}, transformers {transformers.__version__}",
+        "imports s": round(imported, 2),
     }
     try:
         if ns.kind == "agree":
@@ -340,3 +361,5 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+    sys.stderr.flush()
+    os._exit(0)  # the result is out: no interpreter and CUDA teardown on the run's clock

@@ -88,6 +88,8 @@ def _lightning_logs_to_current_stderr():
 
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         for handler in logging.getLogger(name).handlers:
+            if type(handler).__module__.startswith("_pytest"):
+                continue  # pytest puts its capture handlers on loggers that do not propagate (pargs' Lightning)
             if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                 handler.stream = sys.stderr  # not setStream(): it flushes the old, closed stream
     yield

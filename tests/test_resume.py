@@ -338,11 +338,13 @@ def test_the_shipped_reward_config_resumed_from_its_epoch_end_checkpoint_with_ma
         (root / "reward_partial.yaml").write_text(shipped.replace("runs/quickstart", str(root)))
         return str(root / "reward_partial.yaml")
 
+    # every run in a subprocess: under pytest-xdist this process trains on 1 thread, a subprocess on all cores,
+    # and another thread count rounds the float sums differently (the weights are compared bit for bit)
     whole, cut = config("whole"), config("cut")
-    lightning_cli(["fit", "-c", whole, *limits])
+    assert run_pargs("fit", "-c", whole, *limits).returncode == 0
     stop = '{"class_path": "tests.helpers.StopTrainingAt", "init_args": {"step": 3}}'
-    with pytest.raises(Interrupted):
-        lightning_cli(["fit", "-c", cut, *limits, f"--trainer.callbacks+={stop}"])
+    interrupted = run_pargs("fit", "-c", cut, *limits, f"--trainer.callbacks+={stop}")
+    assert interrupted.returncode != 0 and "Interrupted" in interrupted.stderr, interrupted.stderr[-3000:]
     last = tmp_path / "cut" / "checkpoints" / "reward_partial" / "last.ckpt"
     assert torch.load(last, weights_only=True)["global_step"] == 2
     resumed = run_pargs("fit", "-c", cut, *limits, "--ckpt_path", "last")

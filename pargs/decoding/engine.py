@@ -20,8 +20,10 @@ Two token loops (``path``):
 
 ``auto`` takes ``eager`` on CPU: there the compiled step takes 0.74-0.82x the eager time but compiling costs
 minutes per shape, which pays off only after tens of calls of that shape (``benchmarks/results/decoding.md``).
-On CUDA it takes ``graphs`` where one call's kernel launches would cost more than capturing the step (large
-models, long responses; :func:`auto_path`) and the method allows it (else ``eager``, with a log line saying why).
+On CUDA, where the method allows the static path (else ``eager``, with a log line saying why), it takes the
+loop of the fewest estimated seconds for the calls of this shape the caller expects (``calls``: ``pargs
+predict`` counts them; 1 for a lone call, which then compiles only for ~10,000 new tokens or more), from the
+costs measured on an H200 (:mod:`pargs.decoding.path_costs`, :func:`auto_path`).
 
 Guided decoding here keeps the reward model's KV cache in step with the chosen tokens (the cached
 scorer), 14-49x faster than re-scoring the k candidate sequences from scratch as the reference
@@ -44,6 +46,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import child_seeds
+from pargs.decoding.path_costs import cheapest, run_seconds
 from pargs.decoding.scorer import Scorer
 from pargs.decoding.stream import CausalStream, why_no_candidate_chunks
 from pargs.errors import ConfigError
@@ -199,11 +202,13 @@ def decode_tokens(
     out: list[list[int]] = [[] for _ in range(n_rows)]
     reasons = ["length"] * n_rows
     live = torch.arange(n_rows)
+    eos = stop.eos_ids.cpu()
     for step in range(stop.max_new_tokens):
         logp = torch.log_softmax(stop.mask_logits(logits, step), dim=-1)
         tokens = pick(logp, seeds, step)
-        done = torch.isin(tokens, stop.eos_ids).cpu()
-        for i, (row, tok) in enumerate(zip(live.tolist(), tokens.tolist())):
+        picked = tokens.cpu()  # the step's one copy to the host (on a GPU, one synchronisation)
+        done = torch.isin(picked, eos)
+        for i, (row, tok) in enumerate(zip(live.tolist(), picked.tolist())):
             out[row].append(tok)
             if done[i]:
                 reasons[row] = "eos"
@@ -258,6 +263,7 @@ def generate(
     min_new_tokens: int = 0,
     suppress_tokens: Sequence[int] | None = None,
     path: str = "auto",
+    calls: int = 1,
 ) -> Generation:
     """Decode one response per prompt with ``method``.
 
@@ -274,8 +280,12 @@ def generate(
         min_new_tokens: EOS cannot be generated before this many tokens.
         suppress_tokens: ids never generated; None = the tokenizer's padding and unknown tokens.
         path: the token loop: ``eager``, ``static``, ``graphs`` (CUDA), ``compiled``, or ``auto`` (eager on CPU;
-            on CUDA graphs for large models and long responses, :func:`auto_path`); see the module docstring. A
-            path other than eager or auto that cannot run the method fails with a ConfigError saying why.
+            on CUDA the cheapest for ``calls`` calls by measured costs, :func:`auto_path`); see the module docstring.
+            A path other than eager or auto that cannot run the method fails with a ConfigError saying why.
+        calls: how many calls like this one (this method, about this many prompts) the caller will make, this one
+            included; ``auto`` weighs a capture's or a compile's one-time cost against the steps they speed up.
+            1: this call alone (the safe guess when the run's size is unknown), so ``auto`` compiles only where one
+            call's own steps repay compiling (over ~10,000 new tokens) and captures where they repay a capture.
     """
     rule = method.rule
     if rule.uses_scorer and scorer is None:
@@ -286,7 +296,7 @@ def generate(
     start = time.perf_counter()
     prompts = list(prompts)
     ids, mask = encode_prompts(tokenizer, prompts, max_prompt_length)
-    path = choose_path(path, method, policy, scorer, stop, device)
+    path = choose_path(path, method, policy, scorer, stop, device, calls)
     batch = Prompts(prompts, ids.to(device), mask.to(device), seeds.to(device), path)
     gen = rule.decode(method, policy, tokenizer, batch, scorer, stop)
     gen.seconds = time.perf_counter() - start
@@ -296,17 +306,12 @@ def generate(
 
 _told: set[str] = set()
 
-#: ``auto`` on CUDA weighs the kernel launches a call would spend on the eager path against the one-time cost of
-#: capturing the step; both numbers are set from measurements on the H200 (``benchmarks/gpu_probe.sh``, and the
-#: section "What auto is set from" of ``benchmarks/results/decoding_gpu.md``). An eager step costs about this many
-#: seconds per transformer layer it runs (the policy's, plus the reward model's for a scorer that runs one;
-#: launch-bound, so nearly independent of the batch). Until the probe measures it: the first H200 run's eager
-#: 7B steps at batch 8, 21 ms (Hugging Face) to 33-59 ms (pargs) over 32 layers, less the per-step work ...
-EAGER_SECONDS_PER_LAYER_STEP = 5e-4
-#: ... and a captured step's first call costs about this many seconds more than its steps (warm-up, the capture,
-#: synchronising, collecting garbage; an estimate until measured). The graphs path is taken when one call's
-#: launches would cost more.
-CAPTURE_SECONDS = 0.5
+
+def _once(level: int, message: str) -> None:
+    """Log ``message`` once per process (a run decodes many batches of the same method and shape)."""
+    if message not in _told:
+        _told.add(message)
+        log.log(level, message)
 
 
 def choose_path(
@@ -316,9 +321,10 @@ def choose_path(
     scorer: Scorer | None,
     stop: Stopping,
     device: torch.device,
+    calls: int = 1,
 ) -> str:
     """The token loop that decodes ``method``: ``path`` itself, or for ``auto`` the one that suits the regime
-    (:func:`auto_path`)."""
+    (:func:`auto_path`, which weighs ``calls`` calls of this shape)."""
     if path not in PATHS:
         raise ConfigError(f"decoding path must be one of {list(PATHS)}, got {path!r}")
     if path == "eager" or (path == "auto" and device.type != "cuda"):
@@ -326,12 +332,9 @@ def choose_path(
     reason = why_not_static(method, policy, scorer, stop)
     if path == "auto":
         if reason:
-            message = f"decoding method {method.name!r} runs on the eager path: {reason}"
-            if message not in _told:  # once per reason, not once per batch
-                _told.add(message)
-                log.warning(message)
+            _once(logging.WARNING, f"decoding method {method.name!r} runs on the eager path: {reason}")
             return "eager"
-        return auto_path(method, policy, scorer, stop)
+        return auto_path(method, policy, scorer, stop, calls)
     if reason:
         raise ConfigError(
             f"decoding path {path!r} cannot run method {method.name!r}: {reason}; use path 'eager' "
@@ -345,21 +348,41 @@ def choose_path(
     return path
 
 
-def auto_path(method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping) -> str:
-    """``graphs`` or ``eager`` for a method that can run on the static path, on CUDA.
+def auto_path(
+    method: DecodeMethod, policy: PreTrainedModel, scorer: Scorer | None, stop: Stopping, calls: int = 1
+) -> str:
+    """``eager``, ``graphs`` or ``compiled`` for a method that can run on the static path, on CUDA: the cheapest
+    for ``calls`` calls of this shape of ``max_new_tokens`` steps each, by the measured costs of
+    :mod:`pargs.decoding.path_costs` (eager: a fixed host overhead per step plus one per layer; graphs: the weights'
+    read plus small kernels, after a capture of ~1 s; compiled: fewer small kernels, after 10-60 s of compiling).
 
-    Eager decoding on a GPU is bound by kernel launches, about :data:`EAGER_SECONDS_PER_LAYER_STEP` per layer
-    and step; a captured step replays them at once but its first call costs :data:`CAPTURE_SECONDS` more. So
-    ``graphs`` when ``max_new_tokens x layers x EAGER_SECONDS_PER_LAYER_STEP`` reaches ``CAPTURE_SECONDS``
-    (a 7B policy decoding 128 tokens), ``eager`` below (the quickstart's two-layer models decoding 32 tokens).
-    The batch is left out: it hardly changes the launches. ``compiled`` is never picked: its first call
-    compiles for 20 to 60 s per shape at 7B (measured on the H200); ask for it by name.
+    The layers and weights are the policy's, plus the reward model's for a rule that runs it every step (guided
+    rules, not Best-of-N). ``calls`` is how many calls of this shape the caller will make in all: ``pargs predict``
+    counts them from its prompts, samples and ``rows_per_call``; a lone ``generate`` call passes 1, so it compiles
+    only where that call's own steps repay the compile (some 10,000 new tokens) and captures where they repay a
+    capture (a 7B model decoding 128 tokens: graphs; the quickstart's two-layer models decoding 32: eager).
     """
-    layers = _layers(policy)
+    models = [policy]
     if method.rule.uses_scorer and hasattr(method.rule, "step") and scorer is not None:  # scored at every step
-        layers += _layers(getattr(scorer, "static_key", None))
-    launches_seconds = stop.max_new_tokens * layers * EAGER_SECONDS_PER_LAYER_STEP
-    return "graphs" if launches_seconds >= CAPTURE_SECONDS else "eager"
+        models.append(getattr(scorer, "static_key", None))
+    layers = sum(_layers(m) for m in models)
+    weight_bytes = sum(_weight_bytes(m) for m in models)
+    seconds = run_seconds(layers, weight_bytes, stop.max_new_tokens, calls)
+    path = cheapest(seconds)
+    estimates = ", ".join(f"{p} ~{s:.1f} s" for p, s in seconds.items())
+    _once(
+        logging.INFO,
+        f"decoding method {method.name!r}, {calls} call(s) of {stop.max_new_tokens} steps, {layers} layers: "
+        f"{estimates}; path {path}",
+    )
+    return path
+
+
+def _weight_bytes(model) -> int:
+    """Bytes of a model's parameters (0 for anything that is not a torch module)."""
+    if not isinstance(model, torch.nn.Module):
+        return 0
+    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def _layers(model) -> int:

@@ -23,8 +23,8 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(digest, "little") & ((1 << 62) - 1)
 
 
-def _mix32(x: Tensor) -> Tensor:
-    """A 32-bit integer finaliser (lowbias32), computed in int64 and masked to 32 bits."""
+def _mix32(x: Tensor | int) -> Tensor | int:
+    """A 32-bit integer finaliser (lowbias32), computed in int64 (or a Python int) and masked to 32 bits."""
     x = x & _M32
     x = x ^ (x >> 16)
     x = (x * 0x7FEB352D) & _M32
@@ -37,7 +37,10 @@ def uniform_noise(seeds: Tensor, step: int | Tensor, token_ids: Tensor) -> Tenso
     """Uniform(0, 1) noise, float64, with the shape of ``token_ids`` ``[B, n]`` for row ``seeds`` ``[B]``."""
     seeds = seeds.to(torch.int64).unsqueeze(1)
     lo, hi = seeds & _M32, (seeds >> 32) & _M32
-    step = torch.as_tensor(step, dtype=torch.int64, device=token_ids.device)
+    if isinstance(step, Tensor):  # the static path's step counter, on the device
+        step = step.to(dtype=torch.int64, device=token_ids.device)
+    # a Python int step (the eager loop) is hashed on the host, exactly (every value stays below 2**63): the same
+    # bits without a copy to the device and 12 kernel launches per step, which a GPU's eager loop waits for
     h = _mix32(lo ^ _mix32(hi + 0x9E3779B9))
     h = _mix32(h ^ _mix32(step + 0x85EBCA6B))
     h1 = _mix32(h ^ _mix32(token_ids.to(torch.int64) + 0xC2B2AE35))

@@ -54,8 +54,13 @@ log = logging.getLogger(__name__)
 
 #: buffer lengths are rounded up to a multiple of this many columns (one captured step per bucket)
 BUCKET = 64
-#: the most sessions (captured steps and their buffers) kept; the least recently used goes first
-MAX_SESSIONS = 4
+#: the most sessions (captured steps and their buffers) kept, and the most bytes their key/value buffers may hold
+#: together; past either the least recently used go first. A ``pargs predict`` run cycles through one session per
+#: method and bucket of rows with every batch (the quickstart: 5 methods), so fewer sessions than that would
+#: capture every method again for every batch. 16 GiB: 20 sessions of a 7B policy at 8 rows and 192 columns
+#: (0.8 GB each), 5 at 32 rows.
+MAX_SESSIONS = 16
+MAX_SESSION_BYTES = 16 * 2**30
 #: the torch.compile backend of the compiled path (tests use a cheaper one)
 COMPILE_BACKEND = "inductor"
 #: steps run before a CUDA graph is captured (they compile the step, warm up cuBLAS; they are real steps)
@@ -110,6 +115,7 @@ class Session:
         # the twin flags rows that see a non-finite reward, read once after the loop (pargs/decoding/finite.py)
         twin = scorer.static_twin(bucketed(prompt + stop.max_new_tokens + method.k - 1)) if scorer else None
         self.scorer = WatchedScorer(twin, fixed_rows=True) if twin is not None else None
+        self._twin_stream = getattr(twin, "stream", None)  # its key/value buffers, counted by buffer_bytes
         self.eos_ids, self.suppress_ids = stop.eos_ids.clone(), stop.suppress_ids.clone()
         self.step_no = torch.zeros((), dtype=torch.long, device=device)  # the step being decoded
         self.min_new = torch.zeros((), dtype=torch.long, device=device)
@@ -121,6 +127,11 @@ class Session:
         self.captured = path != "static" and device.type in CAPTURED_ON  # run as a captured CUDA graph
         self.replay: Callable[[], None] | None = None  # one step, once the first call has prepared it
         self.capture_seconds = 0.0  # of the last decode: warm-up steps + compiling + capturing
+
+    def buffer_bytes(self) -> int:
+        """Bytes held by the policy's key/value buffers and the scorer's (allocated by the first :meth:`start`)."""
+        twin = self._twin_stream.allocated_bytes() if isinstance(self._twin_stream, StaticStream) else 0
+        return self.policy.allocated_bytes() + twin
 
     def start(self, batch: Prompts, stop: Stopping) -> None:
         """Prefill the policy (and the scorer) with a batch and reset the state tensors in place."""
@@ -241,6 +252,17 @@ def _memory(model) -> tuple:
     return (id(model), *((t.data_ptr(), t.dtype, t.shape) for t in (*model.parameters(), *model.buffers())))
 
 
+def _trim(keep: tuple) -> None:
+    """Forget the least recently used sessions but ``keep`` while their buffers hold more than
+    :data:`MAX_SESSION_BYTES` in all."""
+    total = sum(session.buffer_bytes() for session in _SESSIONS.values())
+    for key in list(_SESSIONS):
+        if total <= MAX_SESSION_BYTES:
+            break
+        if key != keep:
+            total -= _SESSIONS.pop(key).buffer_bytes()
+
+
 def _session(
     rule,
     method: DecodeMethod,
@@ -296,6 +318,7 @@ def static_decode_tokens(
     key, session = _session(rule, method, policy, scorer, stop, batch, path)
     try:
         session.start(batch, stop)
+        _trim(keep=key)
         steps = session.decode(stop.max_new_tokens, sync_every=16 if batch.ids.is_cuda else 1)
     except BaseException:
         _SESSIONS.pop(key, None)  # a failed compile or capture leaves nothing half made behind

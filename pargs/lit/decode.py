@@ -9,6 +9,8 @@ what an uninterrupted one would have.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import lightning as L
@@ -21,6 +23,7 @@ from pargs.decoding.engine import Stopping, choose_path, generate
 from pargs.decoding.finite import NonFiniteScores
 from pargs.decoding.methods import DecodeMethod
 from pargs.decoding.noise import stable_seed
+from pargs.decoding.static_loop import bucketed_rows
 from pargs.errors import ConfigError
 from pargs.lit.fingerprint import method_settings
 from pargs.lit.writer import JsonlPredictionWriter
@@ -30,6 +33,34 @@ from pargs.models.identity import FileDigests
 from pargs.models.loading import ModelSpec, check_spec_sources, context_length, load_causal_lm, load_tokenizer
 
 log = logging.getLogger(__name__)
+
+#: a (prompt record, sample index) pair: one response to decode
+Row = tuple[dict, int]
+
+
+def rows_to_decode(method: DecodeMethod, batch: Sequence[dict], done: set) -> list[Row]:
+    """The rows of a batch of prompts that ``method`` decodes: every sample of every prompt, less those written
+    by an earlier run (``done``: ``(id, method name, sample)``)."""
+    return [(rec, s) for rec in batch for s in range(method.samples) if (rec["id"], method.name, s) not in done]
+
+
+def split_calls(rows: Sequence, rows_per_call: int | None, prompts: int) -> list[Sequence]:
+    """``rows`` cut into the ``generate`` calls that decode them: at most ``rows_per_call`` rows each (None: the
+    batch's number of ``prompts``)."""
+    size = rows_per_call or prompts
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+def calls_per_shape(
+    batches: Iterable[Sequence[dict]], method: DecodeMethod, done: set, rows_per_call: int | None
+) -> Counter:
+    """``{rows: calls}``: how many ``generate`` calls of each bucket of rows (:func:`bucketed_rows`, the batch a
+    captured step serves) ``method`` makes over ``batches``, cut as :meth:`DecodeModule.predict_step` cuts them."""
+    counts: Counter = Counter()
+    for batch in batches:
+        for part in split_calls(rows_to_decode(method, batch, done), rows_per_call, len(batch)):
+            counts[bucketed_rows(len(part))] += 1
+    return counts
 
 
 class DecodeModule(L.LightningModule):
@@ -51,8 +82,9 @@ class DecodeModule(L.LightningModule):
             method, so methods with several samples per prompt are timed under the same batch size as
             greedy ones and time per token is comparable across the table.
         decode_path: the token loop (:func:`pargs.decoding.engine.generate`'s ``path``): ``auto`` (eager on CPU;
-            on CUDA graphs for large models and long responses where the method allows it,
-            :func:`pargs.decoding.engine.auto_path`), ``eager``, ``static``, ``graphs`` or ``compiled``.
+            on CUDA, where the method allows it, the loop of the fewest estimated seconds for the calls of each
+            shape this run makes, :func:`pargs.decoding.engine.auto_path`), ``eager``, ``static``, ``graphs`` or
+            ``compiled``.
     """
 
     def __init__(
@@ -96,7 +128,8 @@ class DecodeModule(L.LightningModule):
         self.tokenizers: dict = {}
         self.reward_tokenizers: dict = {}
         self._done: set = set()
-        self._warm: set[str] = set()
+        self._warm: set[tuple] = set()  # (method name, bucket of rows of a captured path, else None) warmed up
+        self._calls: dict[str, Counter] = {}  # method name -> {rows: calls} of this run (calls_per_shape)
 
     def check_model_sources(self) -> None:
         """Every model and tokenizer path, checked before any model loads, so a typo in the last one costs no
@@ -181,6 +214,45 @@ class DecodeModule(L.LightningModule):
             for name, spec in self.scorer_specs.items()
         }
         self._eval = text_reward(self.eval_spec, *self._reward("__eval__")) if self.eval_spec is not None else None
+        batches = self._planned_batches()
+        self._calls = {}
+        if batches is not None:
+            hp = self.hparams
+            self._calls = {m.name: calls_per_shape(batches, m, self._done, hp.rows_per_call) for m in self.methods}
+
+    def _planned_batches(self) -> list[list[dict]] | None:
+        """The prompt records of every batch this process will predict, read through the loaders' samplers (no
+        batch is loaded, no worker started), for ``auto`` to weigh a run's calls; None where they cannot be listed
+        (an iterable dataset, a batch sampler without a sampler and a size): each call is then weighed alone."""
+        loaders = self.trainer.predict_dataloaders
+        if loaders is None:
+            return None
+        loaders = list(loaders.values()) if isinstance(loaders, dict) else loaders
+        loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+        limits = getattr(self.trainer.predict_loop, "max_batches", None) or [float("inf")] * len(loaders)
+        batches = []
+        for loader, limit in zip(loaders, limits):
+            # the batch sampler's sampler and size, not its batches: Lightning wraps it in an object that is its own
+            # iterator (iterating it would consume the loader's pass), copying the attributes of a BatchSampler
+            batcher = getattr(loader, "batch_sampler", None)
+            sampler = getattr(batcher, "sampler", None) or getattr(loader, "sampler", None)
+            size = getattr(batcher, "batch_size", None) or getattr(loader, "batch_size", None)
+            drop_last = getattr(batcher, "drop_last", getattr(loader, "drop_last", False))
+            dataset = getattr(loader, "dataset", None)
+            if sampler is None or not size or not hasattr(dataset, "__getitem__"):
+                return None
+            indices = iter(sampler)
+            if indices is sampler:  # iterating it would consume the loader's own pass
+                return None
+            try:
+                records = [dataset[i] for i in indices]
+            except (TypeError, KeyError, IndexError, NotImplementedError):
+                return None
+            parts = [records[start : start + size] for start in range(0, len(records), size)]
+            if drop_last and parts and len(parts[-1]) < size:
+                parts.pop()
+            batches.extend(parts[: limit if limit != float("inf") else None])
+        return batches
 
     def _reward(self, name: str):
         """``(model, tokenizer)`` of a named reward; ``(None, None)`` for the oracle."""
@@ -195,15 +267,8 @@ class DecodeModule(L.LightningModule):
     def predict_step(self, batch: list[dict], batch_idx: int) -> list[dict]:
         out = []
         for method in self.methods:
-            rows = [
-                (rec, s)
-                for rec in batch
-                for s in range(method.samples)
-                if (rec["id"], method.name, s) not in self._done
-            ]
-            size = self.hparams.rows_per_call or len(batch)
-            for start in range(0, len(rows), size):
-                out.extend(self._decode(method, rows[start : start + size]))
+            for part in split_calls(rows_to_decode(method, batch, self._done), self.hparams.rows_per_call, len(batch)):
+                out.extend(self._decode(method, part))
         return out
 
     def _not_finite(self, method: DecodeMethod, rows: list[tuple[dict, int]], bad: list[int], who: str) -> ConfigError:
@@ -226,18 +291,22 @@ class DecodeModule(L.LightningModule):
         prompt_lens = self._check_prompts(method, rows)
         prompts = [rec["prompt"] for rec, _ in rows]
         seeds = torch.tensor([stable_seed(hp.seed, rec["id"], method.noise_key, s) for rec, s in rows])
-        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), path=hp.decode_path)
-        if hp.warmup and method.name not in self._warm:
-            # a captured step (CUDA graphs, torch.compile) is made per batch and length bucket: warm up with this
-            # batch's shape so the capture is not timed; the eager loop needs only a short run
-            stop = Stopping.for_models(policy, tok, self.device, hp.max_new_tokens, stop_strings=hp.stop_strings or ())
-            captured = choose_path(hp.decode_path, method, policy, scorer, stop, self.device) in ("graphs", "compiled")
+        # auto weighs the calls of this shape that the run makes in all (a capture or a compile is paid once)
+        calls = self._calls.get(method.name, {}).get(bucketed_rows(len(rows)), 1)
+        stop = Stopping.for_models(policy, tok, self.device, hp.max_new_tokens, stop_strings=hp.stop_strings or ())
+        path = choose_path(hp.decode_path, method, policy, scorer, stop, self.device, calls)
+        kwargs = dict(scorer=scorer, stop_strings=hp.stop_strings or (), path=path)
+        # a captured step (CUDA graphs, torch.compile) is made per bucket of rows (and of lengths): warm up once per
+        # bucket with these rows so that no capture is timed; the eager loop needs only a short run once
+        captured = path in ("graphs", "compiled")
+        warm = (method.name, bucketed_rows(len(rows)) if captured else None)
+        if hp.warmup and warm not in self._warm:
             n_warm, warm_tokens = (len(rows), hp.max_new_tokens) if captured else (1, min(4, hp.max_new_tokens))
             try:
                 generate(policy, tok, prompts[:n_warm], method, seeds[:n_warm], max_new_tokens=warm_tokens, **kwargs)
             except NonFiniteScores:
                 pass  # the call below decodes these rows again and names every row that meets one
-            self._warm.add(method.name)
+            self._warm.add(warm)
         try:
             gen = generate(policy, tok, prompts, method, seeds, max_new_tokens=hp.max_new_tokens, **kwargs)
         except NonFiniteScores as err:

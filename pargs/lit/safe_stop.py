@@ -32,8 +32,10 @@ rank 0's flag is broadcast. It saves nothing unless a ``ModelCheckpoint`` has ``
 - **predict**: before each batch: the batches before it were written and flushed by the prediction
   writer, whose lock is released when the run ends; the same command resumes. Each process decides for
   itself (no collective per batch: Lightning does not pad prediction data, so processes can have
-  different numbers of batches, and each writes its own file); Lightning's handler passes the signal on
-  to the processes it launched.
+  different numbers of batches, and each writes its own file). On several processes SIGTERM is recorded by
+  pargs' own handler for the length of the predict and passed on to the processes Lightning launched:
+  Lightning's handler runs a collective inside the handler, which a process that has run out of batches
+  never joins.
 - **validate, test**: Lightning stops after the current batch; nothing is saved (their metrics need
   every batch).
 
@@ -44,7 +46,9 @@ A stop requested before the run started (while models load) stops it before its 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,10 +100,13 @@ class SafeStop(L.Callback):
         self._stopping: int | None = None  # the signal a fit stops for, decided at the end of a step
         self._rewind_to: dict | None = None  # the fit loop state the checkpoint being saved carries
         self._saved: str | None = None
+        self._predict_signal: int | None = None  # SIGTERM during a multi-process predict (_predict_handler)
+        self._lightning_handler = None  # the SIGTERM handler _predict_handler stands in for
 
     def _local_signum(self, trainer: L.Trainer) -> int | None:
         """The signal that asks this process to stop, or None."""
-        return self.requested() or (int(signal.SIGTERM) if trainer.received_sigterm else None)
+        lightning = int(signal.SIGTERM) if trainer.received_sigterm else None
+        return self.requested() or self._predict_signal or lightning
 
     def _signum(self, trainer: L.Trainer) -> int | None:
         """Rank 0's answer, on every rank (a collective: every process must ask at the same point)."""
@@ -182,10 +189,38 @@ class SafeStop(L.Callback):
         signum = self._signum(trainer)  # every process at once: a stop requested while the models loaded
         if signum:
             self._stop_predict(trainer, 0, 0, signum)
+        if trainer.world_size > 1 and threading.current_thread() is threading.main_thread():
+            self._lightning_handler = signal.signal(signal.SIGTERM, self._predict_handler(trainer))
+
+    def _predict_handler(self, trainer: L.Trainer):
+        """SIGTERM while several processes predict: recorded here and passed on to the processes Lightning
+        launched, with no collective. Lightning 2.6.6's own handler broadcasts from rank 0 inside the handler,
+        which the other process joins only from its own handler: one that has already run out of batches never
+        does, and the run died with "Connection reset by peer" instead of stopping."""
+
+        def handler(signum: int, frame) -> None:
+            if self._predict_signal is None:
+                self._predict_signal = signum
+                launcher = trainer.strategy.launcher
+                if launcher is not None:
+                    launcher.kill(signum)
+            elif os.environ.get("LOCAL_RANK", "0") == "0":  # a second one: stop now (a child gets copies)
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        return handler
+
+    def _restore_signals(self) -> None:
+        if self._lightning_handler is not None:
+            signal.signal(signal.SIGTERM, self._lightning_handler)
+            self._lightning_handler = None
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore_signals()
 
     def on_predict_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int, dataloader_idx: int = 0):
         # each process on its own, no collective: Lightning does not pad prediction data, so the processes may
-        # have different numbers of batches, and each writes its own file; Lightning's handler passes the signal
+        # have different numbers of batches, and each writes its own file; the SIGTERM handler passes the signal
         # on to the processes it launched, so each stops before its own next batch
         signum = self._local_signum(trainer)
         if signum:
@@ -210,6 +245,7 @@ class SafeStop(L.Callback):
 
     # ------------------------------------------------------------------ every stop ends here
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._restore_signals()
         if not isinstance(exception, (SIGTERMException, Stopped)):
             return
         if trainer.state.fn == TrainerFn.FITTING:

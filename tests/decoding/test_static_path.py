@@ -207,6 +207,49 @@ def test_batches_of_five_and_seven_rows_share_one_session(models, tokenizer):
     assert len(static_loop._SESSIONS) == 1 and static.token_ids == eager.token_ids and len(static.token_ids) == 7
 
 
+def test_five_methods_decoded_in_turn_keep_their_sessions(models, tokenizer):
+    """A predict run decodes every method on every batch; with fewer kept sessions than methods, each batch would
+    make (capture, on CUDA) every method's step again."""
+    policy, rm = models["gpt2"]
+    static_loop.release_sessions()
+    kept = []
+    for _ in range(2):
+        for method in METHODS.values():
+            generate(
+                policy,
+                tokenizer,
+                PROMPTS,
+                method,
+                _seeds(5),
+                scorer=CachedCausalScorer(rm),
+                max_new_tokens=4,
+                path="static",
+            )
+        kept.append({key: id(session) for key, session in static_loop._SESSIONS.items()})
+    assert len(kept[0]) == len(METHODS) and kept[1] == kept[0]
+    static_loop.release_sessions()
+
+
+def test_sessions_past_the_byte_limit_are_forgotten_least_recent_first(models, tokenizer, monkeypatch):
+    policy = models["gpt2"][0]
+    static_loop.release_sessions()
+
+    def run(rows):
+        generate(policy, tokenizer, PROMPTS[:rows], METHODS["top-k"], _seeds(rows), max_new_tokens=4, path="static")
+
+    run(1)
+    one_row = next(iter(static_loop._SESSIONS.values())).buffer_bytes()
+    assert one_row > 0
+    monkeypatch.setattr(static_loop, "MAX_SESSION_BYTES", 5 * one_row)  # buffers of 1 + 2 rows fit, 1 + 2 + 4 do not
+    run(2)
+    assert [key[2][2] for key in static_loop._SESSIONS] == [1, 2]
+    run(4)  # the 1-row session goes first, then the 2-row one (2 + 4 rows is still too much)
+    assert [key[2][2] for key in static_loop._SESSIONS] == [4]
+    run(1)
+    assert [key[2][2] for key in static_loop._SESSIONS] == [4, 1]
+    static_loop.release_sessions()
+
+
 def test_a_model_whose_weights_moved_gets_a_new_session(models, tokenizer):
     """A captured CUDA graph reads the weights where they were; new weight tensors need a new capture."""
     policy = copy.deepcopy(models["gpt2"][0])
@@ -290,26 +333,49 @@ def test_path_choice(lm, rm, tokenizer, caplog):
     )  # Best-of-N samples, then scores on the host
 
 
-def test_auto_on_cuda_captures_when_one_calls_launches_cost_more_than_a_capture(lm, rm, tokenizer, monkeypatch):
-    """Launch seconds of a call = max_new_tokens x layers run per step (the policy's 2, plus the RM's 2 for PARGS,
-    which scores every step; not for Best-of-N) x seconds per layer and step; graphs from CAPTURE_SECONDS on,
-    eager below; never compiled."""
-    import pargs.decoding.engine as engine
+def test_auto_on_cuda_weighs_the_calls_of_a_shape(lm, rm, tokenizer, monkeypatch, caplog):
+    """auto on CUDA takes the loop of the fewest estimated seconds for ``calls`` calls (pargs/decoding/path_costs.py),
+    counting the layers a step runs: the policy's 2, plus the RM's 2 for PARGS, which scores every step (not for
+    Best-of-N, which scores whole responses). With an eager step of 1 ms per layer, a free captured step and a
+    capture of 0.1 s, graphs pays once calls x steps x layers passes 100 (a tie stays eager); with compiling 1 s and
+    saving 0.1 of a 0.2 ms graphs layer-step, compiled pays past calls x steps x layers = 9,000."""
+    import pargs.decoding.path_costs as costs
 
-    monkeypatch.setattr(engine, "EAGER_SECONDS_PER_LAYER_STEP", 1e-3)
-    monkeypatch.setattr(engine, "CAPTURE_SECONDS", 0.1)  # 100 layer steps
+    for name, value in {
+        "EAGER_STEP_SECONDS": 0.0,
+        "EAGER_LAYER_STEP_SECONDS": 1e-3,
+        "WEIGHT_BYTES_PER_SECOND": 1e30,
+        "GRAPHS_STEP_SECONDS": 0.0,
+        "GRAPHS_LAYER_STEP_SECONDS": 0.0,
+        "COMPILED_LAYER_STEP_SAVING": 0.0,
+        "CAPTURE_SECONDS": 0.1,
+        "COMPILE_SECONDS": 1e9,
+    }.items():
+        monkeypatch.setattr(costs, name, value)
     cuda, cached = torch.device("cuda"), CachedCausalScorer(rm)
 
-    def auto(name, steps):
+    def auto(method, steps, calls=1):
         stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
-        return choose_path("auto", METHODS[name], lm, cached if name == "pargs" else None, stop, cuda)
+        scorer = None if method == "top-k" else cached
+        method = DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm") if method == "bon" else METHODS[method]
+        return choose_path("auto", method, lm, scorer, stop, cuda, calls)
 
-    assert [auto("pargs", 24), auto("pargs", 25), auto("pargs", 500)] == ["eager", "graphs", "graphs"]
-    assert [auto("top-k", 25), auto("top-k", 49), auto("top-k", 50)] == ["eager", "eager", "graphs"]
-    bon = DecodeMethod("bon", kind="best_of_n", n=2, scorer="rm")  # scores whole responses, not every step
-    for steps, path in ((49, "eager"), (50, "graphs")):
-        stop = Stopping.for_models(lm, tokenizer, "cpu", max_new_tokens=steps)
-        assert choose_path("auto", bon, lm, cached, stop, cuda) == path
+    assert [auto("pargs", 25), auto("pargs", 26), auto("pargs", 500)] == ["eager", "graphs", "graphs"]
+    assert [auto("top-k", 50), auto("top-k", 51)] == ["eager", "graphs"]
+    assert [auto("bon", 50), auto("bon", 51)] == ["eager", "graphs"]
+    assert [auto("pargs", 5, calls=5), auto("pargs", 5, calls=6)] == ["eager", "graphs"]
+    assert [auto("top-k", 10, calls=5), auto("top-k", 10, calls=6)] == ["eager", "graphs"]
+    assert choose_path("auto", METHODS["top-k"], lm, None, _stop(lm, tokenizer), torch.device("cpu"), 10**9) == "eager"
+
+    monkeypatch.setattr(costs, "GRAPHS_LAYER_STEP_SECONDS", 2e-4)
+    monkeypatch.setattr(costs, "COMPILED_LAYER_STEP_SAVING", 1e-4)
+    monkeypatch.setattr(costs, "COMPILE_SECONDS", 1.0)
+    monkeypatch.setattr(costs, "COMPILE_LAYER_SECONDS", 0.0)
+    with caplog.at_level(logging.INFO, logger="pargs.decoding.engine"):
+        assert [auto("top-k", 10, calls=449), auto("top-k", 10, calls=451)] == ["graphs", "compiled"]
+        assert [auto("pargs", 10, calls=224), auto("pargs", 10, calls=226)] == ["graphs", "compiled"]
+    told = "decoding method 'top-k', 451 call(s) of 10 steps, 2 layers: eager ~9.0 s, graphs ~1.9 s, compiled ~1.9 s"
+    assert f"{told}; path compiled" in caplog.text
 
 
 def _bench_llama(tokenizer, seed, **kw):
@@ -362,12 +428,15 @@ def test_a_process_compiles_more_shapes_than_dynamos_recompile_limit(models, tok
     import torch._dynamo
 
     monkeypatch.setattr(static_loop, "COMPILE_BACKEND", "eager")
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
     static_loop.release_sessions()
     policy = models["llama"][0]
-    for rows in (1, 2, 4):  # three shapes: one over the limit
-        eager, compiled = _both(policy, None, tokenizer, METHODS["top-k"], PROMPTS[:rows], _seeds(rows), "compiled")
-        assert compiled.token_ids == eager.token_ids
+    # the config's own patch: monkeypatch's undo leaves torch 2.11's dynamo config without the entry, and a later
+    # compile in the process fails with "recompile_limit does not exist"
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for rows in (1, 2, 4):  # three shapes: one over the limit
+            eager, compiled = _both(policy, None, tokenizer, METHODS["top-k"], PROMPTS[:rows], _seeds(rows), "compiled")
+            assert compiled.token_ids == eager.token_ids
+    assert torch._dynamo.config.recompile_limit == 8
     static_loop.release_sessions()
 
 
