@@ -31,6 +31,49 @@ def _hand_signed_rank_greater(d0: float, d1: float) -> float:
     return sum(w >= observed for w in (0, 1, 2, 3)) / 4
 
 
+def _check_decisions(out):
+    """Each seed's decision file against computations from scratch: its states cycle through the validation prompts,
+    an EOS candidate's value is the oracle's reward of its response, the partial RM's score is the RM's reward of
+    prompt + prefix + candidate from one plain forward pass; and the report's numbers are the file's."""
+    import torch
+
+    from pargs.models.encoding import encode_prompt, encode_response, pad_batch
+    from pargs.models.loading import ModelSpec, load_reward_model, load_tokenizer
+    from pargs.models.reward_model import sequence_rewards
+    from pargs.records import load_prompts
+    from pargs.study import decisions
+
+    for seed in (0, 1):
+        d = out / f"seed-{seed}"
+        rows = decisions.read_rows(d / decisions.FILE)
+        ids = [r["id"] for r in load_prompts(d / "data" / "prompts_val.jsonl")]  # 3 prompts: 4 states cycle
+        assert sorted({r["state"] for r in rows}) == sorted([f"{i}/0" for i in ids] + [f"{ids[0]}/1"])
+        assert len(rows) == 4 * SMOKE.decision_k
+        spec = ModelSpec(path=str(d / "models" / "rm_partial"))
+        tok = load_tokenizer(spec)
+        rm = load_reward_model(spec, tok).eval()
+        seqs = [
+            encode_prompt(tok, r["prompt"]) + encode_response(tok, r["prefix"], add_eos=False) + [r["token"]]
+            for r in rows
+        ]
+        with torch.no_grad():
+            want = sequence_rewards(rm, *pad_batch(seqs, tok.pad_token_id))
+        assert [r["score_partial"] for r in rows] == pytest.approx(want.tolist(), abs=1e-4)
+        for r in rows:
+            assert r["step"] == len(encode_response(tok, r["prefix"], add_eos=False))
+            if r["eos"]:
+                assert r["mc_n"] == 0 and r["mc_mean"] == pytest.approx(oracle_reward(r["prompt"], r["prefix"]))
+            else:  # a candidate that fills the 32 tokens is scored as it is
+                assert r["mc_n"] == (SMOKE.decision_m if r["step"] + 1 < 32 else 0)
+        summary = decisions.summarise_seed(rows)
+        table = list(csv.DictReader(open(out / "report" / "decisions.csv")))
+        got = {(r["scorer"], r["metric"]): float(r["mean_over_states"]) for r in table if int(r["seed"]) == seed}
+        assert got == pytest.approx(
+            {(s, m): summary.metrics[s][m] for s in decisions.SCORERS for m in decisions.METRICS}, nan_ok=True
+        )
+    assert "## Decision-level evidence" in (out / "report" / "study.md").read_text()
+
+
 def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     out = tmp_path / "study"
     assert main(["--smoke", "--out", str(out)]) == 0
@@ -39,7 +82,7 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     summary = json.loads((out / "study.json").read_text())
     assert summary["seeds"] == [0, 1] and summary["ablation_seeds"] == [0, 1]
     report = out / "report"
-    figures = [f"{f}.{e}" for f in ("rewards", "prefix_agreement", "ablation") for e in ("png", "pdf")]
+    figures = [f"{f}.{e}" for f in ("rewards", "prefix_agreement", "ablation", "decisions") for e in ("png", "pdf")]
     for name in (
         "study.md",
         "claims.md",
@@ -49,6 +92,7 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
         "tuning.csv",
         "ablation.csv",
         "timing.csv",
+        "decisions.csv",
         *figures,
     ):
         assert (report / name).is_file(), name
@@ -93,7 +137,9 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
             assert across == pytest.approx(_hand_signed_rank_greater(d0, d1)), name
     claims = (report / "claims.md").read_text().splitlines()
     claim_rows = [x for x in claims if x.startswith("| ") and not x.startswith("| claim")]
-    assert len(claim_rows) == 8  # seven method claims and Theorem 1
+    assert len(claim_rows) == 9  # seven method claims, the decision-level claim and Theorem 1
+    assert claim_rows[7].startswith("| partial RM vs full RM | The argument of the paper: at each decoding step")
+    _check_decisions(out)
     assert all(x.rstrip(" |").split("| ")[-1].split(" (")[0] in VERDICTS for x in claim_rows)
 
     # resume: seed 1's last step lost its record (an interruption), and --redo ground_truth: only those run again
@@ -103,7 +149,7 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
     again = run_study(out, seeds=2, plan=SMOKE, redo=["ground_truth"])
     ran = {(int(s), step) for s, per in again["steps"].items() for step, v in per.items() if v["status"] == "ran"}
     assert ran == {(0, "ground_truth"), (1, "ground_truth"), (1, "ablation_decode")}
-    assert sum(len(per) for per in again["steps"].values()) == 2 * 14  # 11 main + 3 ablation steps a seed
+    assert sum(len(per) for per in again["steps"].values()) == 2 * 15  # 12 main + 3 ablation steps a seed
     assert weights.stat().st_mtime_ns == before
 
     # a changed config of a completed step is refused, naming the step and the field; nothing runs

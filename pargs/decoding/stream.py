@@ -138,6 +138,18 @@ def why_no_candidate_chunks(config) -> str | None:
     return None
 
 
+def _first_of_equal_rows(rows: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``(first, inverse)``: the index of the first of each group of equal rows of ``rows`` ``[B, L]`` and, per
+    row, its group, so ``rows[first][inverse] == rows``; ``(None, None)`` when no two rows are equal."""
+    unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    if unique.shape[0] == rows.shape[0]:
+        return None, None
+    order = torch.arange(rows.shape[0], device=rows.device)
+    first = torch.full((unique.shape[0],), rows.shape[0], dtype=torch.long, device=rows.device)
+    first.scatter_reduce_(0, inverse, order, reduce="amin")
+    return first, inverse
+
+
 class CausalStream:
     """KV cache, attention mask and positions of a batch of growing sequences."""
 
@@ -150,13 +162,22 @@ class CausalStream:
         self.next_pos: Tensor | None = None  # [B] position id of the next token
 
     def prefill(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """Run the prompt through the model; returns the outputs at every position."""
+        """Run the prompt through the model; returns the outputs at every position.
+
+        Rows that repeat an earlier row (the same ids and mask: the samples of one prompt, the Monte Carlo
+        completions of one prefix) run once, and their outputs and cache rows are copied from it.
+        """
         self.cache = new_cache(self._config)
         self.mask = attention_mask.to(torch.long)
         positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
-        out, self.cache = self._forward(input_ids, self.mask, positions, self.cache)
         self.next_pos = self.mask.sum(-1)
-        return out
+        first, inverse = _first_of_equal_rows(torch.cat([input_ids, self.mask], dim=1))
+        if first is None:
+            out, self.cache = self._forward(input_ids, self.mask, positions, self.cache)
+            return out
+        out, self.cache = self._forward(input_ids[first], self.mask[first], positions[first], self.cache)
+        self.cache.batch_select_indices(inverse)
+        return out[inverse]
 
     def _grow_mask(self) -> None:
         self.mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)

@@ -57,7 +57,9 @@ class Prefix:
     prompt: str  #: prompt text (the reward reads it)
     prompt_ids: tuple[int, ...]  #: the prompt's ids, as :func:`pargs.models.encoding.encode_prompt` gives them
     ids: tuple[int, ...]  #: the response prefix's ids; ending with EOS makes it a complete response
-    key: tuple = ()  #: seed parts that identify this prefix (e.g. pair id, side, length)
+    #: seed parts of its completions, which identify it (e.g. pair id, side, length); prefixes that share a key
+    #: draw their completions with common random numbers (:func:`sample_completions`)
+    key: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,23 @@ def _row_text(tokenizer: PreTrainedTokenizerBase, prefix: Prefix, join: str) -> 
     return text
 
 
+@dataclass(frozen=True)
+class Completions:
+    """The final rewards of one prefix's completions, before they are summarised (:func:`summarise`)."""
+
+    rewards: tuple[float, ...]  #: completion k's reward at index k; the prefix's own reward alone when not sampled
+    sampled: bool  #: False for a complete prefix or one that fills max_new_tokens (scored as it is)
+    truncated: int = 0  #: completions cut at max_new_tokens without EOS
+
+
+def summarise(c: Completions) -> PrefixValue:
+    """The mean, its standard error and the counts of one prefix's completions."""
+    if not c.sampled:
+        return PrefixValue(c.rewards[0], 0.0, 0)
+    t = torch.tensor(c.rewards, dtype=torch.float64)
+    return PrefixValue(float(t.mean()), float(t.std(correction=1)) / math.sqrt(len(t)), len(t), c.truncated)
+
+
 @torch.no_grad()
 def monte_carlo_values(
     policy: PreTrainedModel,
@@ -120,6 +139,30 @@ def monte_carlo_values(
         join: text between the prompt and the decoded prefix (see the module docstring).
 
     A prefix that ends with EOS is a complete response: its value is its own reward, with SE 0.
+    """
+    completions = sample_completions(
+        policy, tokenizer, prefixes, reward, m, seed, max_new_tokens, method, batch_size, join
+    )
+    return [summarise(c) for c in completions]
+
+
+@torch.no_grad()
+def sample_completions(
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prefixes: Sequence[Prefix],
+    reward: TextReward,
+    m: int = 16,
+    seed: int = 0,
+    max_new_tokens: int = 32,
+    method: DecodeMethod | None = None,
+    batch_size: int = 512,
+    join: str = " ",
+) -> list[Completions]:
+    """The reward of every completion of every prefix, in completion order (arguments: :func:`monte_carlo_values`).
+
+    Completion k of two prefixes with the same ``key`` draws with the same noise (the same seed, steps counted
+    from the prefix's end): common random numbers, which :mod:`pargs.metrics.decision_values` pairs by k.
     """
     method = method or pi_ref()
     if m < 2:
@@ -167,15 +210,8 @@ def monte_carlo_values(
     per_prefix: list[list[float]] = [[] for _ in prefixes]
     for j, r in zip(owner, rewards.tolist()):
         per_prefix[j].append(r)
-    values = []
     exact = set(scored_as_is)
-    for j, rs in enumerate(per_prefix):
-        if j in exact:
-            values.append(PrefixValue(rs[0], 0.0, 0))
-            continue
-        t = torch.tensor(rs, dtype=torch.float64)
-        values.append(PrefixValue(float(t.mean()), float(t.std(correction=1)) / math.sqrt(len(rs)), len(rs), cut[j]))
-    return values
+    return [Completions(tuple(rs), j not in exact, cut[j]) for j, rs in enumerate(per_prefix)]
 
 
 @dataclass(frozen=True)

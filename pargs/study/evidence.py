@@ -1,8 +1,8 @@
 """Everything a study measured, read back from its seed directories, and the paper's claims tested on it.
 
 The numbers come from the files the steps wrote (``predictions/test``, ``predictions/ablation_decode``,
-``tuning.json``, ``ground_truth.json``, ``steps/*.json``); the tests and the verdict rule are
-:mod:`pargs.metrics.claims`.
+``tuning.json``, ``ground_truth.json``, ``decisions.csv.gz``, ``steps/*.json``); the tests and the verdict rule
+are :mod:`pargs.metrics.claims`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from pargs.metrics.claims import ALPHA, Claim, combine, compare_methods, signed_rank_exact, verdict
 from pargs.metrics.ground_truth_agreement import PairOutcome, compare_rms, summarize
 from pargs.metrics.significance import McNemarTest, pooled_mcnemar
+from pargs.study import decisions
 from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
 
 #: the paper's claims as paired comparisons of test rows: (A, B, kind, the paper's statement in our words).
@@ -65,6 +66,8 @@ LABELS = {
     "dpo": "DPO",
     "ppo": "PPO",
     "greedy": "greedy",
+    "rm_partial": "partial RM",
+    "rm_full": "full RM",
 }
 
 
@@ -91,6 +94,8 @@ class Evidence:
     ablation: dict[str, dict[int, float]]  #: ablation method -> seed -> mean oracle reward
     ablation_prompts: dict[str, int] = field(default_factory=dict)
     records: dict[int, dict[str, dict]] = field(default_factory=dict)  #: seed -> step -> step record
+    #: seed -> the candidate rows of its decisions.csv.gz (pargs/study/decisions.py); seeds without the file left out
+    decisions: dict[int, list[dict]] = field(default_factory=dict)
     best_of_n: str = "best-of-10"
 
 
@@ -143,6 +148,8 @@ def collect(out: Path, seeds: list[int], ablation_seeds: list[int]) -> Evidence:
             "mean_se": {f: sum(v) / len(v) for f, v in ses.items()},
         }
         ev.records[s] = {p.stem: json.loads(p.read_text()) for p in sorted((d / "steps").glob("*.json"))}
+        if (d / decisions.FILE).is_file():
+            ev.decisions[s] = decisions.read_rows(d / decisions.FILE)
     for s in ablation_seeds:
         folder = Path(out) / f"seed-{s}" / "predictions" / "ablation_decode"
         if not folder.is_dir():
@@ -180,6 +187,15 @@ def method_claims(ev: Evidence, alpha: float = ALPHA) -> list[MethodClaim]:
             claim = compare_methods(name, kind, ev.rewards[a], ev.rewards[b], alpha, SIMILAR_MARGIN)
             out.append(MethodClaim(view, a, b, statement, claim))
     return out
+
+
+def decision_claims(ev: Evidence, alpha: float = ALPHA) -> list[MethodClaim]:
+    """The decision-level claim (:func:`pargs.study.decisions.decision_claim`) as a row of the claims table, after
+    the method claims; none when the study has no decision files."""
+    claim = decisions.decision_claim(ev.decisions, alpha) if ev.decisions.keys() == set(ev.seeds) else None
+    if claim is None:
+        return []
+    return [MethodClaim(decisions.CLAIM_VIEW, "rm_partial", "rm_full", decisions.STATEMENT, claim)]
 
 
 # ---------------------------------------------------------------------------- Theorem 1

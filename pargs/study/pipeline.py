@@ -2,15 +2,17 @@
 
 A seed's directory ``<out>/seed-<s>/`` is laid out like a quickstart run (``data/``, ``configs/``,
 ``models/``, ``checkpoints/``, ``tensorboard/``, ``predictions/<step>/``) plus ``steps/`` (the records),
-``tuning.json`` and ``ground_truth.json``. The seed s is the data's seed, every ``seed_everything`` and
-every datamodule's and decoder's seed, so each seed redraws the synthetic data, the model
-initialisations and the decoding noise.
+``tuning.json``, ``ground_truth.json`` and ``decisions.csv.gz``. The seed s is the data's seed, every
+``seed_everything`` and every datamodule's and decoder's seed, so each seed redraws the synthetic data, the
+model initialisations and the decoding noise.
 
 Main steps, in order: ``data`` (with validation prompts), ``sft``, ``reward_partial``, ``reward_full``,
 ``dpo-<i>`` (one per DPO grid point), ``value_rollouts``, ``value`` (CD-FUDGE), ``ppo-<i>`` (one per KL
 coefficient), ``tune`` (every grid value decoded on the validation prompts, then the choice),
 ``test`` (every method on the test prompts, tuned and at the paper's beta), ``ground_truth`` (the Monte
-Carlo ground truth of prefix preferences and both RMs' agreement with it). Ablation steps:
+Carlo ground truth of prefix preferences and both RMs' agreement with it), ``decisions`` (decision-level
+evidence: the Monte Carlo values of the candidates of decoding states, and every scorer's ranking of them,
+:mod:`pargs.study.decisions`). Ablation steps:
 ``ablation-<r>x`` (a materialised-prefix RM per prefix_rows ratio r) and ``ablation_decode``.
 
 Lightning steps copy a shipped config (:mod:`pargs.commands.steps`, as the quickstart does) and run
@@ -31,6 +33,7 @@ from pathlib import Path
 from pargs.commands import signals
 from pargs.commands.steps import run_config, step_config, write_config
 from pargs.errors import ConfigError
+from pargs.study import decisions
 from pargs.study.grids import FIXED_BETA, GUIDED, SELECTION, beta_name, ratio_name
 from pargs.study.ledger import Ledger
 from pargs.study.plan import StudyPlan
@@ -188,6 +191,15 @@ class SeedRun:
                 self._gt_config,
                 self._ground_truth,
                 ("ground_truth.json",),
+            )
+        )
+        steps.append(
+            Step(
+                "decisions",
+                ("data", "sft", "reward_partial", "reward_full", "value"),
+                self._decisions_config,
+                self._decisions,
+                (decisions.FILE,),
             )
         )
         return steps
@@ -370,6 +382,22 @@ class SeedRun:
             outcomes[name] = [asdict(o) for o in rm_agreement(model, rm_tokenizer, pairs, gt, contrast=but_contrast)]
         data = {"ground_truth": gt.to_dict(), "outcomes": outcomes}
         (self.dir / "ground_truth.json").write_text(json.dumps(data) + "\n")
+
+    # ------------------------------------------------------------------ decision-level evidence
+    def _decisions_config(self) -> dict:
+        return {
+            "prompts": self.path("data", "prompts_val.jsonl"),
+            "states": self.plan.decision_states,
+            "k": self.plan.decision_k,
+            "m": self.plan.decision_m,
+            "seed": self.seed,
+            "max_new_tokens": 32,
+            "policy": self.path("models", "reference"),
+            "scorers": {name: spec["model"]["path"] for name, spec in self._scorers().items()},
+        }
+
+    def _decisions(self, cfg: dict) -> None:
+        decisions.run_step(cfg, self.dir / decisions.FILE)
 
 
 # ---------------------------------------------------------------------- running steps under the ledger

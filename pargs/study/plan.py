@@ -1,4 +1,4 @@
-"""How big a study is: data sizes, training budgets, decoding sizes, ground truth and ablation sizes.
+"""How big a study is: data sizes, training budgets, decoding sizes, ground truth, decision and ablation sizes.
 
 :data:`FULL` is the default (the quickstart's sizes); :data:`SMOKE` is ``pargs study --smoke``, a tiny
 version for tests and installation checks. Every number here reaches the config of the step that uses
@@ -30,6 +30,11 @@ class StudyPlan:
     best_of_n: int = 10  #: N of Best-of-N
     gt_pairs: int = 100  #: held-out pairs (pairs_val.jsonl, first N) of the Monte Carlo ground truth
     gt_m: int = 16  #: completions per prefix of the ground truth
+    #: decision-level evidence (pargs/study/decisions.py): decoding states on the validation prompts (cycling through
+    #: them: 120 = 2 per prompt of the 60), candidates per state, Monte Carlo completions per candidate
+    decision_states: int = 120
+    decision_k: int = 10
+    decision_m: int = 32
     ablation_prompts: int | None = 60  #: test prompts of the ablation's decoding (the first N)
     ablation_samples: int = 4  #: samples per prompt of the ablation's decoding
     betas: tuple = BETAS  #: grids: pargs/study/grids.py
@@ -65,6 +70,8 @@ SMOKE = replace(
     best_of_n=2,
     gt_pairs=3,
     gt_m=2,
+    decision_states=4,
+    decision_m=4,
     ablation_prompts=2,
     ablation_samples=1,
     betas=(1.0, 2.0),

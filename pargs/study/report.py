@@ -16,11 +16,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from pargs.metrics.claims import ALPHA, mean_se, smallest_p
+from pargs.study import decisions
 from pargs.study.evidence import (
     SIMILAR_MARGIN,
     THEOREM1,
     Evidence,
     agreement_rate,
+    decision_claims,
     label,
     method_claims,
     pooled_summary,
@@ -287,6 +289,103 @@ def theorem1_section(ev: Evidence, t1) -> list[str]:
     return lines
 
 
+def _msn(values: list[float]) -> str:
+    """:func:`_ms` of the values that are not NaN."""
+    return _ms([v for v in values if not math.isnan(v)])
+
+
+def _counts(values: list[float]) -> str:
+    """Per-seed counts, e.g. ``118, 120, 119``."""
+    return ", ".join(str(round(v)) for v in values)
+
+
+def decisions_section(summaries: dict, link, plan) -> list[str]:
+    """The decision-level section (pargs/study/decisions.py): the table per scorer, how the values were made, and
+    whether ranking better goes with a higher decoding reward."""
+    if not summaries:
+        return ["Not run: no seed has decisions.csv.gz (a study from before the step existed)."]
+    seeds = sorted(summaries)
+    lines = [
+        "| scorer (guides) | " + " | ".join(decisions.METRICS.values()) + " |",
+        "|---|" + "---:|" * len(decisions.METRICS),
+    ]
+    for scorer, method in decisions.SCORERS.items():
+        cells = [_msn([summaries[s].metrics[scorer][m] for s in seeds]) for m in decisions.METRICS]
+        lines.append(f"| {decisions.SCORER_LABELS[scorer]} ({method}) | " + " | ".join(cells) + " |")
+    one = summaries[seeds[0]]
+    counted = "; ".join(
+        f"{decisions.METRICS[m]}: {_counts([summaries[s].counted[m] for s in seeds])}" for m in ("tau", "tau_eos")
+    )
+    lines += [
+        "",
+        f"Cells: the mean over a seed's states, mean ± SE over {len(seeds)} seeds. Per seed: {one.states} decoding "
+        f"states on the validation prompts (each a response of the SFT model, pi_ref, cut at a uniformly random "
+        f"step), k = {plan.decision_k} candidates each (pi_ref's most likely next tokens, as the guided methods take "
+        f"them); states with an EOS candidate per seed: {_counts([summaries[s].with_eos for s in seeds])}. A "
+        f"candidate's value: the oracle's expected final reward when pi_ref completes the response after it, the "
+        f"mean of m = {plan.decision_m} completions with common random numbers across the candidates of a state "
+        "(pargs/metrics/decision_values.py); an EOS candidate's value is its complete response's reward. Mean SE of "
+        f"a value {_msn([summaries[s].mean_se for s in seeds])}; of the difference between a sampled candidate and "
+        f"its state's best (where that is sampled too), paired by completion, "
+        f"{_msn([summaries[s].se_diff_paired for s in seeds])} (independent draws would give "
+        f"{_msn([summaries[s].se_diff_independent for s in seeds])}).",
+        "",
+        "τ-b: Kendall's tau-b between a scorer's scores and the values over the candidate pairs of a state; "
+        '"pairs with EOS" are the pairs with a candidate that ends the response (stop here or go on?), "other '
+        'pairs" the rest (which continuation?). Ties: a pair tied in the values or in the scores counts neither '
+        "way and leaves the denominator (tau-b); values tie exactly on "
+        f"{', '.join(f'{100 * summaries[s].value_ties:.0f}' for s in seeds)} % of the pairs per seed (common random "
+        "numbers make two candidates the reward cannot tell apart tie); a state whose values all tie has no order "
+        f"to recover and is left out (states counted per seed, {counted}). Top-1: the chance that the scorer's "
+        "best candidate (its ties broken at random) is a best one by value. pargs/metrics/rank_agreement.py has the "
+        "definitions. The claim (partial vs full RM) pairs the two RMs' τ-b by state within a seed (its per-seed "
+        "table under Claims, seed by seed, counts states in the column 'prompts') and takes seeds as the unit "
+        "across them.",
+    ]
+    if link is not None:
+        lines += [
+            "",
+            "**Does ranking better go with a higher decoding reward?** Correlation of a scorer's mean τ-b with the "
+            f"test reward of the method it guides, each with its seed's mean taken out, over {link.n} (seed, "
+            f"method) points: **r = {_f(link.r, 2)}**. Over seeds, the partial RM's τ-b advantage over the full RM "
+            f"against PARGS's reward gain over ARGS-sampled: r = {_f(link.r_gain, 2)} ({link.n_gain} seeds). The "
+            "methods sample their candidates in proportion to exp(log-probability + β × score), so the reward also "
+            "depends on β and on the log-probability; top-k is the log-probability alone (β = 0).",
+        ]
+    return lines
+
+
+def decisions_figure(link, out: Path) -> dict[str, str]:
+    """Mean τ-b per scorer against the test reward of the method it guides, one point per seed and method."""
+    from matplotlib.figure import Figure
+
+    from pargs.commands.figures import add_note, save
+
+    fig = Figure(figsize=(6, 4.6))
+    ax = fig.subplots()
+    for s in sorted({p[0] for p in link.points}):
+        own = sorted((p for p in link.points if p[0] == s), key=lambda p: p[2])
+        ax.plot([p[2] for p in own], [p[3] for p in own], color="lightgray", linewidth=0.8, zorder=1)
+    colors = {"partial": "tab:green", "full": "tab:orange", "value": "tab:purple", "logp": "tab:gray"}
+    for scorer, method in decisions.SCORERS.items():
+        own = [p for p in link.points if p[1] == scorer]
+        if own:
+            label = f"{decisions.SCORER_LABELS[scorer]} ({method})"
+            ax.scatter([p[2] for p in own], [p[3] for p in own], color=colors[scorer], label=label, zorder=2)
+    ax.set_xlabel("Kendall τ-b with the Monte Carlo values (mean over states)")
+    ax.set_ylabel("test reward of the method it guides")
+    ax.set_title("Ranking a step's candidates vs decoding reward")
+    ax.legend(fontsize=7)
+    add_note(
+        fig,
+        [
+            f"One point per seed and scorer; grey lines join a seed's points. Within-seed correlation r = "
+            f"{_f(link.r, 2)} over {link.n} points (each seed's mean taken out of both axes).",
+        ],
+    )
+    return save(fig, out, "decisions")
+
+
 def tuning_section(ev: Evidence, plan) -> list[str]:
     seeds = ev.seeds
     lines = [
@@ -361,6 +460,8 @@ def sizes_section(ev: Evidence, plan, ablation_seeds: list[int]) -> list[str]:
         f"- grids: {len(plan.betas)} β values × {len(GUIDED)} guided methods, {len(plan.dpo_grid)} DPO and "
         f"{len(plan.ppo_kl)} PPO settings (each trained per seed)",
         f"- ground truth: {plan.gt_pairs} held-out pairs × 4 fractions × 2 sides × m = {plan.gt_m} completions",
+        f"- decision-level evidence: {plan.decision_states} decoding states on the validation prompts × k = "
+        f"{plan.decision_k} candidates × m = {plan.decision_m} completions",
         f"- ablation: prefix_rows {list(plan.ablation_ratios)} on seeds {ablation_seeds}, PARGS on "
         f"{plan.ablation_prompts or 'all'} test prompts × {plan.ablation_samples} samples",
     ]
@@ -454,6 +555,7 @@ TIMING_ORDER = (
     "tune",
     "test",
     "ground_truth",
+    "decisions",
     "ablation fits",
     "ablation_decode",
 )
@@ -743,13 +845,25 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
             reward_name=ORACLE_NAME,
         )
     ev = collect(out, seeds, ablation_seeds)
-    claims = method_claims(ev, alpha)
+    claims = method_claims(ev, alpha) + decision_claims(ev, alpha)
     t1 = theorem1(ev, alpha)
+    summaries = {s: decisions.summarise_seed(rows) for s, rows in ev.decisions.items()}
+    link = decisions.ranking_vs_reward(summaries, {m: seed_means(ev, m) for m in ev.rewards}) if summaries else None
     table = claims_table(ev, claims, t1, alpha)
     (folder / "claims.md").write_text("\n".join(table) + "\n")
     paths = {"markdown": str(folder / "study.md"), "claims": str(folder / "claims.md")}
     paths.update(write_csvs(ev, claims, t1, folder))
     paths.update(figures(ev, plan, ablation_seeds, folder, t1))
+    if summaries:
+        header = ["seed", "scorer", "metric", "mean_over_states", "states"]
+        rows = [
+            (s, scorer, m, summary.metrics[scorer][m], summary.counted[m])
+            for s, summary in sorted(summaries.items())
+            for scorer in decisions.SCORERS
+            for m in decisions.METRICS
+        ]
+        paths["decisions_csv"] = _csv(folder / "decisions.csv", header, rows)
+        paths.update(decisions_figure(link, folder))
     md = [
         f"# pargs study: {len(seeds)} seeds on the embedded synthetic task",
         "",
@@ -779,6 +893,11 @@ def write_report(out: Path, seeds: list[int], ablation_seeds: list[int], plan, a
         "",
         "![prefix agreement](prefix_agreement.png)",
         "",
+        "## Decision-level evidence: ranking the candidates of one decoding step",
+        "",
+        *decisions_section(summaries, link, plan),
+        "",
+        *(["![decisions](decisions.png)", ""] if summaries else []),
         "## Tuning on the validation prompts",
         "",
         f"Declared grids (pargs/study/grids.py): β ∈ {list(plan.betas)} for {', '.join(label(g) for g in GUIDED)}; "

@@ -4,7 +4,9 @@ import torch
 from transformers import Qwen2Config
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
-from pargs.decoding.stream import SlottedLayer, new_cache
+from pargs.decoding.engine import lm_forward
+from pargs.decoding.stream import CausalStream, SlottedLayer, new_cache
+from pargs.models.encoding import pad_batch
 
 
 def _states(g, batch, length):
@@ -87,3 +89,37 @@ def test_new_cache_keeps_windowed_layers_as_they_are():
         max_window_layers=1,
     )
     assert [type(layer) for layer in new_cache(config).layers] == [SlottedLayer, DynamicSlidingWindowLayer]
+
+
+def _last_logits_alone(lm, ids: list[int]) -> torch.Tensor:
+    """The next-token logits of one sequence, from a forward pass over it alone, without a cache."""
+    with torch.no_grad():
+        return lm(input_ids=torch.tensor([ids])).logits[0, -1]
+
+
+def test_repeated_rows_prefill_once_and_then_grow_on_their_own(lm):
+    # rows 0, 2 and 3 are one prompt (the samples of a prompt, the completions of a prefix): it runs once, and its
+    # copies take different tokens afterwards without touching each other's cache
+    a, b = [5, 9, 11], [7, 8, 5, 6, 12]
+    rows = [a, b, a, a]
+    ids, mask = pad_batch(rows, 0, side="left")
+    calls = []
+    forward = lm_forward(lm)
+
+    def counted(ids, mask, positions, cache):
+        calls.append(ids.shape[0])
+        return forward(ids, mask, positions, cache)
+
+    stream = CausalStream(counted, lm.config)
+    with torch.no_grad():
+        first = stream.prefill(ids, mask)[:, -1]
+        for row, got in zip(rows, first):
+            torch.testing.assert_close(got, _last_logits_alone(lm, row), rtol=1e-4, atol=1e-5)
+        assert calls == [2]  # two distinct rows went through the model
+        for step in range(2):
+            tokens = torch.tensor([20, 21, 22, 23]) + step
+            logits = stream.append(tokens)
+            rows = [row + [int(t)] for row, t in zip(rows, tokens)]
+            for row, got in zip(rows, logits):
+                torch.testing.assert_close(got, _last_logits_alone(lm, row), rtol=1e-4, atol=1e-5)
+        assert calls == [2, 4, 4]
