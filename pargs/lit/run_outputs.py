@@ -85,8 +85,11 @@ def check_fresh_fit(trainer, model, overwrite: bool) -> None:
         return
     if overwrite:
         for folder, ckpts in found:
-            for path in ckpts:
-                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+            for path in ckpts:  # tolerant: every process of a multi-process run may get here
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
             log.warning("--overwrite: removed the checkpoints of an earlier run from %s (%s)", folder, _names(ckpts))
         if exported:
             log.warning("--overwrite: the model in %s is replaced when this run exports", export_dir)
