@@ -5,11 +5,17 @@ from __future__ import annotations
 import pytest
 
 from pargs.metrics.claims import (
+    AGAINST,
     MIXED,
-    NOT_SUPPORTED,
+    NO_EVIDENCE,
     SUPPORTED,
-    combine,
+    AllOf,
+    SeedComparison,
     compare_methods,
+    decide,
+    from_seeds,
+    holm,
+    inconclusive,
     margin_of,
     signed_rank_exact,
     smallest_p,
@@ -30,8 +36,12 @@ from pargs.metrics.claims import (
         ([-1, -2, -3, -4, -5], "greater", 1.0),
         # ties: |d| = 1, 1, 1, 2 -> ranks 2, 2, 2, 4; W+ = 8 of 10; W- <= 2: {} or one of the three 2s -> 4 of 16
         ([1, 1, -1, 2], "greater", 4 / 16),
-        # zeros are dropped: as [1, 2], W+ = 3 only for ++ -> 1 of 4
+        # Pratt: the zero takes rank 1, so 1 and 2 have ranks 2 and 3; W+ = 5 only for ++ -> 1 of 4
         ([0, 1, 2], "greater", 1 / 4),
+        # Pratt: ranks 2, 3, 4 for 1, 2, -3; W+ = 5. Sign patterns of {2, 3, 4} sum to 0 2 3 4 5 6 7 9: >= 5 in 4
+        # of 8. (Dropping the zero would rank 1, 2, -3 as 1, 2, 3, W+ = 3, and give 5/8.)
+        ([0, 1, 2, -3], "greater", 4 / 8),
+        ([0, 1, 2, -3], "less", 5 / 8),  # W+ <= 5: 0 2 3 4 5
         ([0, 0], "greater", 1.0),
     ],
 )
@@ -58,14 +68,34 @@ GOOD, BAD, NEUTRAL = 0.01, 0.9, 0.3
         ([GOOD, GOOD, GOOD, GOOD, BAD], [BAD, BAD, BAD, BAD, GOOD], 1 / 32, 1.0, MIXED),
         # some seeds significant, not consistent across seeds
         ([GOOD, GOOD, NEUTRAL, NEUTRAL, BAD], [BAD] * 5, 2 / 32, 0.97, MIXED),
-        # no seed significant for A and not consistent: no evidence for the claim
-        ([NEUTRAL] * 5, [NEUTRAL] * 5, 3 / 32, 0.9, NOT_SUPPORTED),
-        # across seeds A < B, although one seed favours A
-        ([GOOD, BAD, BAD, BAD, BAD], [BAD, GOOD, GOOD, GOOD, GOOD], 31 / 32, 1 / 32, NOT_SUPPORTED),
+        # no seed significant either way and not consistent: no evidence
+        ([NEUTRAL] * 5, [NEUTRAL] * 5, 3 / 32, 0.9, NO_EVIDENCE),
+        # two seeds significantly against, not consistently: still only "no evidence" for the claim
+        ([NEUTRAL] * 5, [GOOD, GOOD, BAD, BAD, BAD], 0.5, 3 / 32, NO_EVIDENCE),
+        # consistently A < B, no seed for A: evidence against
+        ([BAD] * 5, [GOOD, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL], 1.0, 1 / 32, AGAINST),
+        # across seeds A < B, although one seed favours A significantly: mixed (the mirror of the third case)
+        ([GOOD, BAD, BAD, BAD, BAD], [BAD, GOOD, GOOD, GOOD, GOOD], 31 / 32, 1 / 32, MIXED),
     ],
 )
 def test_verdict_rule(p_for, p_against, across_for, across_against, expected):
     assert verdict(p_for, p_against, across_for, across_against) == expected
+
+
+def test_too_few_seeds_is_inconclusive_whatever_the_data():
+    # two seeds: the smallest p across seeds is 1/4 > 0.05, so even two significant seeds decide nothing
+    assert verdict([GOOD, GOOD], [BAD, BAD], 0.25, 1.0) == inconclusive(2) == "inconclusive: 2 seeds"
+    assert verdict([BAD, BAD], [GOOD, GOOD], 1.0, 0.25) == "inconclusive: 2 seeds"
+    # five seeds in a family of two primary claims: Holm's first step doubles 1/32 to 1/16 > 0.05
+    assert verdict([GOOD] * 5, [BAD] * 5, 1 / 16, 1.0, floor=2 * smallest_p(5)) == "inconclusive: 5 seeds"
+    assert verdict([GOOD] * 5, [BAD] * 5, 1 / 32, 1.0, floor=smallest_p(5)) == SUPPORTED
+
+
+def test_holm_by_hand():
+    # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> raised to 0.06 (monotone)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == [0.02] and holm([]) == []
 
 
 def test_a_not_worse_claim_needs_a_margin():
@@ -90,7 +120,7 @@ def test_similar_is_a_non_inferiority_test():
     better = compare_methods("A vs B", "better", a, b)
     assert all(x.p_for == pytest.approx(1.0) and x.p_against == pytest.approx(1 / 64) for x in better.seeds)
     assert (better.across_for, better.across_against) == (pytest.approx(1.0), pytest.approx(1 / 32))
-    assert better.verdict == NOT_SUPPORTED and better.margin == 0.0
+    assert better.verdict == AGAINST and better.margin == 0.0
     # "not worse by more than 0.2": A + 0.2 - B = 0.10 ... 0.15 > 0 everywhere -> p_for = 1/64 per seed, 1/32 across
     similar = compare_methods("A vs B", "not_worse", a, b, margin=0.2)
     assert all(x.p_for == pytest.approx(1 / 64) for x in similar.seeds) and similar.across_for == pytest.approx(1 / 32)
@@ -98,34 +128,19 @@ def test_similar_is_a_non_inferiority_test():
     assert similar.diff_mean_se[0] == pytest.approx(-0.075 + 0.002)  # the reported difference is not shifted
     # "not worse by more than 0.04": A + 0.04 - B = -0.06 ... -0.01 < 0 everywhere -> consistently worse than that
     strict = compare_methods("A vs B", "not_worse", a, b, margin=0.04)
-    assert strict.across_against == pytest.approx(1 / 32) and strict.verdict == NOT_SUPPORTED
+    assert strict.across_against == pytest.approx(1 / 32) and strict.verdict == AGAINST
 
 
 def test_fewer_than_five_seeds_cannot_support_a_claim():
     a, b = _slightly_worse(seeds=4)
     claim = compare_methods("A vs B", "not_worse", a, b, margin=0.2)
-    assert claim.across_for == pytest.approx(1 / 16) and claim.verdict == MIXED  # every seed for, but p > 0.05
-    assert "4 seeds" in claim.note and "cannot be supported" in claim.note
-    assert compare_methods("A vs B", "not_worse", *_slightly_worse(), margin=0.2).note == ""
+    assert claim.across_for == pytest.approx(1 / 16)  # every seed for, but 1/16 > 0.05 is the best 4 seeds can do
+    assert claim.verdict == "inconclusive: 4 seeds"
 
 
 def test_a_seed_without_shared_prompts_is_an_error():
     with pytest.raises(ValueError, match="seed 0: A and B share no prompt ids"):
         compare_methods("A vs B", "better", {0: {"p0": 1.0}}, {0: {"p1": 0.0}})
-
-
-@pytest.mark.parametrize(
-    ("parts", "expected"),
-    [
-        ([SUPPORTED] * 3, SUPPORTED),
-        ([NOT_SUPPORTED] * 3, NOT_SUPPORTED),
-        ([SUPPORTED, NOT_SUPPORTED], MIXED),
-        ([SUPPORTED, MIXED, SUPPORTED], MIXED),
-        ([], MIXED),
-    ],
-)
-def test_combine(parts, expected):
-    assert combine(parts) == expected
 
 
 def test_compare_methods_by_hand():
@@ -147,7 +162,91 @@ def test_compare_methods_by_hand():
     assert s1.p_against == pytest.approx(14 / 64) and s1.p_for == pytest.approx(54 / 64)
     # across seeds: differences 3.5 and -0.75, ranks 2 and 1, W+ = 2: P(W+ >= 2) = 2/4, P(W+ <= 2) = 3/4
     assert claim.across_for == pytest.approx(0.5) and claim.across_against == pytest.approx(0.75)
-    # seed 0 favours A significantly, the across-seed test does not: mixed
-    assert claim.verdict == MIXED
+    # two seeds: the across-seed test cannot reach 0.05 (seed 0 favours A significantly, which is not enough)
+    assert claim.verdict == "inconclusive: 2 seeds"
     mean, se = claim.diff_mean_se
     assert mean == pytest.approx((3.5 - 0.75) / 2) and se == pytest.approx((3.5 + 0.75) / 2)
+
+
+def test_zero_differences_by_pratt_per_seed_and_across_seeds():
+    """Per seed, four prompts with A - B = 0, 1, 2, -2.5: Pratt ranks them 1, 2, 3, 4 and gives the zero's rank to
+    neither side; W+ = 5, and of the 8 sign patterns of {2, 3, 4}, 4 reach W+ >= 5 -> p = 1/2 (dropping the zero
+    would give 5/8)."""
+    b = {s: {f"p{i}": 0.0 for i in range(4)} for s in range(5)}
+    a = {s: {"p0": 0.0, "p1": 1.0, "p2": 2.0, "p3": -2.5} for s in range(5)}
+    claim = compare_methods("A vs B", "better", a, b)
+    assert all(x.p_for == pytest.approx(0.5) and x.zeros == 1 for x in claim.seeds)
+    assert claim.across_for == pytest.approx(1 / 32) and claim.zeros == 0  # five equal means of 0.125
+    # across seeds: a seed with a zero difference: Pratt ranks 0, 0.1 ... 0.4 as 1 ... 5, the zero's rank counts for
+    # neither side, and the 2^4 sign patterns of ranks 2..5 reach W+ = 14 once -> 1/16
+    seeds = [SeedComparison(s, d, 0.0, 0.5, 0.5, 10) for s, d in enumerate([0.0, 0.1, 0.2, 0.3, 0.4])]
+    tied = from_seeds("tied", "better", seeds)
+    assert tied.across_for == pytest.approx(1 / 16) and tied.zeros == 1
+    assert decide([tied])["tied"].zeros == 1
+
+
+def _claim(name, diffs, p_for, p_against, primary=False):
+    seeds = [SeedComparison(s, d, 0.0, pf, pa, 10) for s, (d, pf, pa) in enumerate(zip(diffs, p_for, p_against))]
+    return from_seeds(name, "better", seeds, primary=primary)
+
+
+UP = [0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def test_a_claim_of_parts_is_an_intersection_union_test():
+    """Three parts; the second has one negative seed: W+ = 14, P(W+ >= 14) = P(W- <= 1) = 2/32."""
+    a = _claim("25 %", UP, [0.01] * 5, [0.9] * 5)
+    b = _claim("50 %", [-0.1, *UP[1:]], [0.9, 0.01, 0.01, 0.01, 0.01], [0.04, 0.9, 0.9, 0.9, 0.9])
+    c = _claim("75 %", UP, [0.01] * 5, [0.9] * 5)
+    assert b.across_for == pytest.approx(2 / 32) and b.across_against == pytest.approx(31 / 32)
+    both = AllOf("Theorem 1", (a, b, c))
+    assert both.across_for == pytest.approx(2 / 32)  # the largest part's
+    assert both.across_against == pytest.approx(1.0)  # min(1, 3 x 31/32)
+    assert both.seed_p_for == pytest.approx([0.9, 0.01, 0.01, 0.01, 0.01])  # per seed the largest
+    assert both.seed_p_against[0] == pytest.approx(0.12)  # 3 x 0.04: not significant after Bonferroni
+    # four seeds for every part, not consistent across seeds (2/32 > 0.05): mixed
+    assert both.verdict == MIXED
+
+
+def test_decide_corrects_the_primary_family_with_holm_and_counts_seeds_needed():
+    parts = (
+        _claim("25 %", UP, [0.01] * 5, [0.9] * 5),
+        _claim("50 %", [-0.1, *UP[1:]], [0.9, 0.01, 0.01, 0.01, 0.01], [0.04, 0.9, 0.9, 0.9, 0.9]),
+    )
+    theorem = AllOf("Theorem 1", parts, primary=True)
+    x = _claim("X", UP, [0.01] * 5, [0.9] * 5, primary=True)
+    y = _claim("Y", [-d for d in UP], [0.9] * 5, [0.01] * 5)  # secondary, consistently against
+    out = decide([theorem, x, y])
+    # Holm over the two primary claims' p for: 1/32 x 2 = 1/16; 2/32 x 1 = 1/16 (monotone) -> both 1/16
+    assert (out["X"].corrected_for, out["Theorem 1"].corrected_for) == (pytest.approx(1 / 16), pytest.approx(1 / 16))
+    assert (out["X"].across_for, out["X"].family) == (pytest.approx(1 / 32), 2)
+    # two primary claims at five seeds: the smallest corrected p is 2/32 > 0.05, so neither can be decided
+    assert out["X"].verdict == out["Theorem 1"].verdict == "inconclusive: 5 seeds"
+    assert (out["X"].uncorrected, out["Theorem 1"].uncorrected) == (SUPPORTED, MIXED)
+    # a secondary claim is tested at alpha alone: consistently against, no seed for it
+    assert out["Y"].verdict == AGAINST and out["Y"].corrected_against == out["Y"].across_against == 1 / 32
+    assert out["Y"].needed is None and (out["Y"].seeds_for, out["Y"].seeds_against) == (0, 5)
+    # X needs level 0.05 / 2: 6 seeds, where only "all positive" rejects (P(W+ = 21) = 1/64 <= 0.025 < 2/64); with
+    # d = mean / sd = 0.3 / 0.1581 = 1.897 the power is Phi(1.897)^6 = 0.9711^6 = 0.839 >= 0.8 -> 6 seeds
+    assert out["X"].needed.direction == "for" and out["X"].needed.seeds == 6 and out["X"].needed.level == 0.025
+    # a claim of parts needs every part: the slowest part decides
+    from pargs.metrics.seed_power import seeds_needed
+
+    slowest = seeds_needed(0.26, 0.23022, 0.025)  # the 50 % part: mean 0.26, sd 0.2302
+    assert slowest > 6 and out["Theorem 1"].needed.seeds == slowest
+    with pytest.raises(ValueError, match="unique"):
+        decide([x, x])
+
+
+def test_seeds_needed_points_the_way_the_effect_does():
+    # a primary claim whose seeds all point against it: p against = 1/32, corrected in a family of three to 3/32
+    family = [
+        _claim("down", [-d for d in UP], [0.9] * 5, [0.3] * 5, primary=True),
+        _claim("u1", UP, [0.3] * 5, [0.9] * 5, primary=True),
+        _claim("u2", UP, [0.3] * 5, [0.9] * 5, primary=True),
+    ]
+    out = decide(family)
+    assert out["down"].corrected_against == pytest.approx(3 / 32)
+    assert out["down"].verdict == "inconclusive: 5 seeds"
+    # level 0.05 / 3 = 0.0167: 6 seeds (1/64 <= 0.0167 < 2/64), power Phi(1.897)^6 = 0.839 -> 6, against the claim
+    assert out["down"].needed.direction == "against" and out["down"].needed.seeds == 6
