@@ -159,7 +159,10 @@ def test_smoke_study_end_to_end_resume_refusal_and_reuse(tmp_path, capsys):
         "partial RM vs full RM",
         "Partial vs full RM on prefixes",
     }
-    assert all(r["family"] == ("3" if r["primary"] == "True" else "1") for r in verdicts.values())
+    # in the declared order of the fixed sequence, each at its place; secondary claims have none
+    order = {r["claim"]: int(r["sequence_position"]) for r in verdicts.values() if r["primary"] == "True"}
+    assert order == {"Partial vs full RM on prefixes": 1, "partial RM vs full RM": 2, "PARGS vs ARGS-sampled": 3}
+    assert all(r["sequence_position"] == "0" for r in verdicts.values() if r["primary"] == "False")
 
     # the report recomputed from its evidence files alone (no seed directories next to them) is the same report
     alone = tmp_path / "recomputed"

@@ -34,9 +34,10 @@ def test_theorem1_tests_seeds_as_the_unit():
     label = next(t for t in t1.tests if t.against == "label" and t.slice == "all")
     assert label.per_seed_diff == [0.0] * 5 and label.verdict == NO_EVIDENCE
     assert (label.across_for, label.claim.zeros) == (1.0, 5)  # five zero differences: nothing to rank
-    # Theorem 1 is the only primary claim here: Holm over a family of one leaves its p as it is
+    # Theorem 1 is the only primary claim here (no method or decision claim to test): first of a sequence of one,
+    # its adjusted p is its own
     decision = study_verdicts([], t1)[THEOREM1_NAME]
-    assert decision.primary and decision.family == 1 and decision.corrected_for == pytest.approx(1 / 32)
+    assert decision.primary and decision.position == 1 and decision.adjusted_for == pytest.approx(1 / 32)
     assert decision.verdict == SUPPORTED and decision.needed is None
 
 

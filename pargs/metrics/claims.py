@@ -1,11 +1,11 @@
-"""A claim of the paper tested across seeds: aggregation, the test across seeds, the correction across the primary
-claims, and the verdict rule.
+"""A claim of the paper tested across seeds: aggregation, the test across seeds, the fixed-sequence procedure across
+the primary claims, and the verdict rule.
 
 A study (``pargs study``) repeats the whole pipeline with S seeds. A claim compares two things seed by seed
 (method A vs method B by oracle reward, paired by prompt; or the partial vs the full RM by agreement with a
-ground truth, paired by preference pair), so each seed gives a per-seed test in each direction, and the S
-per-seed differences give a test across seeds. The verdict is computed from those numbers alone by
-:func:`verdict` (one claim) and :func:`decide` (the whole family); nothing is hand-written.
+ground truth, paired by preference pair or by decoding state), so each seed gives a per-seed test in each
+direction, and the S per-seed differences give a test across seeds. The verdict is computed from those numbers
+alone by :func:`verdict` (one claim) and :func:`decide` (the whole family); nothing is hand-written.
 
 **Across seeds** (:func:`signed_rank_exact`): the exact Wilcoxon signed-rank test on the S per-seed mean
 differences, one-sided, by enumerating all 2^S sign assignments of the ranks (average ranks for tied
@@ -25,32 +25,46 @@ and reported next to each test (:attr:`SeedComparison.zeros`, :attr:`Decision.ze
 compares A with B; ``not_worse`` ("A performs similarly to B", read as: A is not worse than B by more than
 a declared margin delta, a non-inferiority test) compares A + delta with B. A seed is *for* the claim when its
 per-seed test of H1: A (+ delta) > B has p <= alpha, *against* it when its test of H1: A (+ delta) < B has;
-``q_for`` / ``q_against`` are the across-seed p-values of the same hypotheses (Holm-corrected for a primary
-claim, see below). In this order:
+``q_for`` / ``q_against`` are the across-seed p-values of the same hypotheses (adjusted by the fixed sequence
+for a primary claim, see below). In this order:
 
 1. **inconclusive: S seeds** when the across-seed test cannot reach alpha with S seeds whatever the data
-   (its smallest attainable p, times the correction's factor for a primary claim, exceeds alpha): e.g. the
-   2-seed smoke study, whose smallest p is 1/4;
-2. **supported** when ``q_for <= alpha`` and no seed is against it;
-3. **evidence against** when ``q_against <= alpha`` and no seed is for it;
-4. **no evidence** when no seed is for it and ``q_for > alpha`` (nothing speaks for the claim; seeds
+   (its smallest attainable p exceeds alpha): e.g. the 2-seed smoke study, whose smallest p is 1/4;
+2. **not tested (fixed sequence stopped at C)**, for a primary claim only, when an earlier primary claim C of
+   the sequence was not supported (below);
+3. **supported** when ``q_for <= alpha`` and no seed is against it;
+4. **evidence against** when ``q_against <= alpha`` and no seed is for it;
+5. **no evidence** when no seed is for it and ``q_for > alpha`` (nothing speaks for the claim; seeds
    against it that do not add up to consistent evidence against it leave it here);
-5. **mixed** otherwise: something speaks for it (a seed, or the across-seed test) but not cleanly: not
+6. **mixed** otherwise: something speaks for it (a seed, or the across-seed test) but not cleanly: not
    consistent across seeds, or contradicted by a seed.
 
 A ``not_worse`` claim needs positive evidence that the gap is within the margin; the absence of a significant
 deficit is not enough.
 
-**Primary claims and the correction.** The study declares, in its code and before it runs, which claims are
-primary (:mod:`pargs.study.evidence`); only their verdicts are confirmatory. Their across-seed p-values are
-corrected together with **Holm's** step-down method (:func:`holm`), separately for each direction, and the
-report shows the raw and the corrected p. Why Holm: it bounds the chance of any false "supported" in the
-family by alpha under any dependence between the claims (they share seeds, and PARGS is in most of them, so
-they are far from independent: Hochberg's and Hommel's procedures need conditions on that dependence, and the
-Benjamini-Hochberg rule bounds the false discovery rate, not the chance of any false claim), and it is never
-less powerful than Bonferroni. The price with the exact test across seeds: a family of m claims needs
-``m / 2^S <= alpha`` before any claim can be supported, e.g. 6 seeds for m = 2 or 3, 7 for m = 4 to 6, 8 for
-m = 7 to 12. Secondary claims (every other view and slice) are tested at alpha alone, as descriptions.
+**Primary claims: the fixed-sequence procedure.** The study declares, in its code and before it runs, which
+claims are primary and in which order they are tested (:data:`pargs.study.evidence.PRIMARY_SEQUENCE`); only
+their verdicts are confirmatory. They are tested one after another, each at the full alpha, and only while
+every earlier one was supported: once one is not (any other verdict), the later ones are not tested (their
+raw numbers are still shown). The adjusted p of the i-th claim is the largest raw across-seed p of claims 1..i
+(:func:`fixed_sequence`), so a claim is supported exactly when its adjusted p <= alpha (and no seed is against
+it); the report shows the raw and the adjusted p. Its p against the claim is adjusted the same way (the
+largest of the earlier claims' p for and its own p against: it is tested only where the sequence reaches it).
+
+Why it bounds the chance of any false "supported" among the primary claims by alpha, whatever the dependence
+between them (they share seeds, models and methods): let C be the first claim of the sequence whose null
+hypothesis is true (the claim does not hold). Every claim before C holds, so supporting it is no error; a false
+"supported" anywhere therefore needs the sequence to reach C and to support C, which needs C's own p <= alpha,
+an event of probability at most alpha. Only C's own test enters, so nothing is assumed about the joint
+distribution of the p-values. Requiring also that no seed be against a claim only stops the sequence earlier,
+which cannot add a false "supported". (A study too small for any claim to reach alpha reads "inconclusive"
+throughout, the primary claims included.)
+
+Why not Holm: Holm's first step tests the smallest p of a family of m claims at alpha / m, and the exact test
+across 5 seeds cannot go below 1/32 = 0.031: with 2 or 3 primary claims (0.025, 0.0167) no primary claim could
+be supported at 5 seeds however the data fell. The fixed sequence spends the whole alpha on each claim in turn,
+at the price of an order declared in advance: a claim late in the sequence is tested only if every earlier
+one was supported. Secondary claims (every other view and slice) are tested at alpha alone, as descriptions.
 
 **A claim made of parts** that must all hold (e.g. Theorem 1 at 25, 50 and 75 % of the response,
 :class:`AllOf`) is one claim of the family, tested as an intersection-union test: its p for the claim is the
@@ -58,10 +72,10 @@ largest of its parts' (no correction is needed: it holds only if every part does
 smallest of the parts' times the number of parts (Bonferroni: any part against it contradicts it); per seed
 the same with the seed's p-values.
 
-**Seeds needed**: for a claim the study did not decide (neither supported nor evidence against), the number of
-seeds that would give the across-seed test 80 % power at the observed effect and spread
-(:mod:`pargs.metrics.seed_power`), at the level the claim must reach (alpha / m for a primary claim, Holm's
-least favourable step; alpha otherwise), in the direction the observed mean points to.
+**Seeds needed**: for a claim the study did not decide (neither supported nor evidence against, a claim the
+sequence did not test included), the number of seeds that would give the across-seed test 80 % power at the
+observed effect and spread (:mod:`pargs.metrics.seed_power`), at alpha (the level each claim is tested at,
+primary or not), in the direction the observed mean points to.
 """
 
 from __future__ import annotations
@@ -120,17 +134,19 @@ def smallest_p(n_seeds: int) -> float:
     return 1.0 / 2**n_seeds
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the input's order: the i-th smallest p times (m - i + 1), made
-    non-decreasing along the sorted order and capped at 1. A hypothesis is rejected at alpha when its adjusted
-    p <= alpha, which is Holm's procedure (strong control of the family-wise error rate)."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    out = [0.0] * m
-    running = 0.0
-    for step, i in enumerate(order):
-        running = max(running, min(1.0, (m - step) * pvalues[i]))
-        out[i] = running
+def not_tested(stopped_at: str) -> str:
+    """The verdict of a primary claim the fixed sequence did not reach: ``stopped_at`` is the claim it stopped at."""
+    return f"not tested (fixed sequence stopped at {stopped_at})"
+
+
+def fixed_sequence(pvalues: Sequence[float]) -> list[float]:
+    """The fixed-sequence procedure's adjusted p-values, in the sequence's order: the i-th is the largest of the
+    raw p-values 1..i. Claim i is rejected at alpha when its adjusted p <= alpha, i.e. when it and every claim
+    before it have p <= alpha (strong control of the family-wise error rate, module docstring)."""
+    out, running = [], 0.0
+    for p in pvalues:
+        running = max(running, p)
+        out.append(running)
     return out
 
 
@@ -140,14 +156,11 @@ def verdict(
     across_for: float,
     across_against: float,
     alpha: float = ALPHA,
-    floor: float | None = None,
 ) -> str:
-    """The claim's verdict by the rule of this module's docstring: per-seed p-values in both directions, the
-    across-seed p-values of both directions (corrected, for a primary claim), and ``floor``, the smallest value
-    ``across_for`` could take with these seeds (default :func:`smallest_p`; a primary claim's is multiplied by
-    the size of its family)."""
-    floor = smallest_p(len(p_for)) if floor is None else floor
-    if floor > alpha:
+    """The claim's verdict by the rule of this module's docstring (its steps 1 and 3-6; :func:`decide` adds step 2):
+    per-seed p-values in both directions and the across-seed p-values of both directions (adjusted, for a primary
+    claim)."""
+    if smallest_p(len(p_for)) > alpha:
         return inconclusive(len(p_for))
     n_for = sum(p <= alpha for p in p_for)
     n_against = sum(p <= alpha for p in p_against)
@@ -199,10 +212,9 @@ class Claim:
     seeds: list[SeedComparison]
     across_for: float  #: exact signed-rank across seeds of the differences + margin, H1: A + margin > B
     across_against: float  #: the same, H1: A + margin < B
-    verdict: str  #: by :func:`verdict` at alpha, uncorrected
+    verdict: str  #: by :func:`verdict` at alpha, as if it stood alone
     margin: float = 0.0  #: delta of a ``not_worse`` claim (0 for ``better``)
     alpha: float = ALPHA
-    primary: bool = False  #: declared primary before the run: corrected with the other primary claims
 
     @property
     def diff_mean_se(self) -> tuple[float, float]:
@@ -233,7 +245,6 @@ def from_seeds(
     seeds: Sequence[SeedComparison],
     alpha: float = ALPHA,
     margin: float = 0.0,
-    primary: bool = False,
 ) -> Claim:
     """A claim from its per-seed comparisons (each with its own per-seed tests): the across-seed test of the
     differences + margin in both directions, and the verdict as if the claim stood alone."""
@@ -241,7 +252,7 @@ def from_seeds(
     diffs = [c.diff + shift for c in seeds]
     across_for, across_against = signed_rank_exact(diffs, "greater"), signed_rank_exact(diffs, "less")
     result = verdict([c.p_for for c in seeds], [c.p_against for c in seeds], across_for, across_against, alpha)
-    return Claim(name, kind, list(seeds), across_for, across_against, result, shift, alpha, primary)
+    return Claim(name, kind, list(seeds), across_for, across_against, result, shift, alpha)
 
 
 def compare_methods(
@@ -251,7 +262,6 @@ def compare_methods(
     b: Mapping[int, Mapping[str, float]],
     alpha: float = ALPHA,
     margin: float = 0.0,
-    primary: bool = False,
 ) -> Claim:
     """Claim "A beats B" (``better``) or "A is not worse than B by more than ``margin``" (``not_worse``) from
     per-seed per-prompt rewards.
@@ -276,7 +286,7 @@ def compare_methods(
         p_for = paired_wilcoxon(shifted, b[s], "greater", zero_method="pratt")
         p_against = paired_wilcoxon(shifted, b[s], "less", zero_method="pratt")
         seeds.append(SeedComparison(s, ma, mb, p_for.p_value, p_against.p_value, len(common), p_for.n_zero))
-    return from_seeds(name, kind, seeds, alpha, margin, primary)
+    return from_seeds(name, kind, seeds, alpha, margin)
 
 
 @dataclass(frozen=True)
@@ -285,7 +295,6 @@ class AllOf:
 
     name: str
     parts: tuple[Claim, ...]
-    primary: bool = False
     alpha: float = ALPHA
 
     @property
@@ -329,7 +338,7 @@ class SeedsNeeded:
     #: a mean difference of exactly 0, or a single seed, whose spread is unknown)
     direction: str
     seeds: int | None  #: None: more than seed_power.MAX_SEEDS seeds (or direction "none")
-    level: float  #: the one-sided level the test must reach (alpha, or alpha / m for a primary claim)
+    level: float  #: the one-sided level the test must reach: alpha
 
 
 @dataclass(frozen=True)
@@ -337,18 +346,21 @@ class Decision:
     """A claim's verdict within the study's family of claims."""
 
     name: str
-    primary: bool
-    family: int  #: the number of primary claims it was corrected with (1 for a secondary claim)
+    position: int  #: its place in the fixed sequence of primary claims (1 = first); 0 for a secondary claim
     across_for: float  #: raw across-seed p of the claim
     across_against: float  #: raw across-seed p against it
-    corrected_for: float  #: Holm-corrected within the primary family (the raw p for a secondary claim)
-    corrected_against: float
+    adjusted_for: float  #: adjusted by the fixed sequence (:func:`fixed_sequence`; the raw p for a secondary claim)
+    adjusted_against: float  #: the largest of the earlier primary claims' p for and its own p against
     seeds_for: int  #: seeds whose own test is for the claim at alpha
     seeds_against: int  #: seeds whose own test is against it at alpha
     zeros: int  #: zero per-seed differences (across the parts of a claim made of parts)
-    verdict: str  #: the claim's verdict (corrected for a primary claim)
-    uncorrected: str  #: the verdict it would have without the correction (the same for a secondary claim)
+    verdict: str  #: the claim's verdict (within the fixed sequence, for a primary claim)
+    alone: str  #: the verdict it would have on its own, at alpha (the same for a secondary claim)
     needed: SeedsNeeded | None  #: for an undecided claim: seeds for 80 % power at the observed effect
+
+    @property
+    def primary(self) -> bool:
+        return self.position > 0
 
 
 def _needed(claim: Claim | AllOf, level: float) -> SeedsNeeded:
@@ -367,29 +379,43 @@ def _needed(claim: Claim | AllOf, level: float) -> SeedsNeeded:
     return SeedsNeeded("against", min(found) if found else None, level)
 
 
-def decide(claims: Sequence[Claim | AllOf], alpha: float = ALPHA) -> dict[str, Decision]:
-    """Every claim's verdict: the primary ones corrected together (Holm, each direction on its own), the others at
-    alpha alone; seeds needed for each claim left undecided."""
-    names = [c.name for c in claims]
-    if len(set(names)) != len(names):
-        raise ValueError(f"claim names must be unique: {names}")
-    primary = [c for c in claims if c.primary]
-    m = len(primary)
-    q_for = dict(zip((c.name for c in primary), holm([c.across_for for c in primary])))
-    q_against = dict(zip((c.name for c in primary), holm([c.across_against for c in primary])))
-    out = {}
+def _decision(
+    claim: Claim | AllOf, position: int, q_for: float, q_against: float, result: str, alpha: float
+) -> Decision:
+    """A claim's :class:`Decision` from its place in the sequence, its (adjusted) p-values and its verdict."""
+    seeds_for = sum(p <= alpha for p in claim.seed_p_for)
+    seeds_against = sum(p <= alpha for p in claim.seed_p_against)
+    alone = verdict(claim.seed_p_for, claim.seed_p_against, claim.across_for, claim.across_against, alpha)
+    needed = None if result in (SUPPORTED, AGAINST) else _needed(claim, alpha)
+    return Decision(
+        claim.name, position, claim.across_for, claim.across_against, q_for, q_against, seeds_for, seeds_against,
+        claim.zeros, result, alone, needed,
+    )  # fmt: skip
+
+
+def decide(claims: Sequence[Claim | AllOf], sequence: Sequence[str] = (), alpha: float = ALPHA) -> dict[str, Decision]:
+    """Every claim's verdict: the primary ones, named by ``sequence`` in the order declared, by the fixed-sequence
+    procedure (module docstring), the others at alpha alone; seeds needed for each claim left undecided."""
+    by_name = {c.name: c for c in claims}
+    if len(by_name) != len(claims):
+        raise ValueError(f"claim names must be unique: {[c.name for c in claims]}")
+    unknown = [n for n in sequence if n not in by_name]
+    if unknown or len(set(sequence)) != len(sequence):
+        raise ValueError(f"the fixed sequence {list(sequence)} must name distinct claims; unknown: {unknown}")
+    primary = [by_name[n] for n in sequence]
+    q_for = fixed_sequence([c.across_for for c in primary])
+    earlier = [0.0, *q_for[:-1]]  # the largest p for of the claims before each one
+    out, stopped = {}, None
+    for i, c in enumerate(primary):
+        q_against = max(earlier[i], c.across_against)
+        result = verdict(c.seed_p_for, c.seed_p_against, q_for[i], q_against, alpha)
+        if stopped is not None and smallest_p(len(c.seed_p_for)) <= alpha:  # an inconclusive claim stays so
+            result = not_tested(stopped)
+        elif result != SUPPORTED:
+            stopped = c.name
+        out[c.name] = _decision(c, i + 1, q_for[i], q_against, result, alpha)
     for c in claims:
-        family = m if c.primary else 1
-        qf, qa = (q_for[c.name], q_against[c.name]) if c.primary else (c.across_for, c.across_against)
-        n_seeds = len(c.seed_p_for)
-        floor = min(1.0, family * smallest_p(n_seeds))
-        result = verdict(c.seed_p_for, c.seed_p_against, qf, qa, alpha, floor)
-        raw = verdict(c.seed_p_for, c.seed_p_against, c.across_for, c.across_against, alpha)
-        needed = None if result in (SUPPORTED, AGAINST) else _needed(c, alpha / family)
-        seeds_for = sum(p <= alpha for p in c.seed_p_for)
-        seeds_against = sum(p <= alpha for p in c.seed_p_against)
-        out[c.name] = Decision(
-            c.name, c.primary, family, c.across_for, c.across_against, qf, qa, seeds_for, seeds_against, c.zeros,
-            result, raw, needed,
-        )  # fmt: skip
+        if c.name not in out:
+            result = verdict(c.seed_p_for, c.seed_p_against, c.across_for, c.across_against, alpha)
+            out[c.name] = _decision(c, 0, c.across_for, c.across_against, result, alpha)
     return out

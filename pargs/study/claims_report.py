@@ -16,8 +16,8 @@ POWER_TEXT = f"{round(POWER * 100)} %"  #: the target power in the report's word
 
 
 def verdict_text(d: Decision) -> str:
-    """The verdict, with the uncorrected one beside it where the correction changed it."""
-    return d.verdict + (f" (uncorrected: {d.uncorrected})" if d.uncorrected != d.verdict else "")
+    """The verdict, with the one the claim would have on its own beside it where the fixed sequence changed it."""
+    return d.verdict + (f" (on its own: {d.alone})" if d.alone != d.verdict else "")
 
 
 def needed_text(d: Decision) -> str:
@@ -33,9 +33,17 @@ def needed_text(d: Decision) -> str:
 
 
 def p_text(d: Decision, relation: str) -> str:
-    """The claim's across-seed p, and its Holm-corrected p for a primary claim."""
+    """The claim's raw across-seed p, and its adjusted p for a primary claim (fixed sequence)."""
     raw = f"p({relation}) = {fmt.p(d.across_for)}"
-    return raw + (f", Holm {fmt.p(d.corrected_for)}" if d.primary else "")
+    return raw + (f", adjusted {fmt.p(d.adjusted_for)}" if d.primary else "")
+
+
+def primary_text(d: Decision) -> str:
+    """`` (primary, 2nd of the fixed sequence)`` for a primary claim, "" for a secondary one."""
+    if not d.primary:
+        return ""
+    nth = {1: "1st", 2: "2nd", 3: "3rd"}.get(d.position, f"{d.position}th")
+    return f" (primary, {nth} of the fixed sequence)"
 
 
 def _count_positive(diffs: list[float]) -> str:
@@ -54,7 +62,7 @@ def _method_row(fd: Findings, views: list) -> str:
         d = fd.verdicts[c.claim.name]
         mean, se = c.claim.diff_mean_se
         zeros = f"; seeds with a zero difference: {d.zeros}" if d.zeros else ""
-        view = c.view + (" (primary)" if d.primary else "")
+        view = c.view + primary_text(d)
         numbers.append(
             f"{view}: {fmt.f(mean, sign=True)} ± {fmt.f(se)}; {_count_positive([x.diff for x in c.claim.seeds])}; "
             f"seeds significantly for / against {_relation(c.claim)}: {d.seeds_for} / {d.seeds_against}{zeros}"
@@ -87,9 +95,8 @@ def _theorem1_row(fd: Findings) -> str:
     d = fd.verdicts[THEOREM1_NAME]
     below = [round(f * 100) for f in t1.fractions if f < 1]
     cuts = f"{below[0]}–{below[-1]}" if below else "–"
-    primary = " (primary)" if d.primary else ""
     shows = (
-        f"agreement with the Monte Carlo ground truth, partial vs full RM, pooled over {s} seeds{primary}:<br>"
+        f"agreement with the Monte Carlo ground truth, partial vs full RM, pooled over {s} seeds{primary_text(d)}:<br>"
         + "<br>".join(parts)
     )
     p = f"every cut of {cuts} %: {p_text(d, 'partial > full')}"
@@ -100,7 +107,8 @@ def claims_table(fd: Findings) -> list[str]:
     """The "Paper claims vs what the embedded study shows" table, the rule under it and how the study ran."""
     lines = [
         "| claim | the paper | what the study shows (A − B, mean ± SE over seeds; seeds with A > B; seeds "
-        "significant on their own) | across-seed p of the claim (Holm-corrected for a primary claim) | verdict | "
+        "significant on their own) | across-seed p of the claim (raw; adjusted by the fixed sequence for a primary "
+        "claim) | verdict | "
         f"seeds for {POWER_TEXT} power |",
         "|---|---|---|---|---|---|",
     ]
@@ -125,12 +133,12 @@ def _claim_note(fd: Findings, b: str) -> str:
     )
 
 
+# one paragraph of text, which is long
 def rule_text(fd: Findings) -> str:
     """How the verdicts were decided, in words (pargs/metrics/claims.py has the rule)."""
     s, alpha = len(fd.ev.seeds), fd.alpha
-    primary = [d for d in fd.verdicts.values() if d.primary]
-    m = len(primary)
-    names = ", ".join(d.name for d in primary)
+    sequence = sorted((d for d in fd.verdicts.values() if d.primary), key=lambda d: d.position)
+    names = ", ".join(f"({d.position}) {d.name}" for d in sequence)
     return (
         f"Verdicts are computed (pargs/metrics/claims.py), α = {alpha:g}. A claim is *supported* when the "
         "across-seed test finds it and no seed's own test finds the opposite; *evidence against* when the "
@@ -139,20 +147,26 @@ def rule_text(fd: Findings) -> str:
         'across-seed test cannot reach α with S seeds whatever the data. A claim "A performs similarly to B" is '
         f'read as "A is not worse than B by more than δ = {SIMILAR_MARGIN:g}" (non-inferiority) and decided by the '
         "same rule on A + δ vs B, so it needs evidence that the gap is within δ, not just the absence of a "
-        "significant deficit. Per seed: one-sided Wilcoxon signed-rank tests paired by test prompt (RMs: McNemar's "
-        f"exact test paired by preference pair). Across seeds: the exact one-sided Wilcoxon signed-rank test on "
-        f"the {s} per-seed differences (of mean reward; for the RMs, of the share of pairs right), whose smallest "
-        f"attainable p is 1/2^{s} = {smallest_p(s):.4g} (reached only when every seed agrees). Zero differences, "
-        "per seed and across seeds, are ranked with the others but count for neither side (Pratt's method); their "
-        f"number is reported. Primary claims, declared in pargs/study/evidence.py before the run ({m}: {names}), "
-        f"are corrected together by Holm's method (it bounds the chance of any false verdict among them by α "
-        f"whatever their dependence; they share seeds and methods), so one of them needs p ≤ α/{m} = "
-        f"{alpha / max(m, 1):.4g} at least, which the exact test reaches only with 2^S ≥ {m}/α; the others are "
-        f"secondary, each tested at α. Theorem 1 combines 25, 50 and 75 % of the response: its p for the claim is "
-        f"the largest of the three (every cut must hold), its p against the smallest times three. Seeds for "
-        f"{POWER_TEXT} power, for a claim not decided: the fewest seeds at which the exact across-seed test reaches "
-        f"{POWER_TEXT} power at the level the claim needs (α/{m} for a primary claim, α otherwise) if the per-seed "
-        "differences were normal with the observed mean and spread (simulated, pargs/metrics/seed_power.py)."
+        "significant deficit. Per seed: one-sided Wilcoxon signed-rank tests paired by test prompt (RMs on "
+        "prefixes: McNemar's exact test paired by preference pair; RMs on a decoding step's candidates: "
+        "Wilcoxon paired by decoding state). Across seeds: the exact one-sided Wilcoxon signed-rank test on "
+        f"the {s} per-seed differences, whose smallest attainable p is 1/2^{s} = {smallest_p(s):.4g} (reached only "
+        "when every seed agrees). Zero differences, per seed and across seeds, are ranked with the others but count "
+        "for neither side (Pratt's method); their number is reported. Primary claims, declared in "
+        f"pargs/study/evidence.py before the run, are tested in a fixed sequence: {names}, the paper's argument "
+        "from premise to outcome. Each is tested at the full α only if every earlier one was supported; once one "
+        "is not, the later ones read *not tested* (their raw numbers are shown; with too few seeds for any claim to "
+        "reach α, all read *inconclusive*). The adjusted p of the i-th is the "
+        "largest raw p of claims 1..i. This bounds the chance of any false *supported* among them by α whatever "
+        "their dependence (they share seeds and models): a false one needs the sequence to reach the first claim "
+        "that does not hold and to pass its single test at α. Not Holm: its first step needs p ≤ α/m (0.025 for two "
+        "claims, 0.0167 for three), below the exact test's floor of 1/32 = 0.031 at 5 seeds, so no primary claim "
+        "could be supported at 5 seeds whatever the data. Every other claim is secondary, tested at α on its own. "
+        "Theorem 1 combines 25, 50 and 75 % of the response: its p for the claim is the largest of the three (every "
+        f"cut must hold), its p against the smallest times three. Seeds for {POWER_TEXT} power, for a claim not "
+        f"decided: the fewest seeds at which the exact across-seed test reaches {POWER_TEXT} power at α if the "
+        "per-seed differences were normal with the observed mean and spread (simulated, "
+        "pargs/metrics/seed_power.py)."
     )
 
 
@@ -164,7 +178,7 @@ def claim_details(fd: Findings) -> list[str]:
         mean, se = cl.diff_mean_se
         rel = _relation(cl)
         lines += [
-            f"### {cl.name} ({c.view}{', primary' if d.primary else ''}): {verdict_text(d)}",
+            f"### {cl.name} ({c.view}){primary_text(d)}: {verdict_text(d)}",
             "",
             f"| seed | A | B | A − B | prompts | zero differences | p ({rel}) | p (not {rel}) |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -174,13 +188,13 @@ def claim_details(fd: Findings) -> list[str]:
                 f"| {x.seed} | {fmt.f(x.a)} | {fmt.f(x.b)} | {fmt.f(x.diff, sign=True)} | {x.n_prompts} | "
                 f"{x.zeros} | {fmt.p(x.p_for)} | {fmt.p(x.p_against)} |"
             )
-        holm = f" (Holm: {fmt.p(d.corrected_for)} and {fmt.p(d.corrected_against)})" if d.primary else ""
+        adjusted = f" (adjusted: {fmt.p(d.adjusted_for)} and {fmt.p(d.adjusted_against)})" if d.primary else ""
         kind = "A beats B" if cl.kind == "better" else f"A is not worse than B by more than {cl.margin:g}"
         decided = d.verdict in (SUPPORTED, AGAINST)
         lines += [
             "",
             f"A − B over seeds: {fmt.f(mean, sign=True)} ± {fmt.f(se)}; exact signed-rank across seeds: "
-            f"p({rel}) = {fmt.p(cl.across_for)}, p(the opposite) = {fmt.p(cl.across_against)}{holm}. Claim kind: "
+            f"p({rel}) = {fmt.p(cl.across_for)}, p(the opposite) = {fmt.p(cl.across_against)}{adjusted}. Claim kind: "
             f"{kind}." + ("" if decided else f" Seeds for {POWER_TEXT} power: {needed_text(d)}."),
             "",
         ]
@@ -217,9 +231,9 @@ def _ground_truth_notes(fd: Findings) -> list[str]:
     se_text = ", ".join(f"{round(f * 100)} %: {sum(v) / len(v):.3f}" for f, v in sorted(ses.items()))
     d = fd.verdicts[THEOREM1_NAME]
     lines = [
-        f"Theorem 1 as one claim ({'primary' if d.primary else 'secondary'}; the ground truth rows, all pairs, "
-        f"below 100 %): {verdict_text(d)}; p = {fmt.p(d.across_for)}"
-        + (f", Holm {fmt.p(d.corrected_for)}" if d.primary else "")
+        f"Theorem 1 as one claim{primary_text(d)} (the ground truth rows, all pairs, below 100 %): "
+        f"{verdict_text(d)}; p = {fmt.p(d.across_for)}"
+        + (f", adjusted {fmt.p(d.adjusted_for)}" if d.primary else "")
         + f'. The rows\' own verdicts ("alone") are secondary, each at α = {fd.alpha:g}.',
         "",
         f"Ground truth: for the first {meta[0]['pairs']} held-out preference pairs of each seed "

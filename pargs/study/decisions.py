@@ -208,7 +208,8 @@ def summarise_seed(rows: list[dict]) -> SeedSummary:
 def decision_claim(decisions: dict[int, list[dict]], alpha: float = ALPHA):
     """The claim "the partial RM ranks a step's candidates better than the full RM" from per-seed candidate rows:
     a :class:`pargs.metrics.claims.Claim` on the per-state tau-b (states whose values all tie left out), or None
-    without decision files. It is one of the study's primary claims (:mod:`pargs.study.evidence`)."""
+    without decision files. It is the second of the study's primary claims
+    (:data:`pargs.study.evidence.PRIMARY_SEQUENCE`)."""
     if not decisions:
         return None
     per_seed = {s: rankings(rows) for s, rows in decisions.items()}
@@ -218,7 +219,7 @@ def decision_claim(decisions: dict[int, list[dict]], alpha: float = ALPHA):
             s: {k: r.tau for k, r in ranks[scorer].items() if not math.isnan(r.tau)} for s, ranks in per_seed.items()
         }
 
-    return compare_methods(NAME, "better", taus("partial"), taus("full"), alpha, primary=True)
+    return compare_methods(NAME, "better", taus("partial"), taus("full"), alpha)
 
 
 @dataclass

@@ -10,9 +10,10 @@ a partial-sequence RM guides decoding better than a full-sequence RM, in the tun
 beta it chose on the validation prompts, so no method is held to a beta that suits another's reward scale):
 Theorem 1 (the partial RM orders prefixes as the ground truth does, at 25, 50 and 75 % of the response), the
 decision-level claim (it ranks the candidates of one decoding step better, :mod:`pargs.study.decisions`) and
-PARGS vs ARGS-sampled (only the RM differs). Their across-seed p-values are corrected together (Holm,
-:func:`pargs.metrics.claims.decide`); every other claim, view and slice is secondary: tested at alpha alone
-and reported as a description.
+PARGS vs ARGS-sampled (only the RM differs). They are tested by the fixed-sequence procedure
+(:func:`pargs.metrics.claims.decide`, whose docstring says why it and not Holm), in the order of
+:data:`PRIMARY_SEQUENCE`, which follows the paper's argument from its premise to its outcome; every other claim,
+view and slice is secondary: tested at alpha alone and reported as a description.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
 
 #: the view whose claims can be primary (module docstring); the fixed-beta view is secondary
 PRIMARY_VIEW = "tuned β"
-#: the paper's claims as paired comparisons of test rows: (A, B, kind, the paper's statement in our words, primary
-#: in the tuned view). ``best-of-n`` stands for the study's Best-of-N row. Only PARGS vs ARGS-sampled is primary
-#: among them: it is the decoding half of the central question. PARGS-G vs ARGS asks the same with greedy decoding
-#: (secondary, so that one question does not enter the family twice); the others compare PARGS with other kinds of
-#: methods.
+#: the paper's claims as paired comparisons of test rows: (A, B, kind, the paper's statement in our words).
+#: ``best-of-n`` stands for the study's Best-of-N row. Only PARGS vs ARGS-sampled in the tuned view is primary
+#: among them (:data:`PRIMARY_SEQUENCE`): it is the decoding half of the central question. PARGS-G vs ARGS asks the
+#: same with greedy decoding (secondary, so that one question does not enter the family twice); the others compare
+#: PARGS with other kinds of methods.
 METHOD_CLAIMS = (
     (
         "pargs",
@@ -40,37 +41,32 @@ METHOD_CLAIMS = (
         "better",
         "A partial-sequence RM guides decoding better than a full-sequence RM (compared here with the same sampling "
         "rule, so only the RM differs)",
-        True,
     ),
-    ("pargs-g", "args", "better", "PARGS-G beats ARGS (both greedy: only the RM differs)", False),
-    ("pargs", "top-k", "better", "Reward guidance raises the reward over sampling from the reference model", False),
+    ("pargs-g", "args", "better", "PARGS-G beats ARGS (both greedy: only the RM differs)"),
+    ("pargs", "top-k", "better", "Reward guidance raises the reward over sampling from the reference model"),
     (
         "pargs",
         "cd-fudge",
         "better",
         "PARGS outperforms the earlier tokenwise method CD-FUDGE (a prefix value model)",
-        False,
     ),
     (
         "pargs",
         "best-of-n",
         "not_worse",
         "PARGS performs similarly to Best-of-N (read: not worse by more than δ)",
-        False,
     ),
     (
         "pargs",
         "dpo",
         "not_worse",
         "PARGS performs similarly to DPO without fine-tuning the LM (read: not worse by more than δ)",
-        False,
     ),
     (
         "pargs",
         "ppo",
         "not_worse",
         "PARGS performs similarly to PPO without fine-tuning the LM (read: not worse by more than δ)",
-        False,
     ),
 )
 #: delta of the "performs similarly" claims, in oracle reward units: PARGS counts as similar to B when it is not
@@ -84,7 +80,12 @@ THEOREM1 = (
     "partial RM agrees with the ground truth on prefixes more often than the full RM"
 )
 THEOREM1_NAME = "Partial vs full RM on prefixes"  #: the claim's name in the claims table
-THEOREM1_PRIMARY = True  #: Theorem 1 (ground truth, all pairs, 25-75 %) is primary (module docstring)
+#: the primary claims, by name, in the order the fixed-sequence procedure tests them (pargs/metrics/claims.py),
+#: declared before any run. The order is the paper's argument from premise to outcome: (1) Theorem 1, the partial
+#: RM orders prefixes as the ground truth does; (2) the decision-level claim, so it ranks the candidates of one
+#: decoding step better than the full RM; (3) PARGS vs ARGS-sampled in the tuned view, so decoding gains. Each is
+#: tested at the full alpha only if every earlier one was supported.
+PRIMARY_SEQUENCE = (THEOREM1_NAME, decisions.NAME, "PARGS vs ARGS-sampled")
 LABELS = {
     "pargs": "PARGS",
     "pargs-g": "PARGS-G",
@@ -166,15 +167,14 @@ def method_claims(ev: Evidence, alpha: float = ALPHA) -> list[MethodClaim]:
     """Every method claim in both views (the fixed-beta view swaps each guided row for its β = 1.5 row)."""
     out = []
     for view in (PRIMARY_VIEW, f"β = {FIXED_BETA:g}"):
-        for a, b, kind, statement, primary in METHOD_CLAIMS:
+        for a, b, kind, statement in METHOD_CLAIMS:
             b = ev.best_of_n if b == "best-of-n" else b
             if view != PRIMARY_VIEW:
                 a, b = (beta_name(x, FIXED_BETA) if x in GUIDED else x for x in (a, b))
             if a not in ev.rewards or b not in ev.rewards:
                 continue
             name = f"{label(a)} vs {label(b)}"
-            first = primary and view == PRIMARY_VIEW
-            claim = compare_methods(name, kind, ev.rewards[a], ev.rewards[b], alpha, SIMILAR_MARGIN, first)
+            claim = compare_methods(name, kind, ev.rewards[a], ev.rewards[b], alpha, SIMILAR_MARGIN)
             out.append(MethodClaim(view, a, b, statement, claim))
     return out
 
@@ -288,13 +288,17 @@ def theorem1(ev: Evidence, alpha: float = ALPHA) -> Theorem1:
         for f in fractions
     ]
     parts = tuple(t.claim for t in tests if t.against == "truth" and t.slice == "all" and t.fraction < 1)
-    return Theorem1(tests, AllOf(THEOREM1_NAME, parts, THEOREM1_PRIMARY, alpha), fractions)
+    return Theorem1(tests, AllOf(THEOREM1_NAME, parts, alpha), fractions)
 
 
 def study_verdicts(claims: list[MethodClaim], t1: Theorem1, alpha: float = ALPHA) -> dict[str, Decision]:
     """Every claim's verdict in the study's family: the method claims (and any claim passed with them), Theorem 1's
-    rows and Theorem 1 itself; the primary ones corrected together (:func:`pargs.metrics.claims.decide`)."""
-    return decide([c.claim for c in claims] + [t.claim for t in t1.tests] + [t1.claim], alpha)
+    rows and Theorem 1 itself; the primary ones by the fixed sequence of :data:`PRIMARY_SEQUENCE`
+    (:func:`pargs.metrics.claims.decide`). A primary claim the evidence cannot test (the decision-level one of a
+    study from before the ``decisions`` step) is left out of the sequence; the report names the sequence used."""
+    family = [c.claim for c in claims] + [t.claim for t in t1.tests] + [t1.claim]
+    names = {c.name for c in family}
+    return decide(family, [n for n in PRIMARY_SEQUENCE if n in names], alpha)
 
 
 def pooled_summary(ev: Evidence, rm: str):

@@ -37,24 +37,24 @@ CLAIMS_HEADER = [
     "p_a_less",
     "across_p_a_greater",
     "across_p_a_less",
-    "across_p_a_greater_holm",
-    "across_p_a_less_holm",
+    "across_p_a_greater_adjusted",
+    "across_p_a_less_adjusted",
     "verdict",
-    "uncorrected_verdict",
+    "verdict_alone",
 ]
 VERDICTS_HEADER = [
     "claim",
     "primary",
-    "family",
+    "sequence_position",
     "across_p_for",
     "across_p_against",
-    "holm_p_for",
-    "holm_p_against",
+    "adjusted_p_for",
+    "adjusted_p_against",
     "seeds_for",
     "seeds_against",
     "zero_differences",
     "verdict",
-    "uncorrected_verdict",
+    "verdict_alone",
     "seeds_needed",
     "seeds_needed_direction",
     "seeds_needed_level",
@@ -67,8 +67,8 @@ def _claims_rows(fd: Findings):
         for x in c.claim.seeds:
             yield (
                 c.claim.name, c.view, c.claim.kind, c.claim.margin, d.primary, x.seed, x.a, x.b, x.diff,
-                x.n_prompts, x.zeros, x.p_for, x.p_against, d.across_for, d.across_against, d.corrected_for,
-                d.corrected_against, d.verdict, d.uncorrected,
+                x.n_prompts, x.zeros, x.p_for, x.p_against, d.across_for, d.across_against, d.adjusted_for,
+                d.adjusted_against, d.verdict, d.alone,
             )  # fmt: skip
 
 
@@ -76,8 +76,8 @@ def _verdict_rows(fd: Findings):
     for d in fd.verdicts.values():
         n = d.needed
         yield (
-            d.name, d.primary, d.family, d.across_for, d.across_against, d.corrected_for, d.corrected_against,
-            d.seeds_for, d.seeds_against, d.zeros, d.verdict, d.uncorrected,
+            d.name, d.primary, d.position, d.across_for, d.across_against, d.adjusted_for, d.adjusted_against,
+            d.seeds_for, d.seeds_against, d.zeros, d.verdict, d.alone,
             "" if n is None or n.seeds is None else n.seeds, "" if n is None else n.direction,
             "" if n is None else n.level,
         )  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from pargs.metrics.claims import (
@@ -13,10 +15,11 @@ from pargs.metrics.claims import (
     SeedComparison,
     compare_methods,
     decide,
+    fixed_sequence,
     from_seeds,
-    holm,
     inconclusive,
     margin_of,
+    not_tested,
     signed_rank_exact,
     smallest_p,
     verdict,
@@ -86,16 +89,15 @@ def test_too_few_seeds_is_inconclusive_whatever_the_data():
     # two seeds: the smallest p across seeds is 1/4 > 0.05, so even two significant seeds decide nothing
     assert verdict([GOOD, GOOD], [BAD, BAD], 0.25, 1.0) == inconclusive(2) == "inconclusive: 2 seeds"
     assert verdict([BAD, BAD], [GOOD, GOOD], 1.0, 0.25) == "inconclusive: 2 seeds"
-    # five seeds in a family of two primary claims: Holm's first step doubles 1/32 to 1/16 > 0.05
-    assert verdict([GOOD] * 5, [BAD] * 5, 1 / 16, 1.0, floor=2 * smallest_p(5)) == "inconclusive: 5 seeds"
-    assert verdict([GOOD] * 5, [BAD] * 5, 1 / 32, 1.0, floor=smallest_p(5)) == SUPPORTED
+    # five seeds: 1/32 = 0.031 <= 0.05, so a claim every seed agrees with can be supported
+    assert verdict([GOOD] * 5, [BAD] * 5, 1 / 32, 1.0) == SUPPORTED
 
 
-def test_holm_by_hand():
-    # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> raised to 0.06 (monotone)
-    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
-    assert holm([0.02]) == [0.02] and holm([]) == []
+def test_fixed_sequence_by_hand():
+    # the i-th adjusted p is the largest raw p of the first i: 0.01; max(0.01, 0.04); max(.., 0.03); max(.., 0.2)
+    assert fixed_sequence([0.01, 0.04, 0.03, 0.2]) == [0.01, 0.04, 0.04, 0.2]
+    assert fixed_sequence([0.3, 0.01]) == [0.3, 0.3]  # a claim after a large p keeps it
+    assert fixed_sequence([0.02]) == [0.02] and fixed_sequence([]) == []
 
 
 def test_a_not_worse_claim_needs_a_margin():
@@ -185,9 +187,11 @@ def test_zero_differences_by_pratt_per_seed_and_across_seeds():
     assert decide([tied])["tied"].zeros == 1
 
 
-def _claim(name, diffs, p_for, p_against, primary=False):
+def _claim(name, diffs, p_for=None, p_against=None):
+    """A claim from per-seed differences; per-seed p's default to 0.3 for and 0.9 against (no seed significant)."""
+    p_for, p_against = p_for or [NEUTRAL] * len(diffs), p_against or [BAD] * len(diffs)
     seeds = [SeedComparison(s, d, 0.0, pf, pa, 10) for s, (d, pf, pa) in enumerate(zip(diffs, p_for, p_against))]
-    return from_seeds(name, "better", seeds, primary=primary)
+    return from_seeds(name, "better", seeds)
 
 
 UP = [0.1, 0.2, 0.3, 0.4, 0.5]
@@ -208,45 +212,82 @@ def test_a_claim_of_parts_is_an_intersection_union_test():
     assert both.verdict == MIXED
 
 
-def test_decide_corrects_the_primary_family_with_holm_and_counts_seeds_needed():
-    parts = (
-        _claim("25 %", UP, [0.01] * 5, [0.9] * 5),
-        _claim("50 %", [-0.1, *UP[1:]], [0.9, 0.01, 0.01, 0.01, 0.01], [0.04, 0.9, 0.9, 0.9, 0.9]),
-    )
-    theorem = AllOf("Theorem 1", parts, primary=True)
-    x = _claim("X", UP, [0.01] * 5, [0.9] * 5, primary=True)
-    y = _claim("Y", [-d for d in UP], [0.9] * 5, [0.01] * 5)  # secondary, consistently against
-    out = decide([theorem, x, y])
-    # Holm over the two primary claims' p for: 1/32 x 2 = 1/16; 2/32 x 1 = 1/16 (monotone) -> both 1/16
-    assert (out["X"].corrected_for, out["Theorem 1"].corrected_for) == (pytest.approx(1 / 16), pytest.approx(1 / 16))
-    assert (out["X"].across_for, out["X"].family) == (pytest.approx(1 / 32), 2)
-    # two primary claims at five seeds: the smallest corrected p is 2/32 > 0.05, so neither can be decided
-    assert out["X"].verdict == out["Theorem 1"].verdict == "inconclusive: 5 seeds"
-    assert (out["X"].uncorrected, out["Theorem 1"].uncorrected) == (SUPPORTED, MIXED)
-    # a secondary claim is tested at alpha alone: consistently against, no seed for it
-    assert out["Y"].verdict == AGAINST and out["Y"].corrected_against == out["Y"].across_against == 1 / 32
-    assert out["Y"].needed is None and (out["Y"].seeds_for, out["Y"].seeds_against) == (0, 5)
-    # X needs level 0.05 / 2: 6 seeds, where only "all positive" rejects (P(W+ = 21) = 1/64 <= 0.025 < 2/64); with
-    # d = mean / sd = 0.3 / 0.1581 = 1.897 the power is Phi(1.897)^6 = 0.9711^6 = 0.839 >= 0.8 -> 6 seeds
-    assert out["X"].needed.direction == "for" and out["X"].needed.seeds == 6 and out["X"].needed.level == 0.025
-    # a claim of parts needs every part: the slowest part decides
-    from pargs.metrics.seed_power import seeds_needed
+#: six seeds, |d| ranked 1..6: every seed positive -> p = 1/64; the rank-1 seed negative -> P(W- <= 1) = 2/64; the
+#: rank-2 seed negative -> P(W- <= 2) = 3/64 ({}, {1}, {2}); the rank-3 seed negative -> P(W- <= 3) = 5/64 ({}, {1},
+#: {2}, {3}, {1, 2}). The first three are <= 0.05, the last is not.
+UP6 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+P1, P2, P3, P5 = UP6, [-0.1, *UP6[1:]], [0.1, -0.2, *UP6[2:]], [0.1, 0.2, -0.3, *UP6[3:]]
 
-    slowest = seeds_needed(0.26, 0.23022, 0.025)  # the 50 % part: mean 0.26, sd 0.2302
-    assert slowest > 6 and out["Theorem 1"].needed.seeds == slowest
+
+def test_fixed_sequence_where_every_claim_holds():
+    parts = (_claim("25 %", P2), _claim("50 %", P1))  # Theorem 1's p: the larger part's, 2/64
+    theorem = AllOf("Theorem 1", parts)
+    claims = [theorem, _claim("decisions", P1), _claim("decoding", P3), _claim("Y", [-d for d in UP6])]
+    out = decide(claims, ["Theorem 1", "decisions", "decoding"])
+    assert [c.across_for for c in claims[:3]] == pytest.approx([2 / 64, 1 / 64, 3 / 64])
+    # adjusted: 2/64; max(2/64, 1/64) = 2/64; max(2/64, 3/64) = 3/64 -> all <= 0.05, all supported
+    assert [out[n].adjusted_for for n in ("Theorem 1", "decisions", "decoding")] == pytest.approx(
+        [2 / 64, 2 / 64, 3 / 64]
+    )
+    assert [out[n].verdict for n in ("Theorem 1", "decisions", "decoding")] == [SUPPORTED] * 3
+    assert [out[n].position for n in ("Theorem 1", "decisions", "decoding", "Y")] == [1, 2, 3, 0]
+    assert all(out[n].needed is None for n in ("Theorem 1", "decisions", "decoding"))
+    # p against a primary claim: the largest of the earlier claims' p for and its own p against (62/64 here)
+    assert out["decoding"].adjusted_against == pytest.approx(max(2 / 64, 62 / 64))
+    # a secondary claim is tested at alpha alone: consistently against, no seed for it
+    assert out["Y"].verdict == AGAINST and not out["Y"].primary
+    assert out["Y"].adjusted_against == out["Y"].across_against == pytest.approx(1 / 64)
+
+
+def test_fixed_sequence_stops_at_the_first_claim_not_supported():
+    claims = [_claim("Theorem 1", P1), _claim("decisions", P5), _claim("decoding", P1)]
+    out = decide(claims, ["Theorem 1", "decisions", "decoding"])
+    # raw 1/64, 5/64, 1/64 -> adjusted 1/64, 5/64, 5/64
+    assert [out[c.name].across_for for c in claims] == pytest.approx([1 / 64, 5 / 64, 1 / 64])
+    assert [out[c.name].adjusted_for for c in claims] == pytest.approx([1 / 64, 5 / 64, 5 / 64])
+    assert out["Theorem 1"].verdict == SUPPORTED
+    assert out["decisions"].verdict == NO_EVIDENCE  # 5/64 > 0.05 and no seed for it: the sequence stops here
+    # the third would be supported on its own (p = 1/64), but the sequence did not reach it
+    assert out["decoding"].verdict == not_tested("decisions") == "not tested (fixed sequence stopped at decisions)"
+    assert out["decoding"].alone == SUPPORTED and out["decoding"].across_for == pytest.approx(1 / 64)
+    # seeds needed of the undecided ones, at alpha (not alpha / 3). The third: with d = mean / sd = 0.35 / 0.1871 =
+    # 1.871, five seeds are the fewest that can reach 0.05 (1/32; four give 1/16 at best), only when every seed is
+    # positive: power Phi(1.871)^5 = 0.9693^5 = 0.855 >= 0.8 -> 5 seeds
+    assert (out["decoding"].needed.direction, out["decoding"].needed.seeds) == ("for", 5)
+    assert out["decoding"].needed.level == 0.05 and out["decisions"].needed.level == 0.05
+    assert out["decisions"].needed.direction == "for"
+    # the order is the declaration's: the same claims with the failing one last decide the first two
+    again = decide(claims, ["Theorem 1", "decoding", "decisions"])
+    assert [again[n].verdict for n in ("Theorem 1", "decoding", "decisions")] == [SUPPORTED, SUPPORTED, NO_EVIDENCE]
     with pytest.raises(ValueError, match="unique"):
-        decide([x, x])
+        decide([claims[0], claims[0]])
+    with pytest.raises(ValueError, match="unknown: \\['nope'\\]"):
+        decide(claims, ["Theorem 1", "nope"])
+
+
+def test_fixed_sequence_with_too_few_seeds_is_inconclusive_throughout():
+    # two seeds: no claim can reach 0.05, so each reads inconclusive, the later ones too (not "not tested")
+    claims = [_claim("a", [0.1, 0.2]), _claim("b", [0.1, 0.2])]
+    out = decide(claims, ["a", "b"])
+    assert out["a"].verdict == out["b"].verdict == "inconclusive: 2 seeds"
 
 
 def test_seeds_needed_points_the_way_the_effect_does():
-    # a primary claim whose seeds all point against it: p against = 1/32, corrected in a family of three to 3/32
-    family = [
-        _claim("down", [-d for d in UP], [0.9] * 5, [0.3] * 5, primary=True),
-        _claim("u1", UP, [0.3] * 5, [0.9] * 5, primary=True),
-        _claim("u2", UP, [0.3] * 5, [0.9] * 5, primary=True),
-    ]
-    out = decide(family)
-    assert out["down"].corrected_against == pytest.approx(3 / 32)
-    assert out["down"].verdict == "inconclusive: 5 seeds"
-    # level 0.05 / 3 = 0.0167: 6 seeds (1/64 <= 0.0167 < 2/64), power Phi(1.897)^6 = 0.839 -> 6, against the claim
-    assert out["down"].needed.direction == "against" and out["down"].needed.seeds == 6
+    # the second claim's seeds point against it, all but one: W+ = 1, p against = P(W+ <= 1) = 2/32 > 0.05
+    down = [0.1, -0.2, -0.3, -0.4, -0.5]
+    claims = [_claim("u1", UP), _claim("down", down), _claim("u2", UP)]
+    out = decide(claims, ["u1", "down", "u2"])
+    assert out["u1"].verdict == SUPPORTED and out["down"].verdict == NO_EVIDENCE
+    assert out["down"].adjusted_against == pytest.approx(2 / 32)  # max(1/32 of u1, its own 2/32)
+    assert out["u2"].verdict == not_tested("down")
+    # down: mean -0.26, sd 0.2302: seeds for evidence against it, at 0.05
+    from pargs.metrics.seed_power import seeds_needed
+
+    assert out["down"].needed.direction == "against"
+    assert out["down"].needed.seeds == seeds_needed(0.26, statistics.stdev(down), 0.05)
+    # u2: d = 0.3 / 0.1581 = 1.897, power at five seeds Phi(1.897)^5 = 0.9711^5 = 0.864 >= 0.8 -> 5 seeds
+    assert (out["u2"].needed.direction, out["u2"].needed.seeds) == ("for", 5)
+    # a primary claim with consistent evidence against it is decided, and stops the sequence
+    out = decide([_claim("against", [-d for d in UP]), _claim("u2", UP)], ["against", "u2"])
+    assert out["against"].verdict == AGAINST and out["against"].needed is None
+    assert out["u2"].verdict == not_tested("against")
