@@ -78,7 +78,7 @@ def test_the_claim_takes_seeds_as_the_unit():
     claim = decisions.decision_claim(rows)
     assert [c.diff for c in claim.seeds] == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.0])
     assert [c.n_prompts for c in claim.seeds] == [2] * 5
-    # four positive differences (the zero dropped) of equal size: exact signed-rank p = 1/16
+    # four positive differences of equal size and a zero (ranked, but its sign not permuted: Pratt): p = 1/16
     assert claim.across_for == pytest.approx(1 / 16)
     ev = Evidence(seeds, {}, {}, {}, {}, {}, {}, {}, {}, {}, decisions=rows)
     (row,) = decision_claims(ev)
@@ -105,10 +105,9 @@ def test_ranking_vs_reward_takes_each_seeds_mean_out():
 
 def test_seed_file_round_trip_is_exact_and_byte_stable(tmp_path):
     rows = _rows("p 1/0", [1 / 3, 2.0, -0.1], {"partial": [0.1234567890123, 2, 3]}, eos=[False, True, False])
-    table = [[r[c] if c != "eos" else int(r[c]) for c in decisions.COLUMNS] for r in rows]
     path = tmp_path / decisions.FILE
-    decisions.write_rows(path, table)
+    decisions.write_rows(path, rows)
     assert decisions.read_rows(path) == rows
     first = path.read_bytes()
-    decisions.write_rows(path, table)
+    decisions.write_rows(path, rows)
     assert path.read_bytes() == first

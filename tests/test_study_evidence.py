@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pargs.metrics.claims import NOT_SUPPORTED, SUPPORTED
+from pargs.metrics.claims import MIXED, NO_EVIDENCE, SUPPORTED
 from pargs.metrics.ground_truth_agreement import PairOutcome
-from pargs.study.evidence import Evidence, theorem1
+from pargs.study.evidence import THEOREM1_NAME, Evidence, study_verdicts, theorem1
 
 
 def _outcomes(right: int, pairs: int = 10) -> list[PairOutcome]:
@@ -29,10 +29,16 @@ def test_theorem1_tests_seeds_as_the_unit():
     # pooled over seeds: 15 discordant pairs, all the partial RM's
     assert truth.pooled_for.p_value == pytest.approx(1 / 2**15)
     assert (truth.partial, truth.full, truth.n) == (pytest.approx(0.8), pytest.approx(0.5), 50)
-    assert truth.verdict == SUPPORTED and t1.verdict == SUPPORTED
+    assert truth.verdict == SUPPORTED and t1.claim.verdict == SUPPORTED
     # against the label both RMs are always right: no difference, no evidence
     label = next(t for t in t1.tests if t.against == "label" and t.slice == "all")
-    assert label.per_seed_diff == [0.0] * 5 and label.verdict == NOT_SUPPORTED
+    assert label.per_seed_diff == [0.0] * 5 and label.verdict == NO_EVIDENCE
+    assert (label.across_for, label.claim.zeros) == (1.0, 5)  # five zero differences: nothing to rank
+    # Theorem 1 is the only primary claim here (no method or decision claim to test): first of a sequence of one,
+    # its adjusted p is its own
+    decision = study_verdicts([], t1)[THEOREM1_NAME]
+    assert decision.primary and decision.position == 1 and decision.adjusted_for == pytest.approx(1 / 32)
+    assert decision.verdict == SUPPORTED and decision.needed is None
 
 
 def test_theorem1_is_not_supported_when_seeds_disagree():
@@ -47,4 +53,4 @@ def test_theorem1_is_not_supported_when_seeds_disagree():
     assert truth.across_for == pytest.approx(4 / 32)
     assert truth.pooled_for.p_value < 0.001  # 24 partial-only vs 4 full-only pairs pooled: driven by 3 seeds
     # seeds 0-2 are significant for the partial RM (8 discordant pairs, p = 1/256), so the verdict is mixed
-    assert truth.verdict == "mixed"
+    assert truth.verdict == MIXED

@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
 from pargs.study.grids import beta_name
-from pargs.study.ledger import Ledger, StudyConflict, differences, fingerprint, normalise
+from pargs.study.ledger import Ledger, StudyConflict, differences, environment, fingerprint, git_commit, normalise
 from pargs.study.plan import SMOKE
 from pargs.study.progress import Progress
 from pargs.study.tuning import mean_rewards, select
@@ -55,6 +56,57 @@ def test_status_done_run_and_refused_with_the_fields(tmp_path):
     assert 'inputs.data: "abc" -> "xyz"' in text and "--redo sft" in text
     assert json.loads(ledger.path("sft").read_text())["config"]["trainer"]["max_epochs"] == 3  # untouched
     assert ledger.remove("sft") and ledger.status("sft", config, {}) == "run"
+
+
+ENV = {"pargs": "0.1.0", "commit": "abc", "uncommitted_changes": False, "torch": "2.13.0", "transformers": "5.24.0",
+       "device": "cpu", "threads": 2}  # fmt: skip
+
+
+def test_a_step_recorded_in_another_environment_is_refused_unless_mixing_is_asked_for(tmp_path):
+    ledger = Ledger(tmp_path / "seed-0", 0)
+    config = {"trainer": {"max_epochs": 3}}
+    rec = ledger.write("sft", config, {}, 1.0, env=ENV)
+    assert rec["environment"] == ENV and ledger.status("sft", config, {}, env=ENV) == "done"
+    other = {**ENV, "torch": "2.14.0", "threads": 16}
+    with pytest.raises(StudyConflict) as err:
+        ledger.status("sft", config, {}, env=other)
+    text = str(err.value)
+    assert "seed 0, step 'sft' was completed in another environment" in text
+    assert "environment.threads: 2 -> 16" in text and 'environment.torch: "2.13.0" -> "2.14.0"' in text
+    assert "--reuse" in text and "--redo sft" in text
+    assert ledger.status("sft", config, {}, env=other, mix=True) == "done"  # --reuse keeps it
+    # a record made before pargs recorded environments is another environment too
+    old = json.loads(ledger.path("sft").read_text())
+    del old["environment"]
+    ledger.path("sft").write_text(json.dumps(old))
+    with pytest.raises(StudyConflict, match="recorded before pargs recorded environments"):
+        ledger.status("sft", config, {}, env=ENV)
+    # a changed config is refused first, whatever the environment
+    with pytest.raises(StudyConflict, match="another config"):
+        ledger.status("sft", {"trainer": {"max_epochs": 2}}, {}, env=ENV, mix=True)
+
+
+def test_environment_names_this_process(tmp_path):
+    import subprocess
+
+    import torch
+    import transformers
+
+    import pargs
+
+    env = environment()
+    assert (env["pargs"], env["torch"], env["transformers"]) == (
+        pargs.__version__,
+        torch.__version__,
+        transformers.__version__,
+    )
+    assert env["threads"] == torch.get_num_threads() and env["device"] in ("cpu", "mps") or "cuda" in env["device"]
+    root = Path(pargs.__file__).resolve().parent.parent
+    if (root / ".git").exists():  # a checkout (a worktree's .git is a file): the commit git names
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert env["commit"] == head.stdout.strip() and isinstance(env["uncommitted_changes"], bool)
+        assert git_commit(root / "pargs") == (None, None)  # inside a checkout, but not its top: not pargs's own
+    assert git_commit(tmp_path) == (None, None)  # no checkout at all
 
 
 def _records(values: dict[str, dict[str, list[float]]]) -> list[dict]:

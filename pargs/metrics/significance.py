@@ -23,6 +23,7 @@ class PairedTest:
     n_dropped: int  #: prompts only one of them answered (left out)
     alternative: str  #: "greater", "less" or "two-sided"
     hypothesis: str  #: the alternative hypothesis in words
+    n_zero: int = 0  #: paired prompts whose difference is exactly zero (see ``zero_method``)
 
 
 def paired_wilcoxon(
@@ -31,14 +32,21 @@ def paired_wilcoxon(
     alternative: Alternative = "greater",
     method_name: str = "method",
     baseline_name: str = "baseline",
+    zero_method: Literal["wilcox", "pratt"] = "wilcox",
 ) -> PairedTest:
     """Wilcoxon signed-rank test on per-prompt rewards ``{prompt id: reward}`` of two methods.
 
     ``alternative="greater"`` tests H1: the method's reward is greater than the baseline's (the
     differences method - baseline are shifted above zero). Only prompts present in both are paired;
     the others are counted in ``n_dropped``. When every difference is zero the p-value is 1.0 (no
-    evidence of any difference). Zero differences are dropped as in Wilcoxon's original test
-    (scipy's ``zero_method="wilcox"``).
+    evidence of any difference).
+
+    Zero differences (e.g. two greedy methods writing the same response) are counted in ``n_zero`` and, by
+    default, dropped as in Wilcoxon's original test (``zero_method="wilcox"``: the test conditions on the
+    non-zero differences, as the paper's tables do). ``zero_method="pratt"`` (Pratt 1959) ranks them with the
+    others and gives their ranks to neither side, so many ties at zero pull the p-value towards 1 instead of
+    vanishing; ``pargs study`` uses it. Both are scipy's ``wilcoxon`` (exact for up to 50 pairs without ties,
+    else the normal approximation, whose mean and variance count only the non-zero ranks).
     """
     common = sorted(set(method) & set(baseline))
     if not common:
@@ -47,10 +55,13 @@ def paired_wilcoxon(
     diffs = [method[k] - baseline[k] for k in common]
     relation = {"greater": ">", "less": "<", "two-sided": "!="}[alternative]
     hypothesis = f"H1: reward({method_name}) {relation} reward({baseline_name})"
-    if all(d == 0 for d in diffs):
-        return PairedTest(0.0, 1.0, len(common), dropped, alternative, hypothesis)
-    result = wilcoxon(diffs, zero_method="wilcox", alternative=alternative)
-    return PairedTest(float(result.statistic), float(result.pvalue), len(common), dropped, alternative, hypothesis)
+    zeros = sum(d == 0 for d in diffs)
+    if zeros == len(diffs):
+        return PairedTest(0.0, 1.0, len(common), dropped, alternative, hypothesis, zeros)
+    result = wilcoxon(diffs, zero_method=zero_method, alternative=alternative)
+    return PairedTest(
+        float(result.statistic), float(result.pvalue), len(common), dropped, alternative, hypothesis, zeros
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``pargs study [--out runs/study] [--seeds 5] [--smoke] [--reuse] [--no-ablation] [--redo STEP ...]``
+"""``pargs study [--out runs/study] [--seeds 5] [--smoke] [--reuse] [--no-ablation] [--redo STEP ...]``,
+``pargs study --recompute DIR``
 
 Runs the embedded pipeline over S seeds (each redraws the synthetic data, the model initialisations and
 the decoding noise): data with validation prompts, SFT, partial and full RMs, DPO (grid), CD-FUDGE
@@ -6,13 +7,20 @@ rollouts and value model, PPO (grid), tuning decodes on the validation prompts, 
 on the test prompts scored by the oracle, the Monte Carlo ground truth of prefix preferences with both
 RMs' agreement, and the data-size ablation; then writes ``<out>/report`` (:mod:`pargs.study.report`).
 
-Resume (:mod:`pargs.study.ledger`): each completed step of a seed leaves a record of its config and its
-inputs' fingerprints. Running the same command again skips every step whose record matches what would
-run now, runs the steps without a record (an interrupted step starts over), and refuses a step whose
-record differs, naming the seed, the step and the fields. ``--reuse`` trains nothing: every training
-step must already be recorded (decoding, evaluation and the report may run). ``--redo STEP`` discards
-that step's records (a family such as ``dpo`` names all its grid points), and those of every step
-reading it, in every seed, and runs them again.
+The report is computed from compact evidence files the study writes first (``<out>/report/evidence``,
+:mod:`pargs.study.evidence_files`); ``--recompute DIR`` rebuilds every table and verdict from them alone (no
+models, no predictions), into the folder that holds them.
+
+Resume (:mod:`pargs.study.ledger`): each completed step of a seed leaves a record of its config, its
+inputs' fingerprints and the environment it ran in (pargs version and git commit, torch and transformers
+versions, device, thread count). Running the same command again skips every step whose record matches what
+would run now, runs the steps without a record (an interrupted step starts over), and refuses a step whose
+record differs, naming the seed, the step and the fields; a step recorded in another environment is refused
+too, so that one study does not mix them. ``--reuse`` keeps the recorded steps even from another environment
+(the report lists each environment and its steps) and trains nothing: every training step must already be
+recorded (decoding, evaluation and the report may run). ``--redo STEP`` discards that step's records (a
+family such as ``dpo`` names all its grid points), and those of every step reading it, in every seed, and
+runs them again.
 
 SIGTERM or SIGINT stops the study at the step's next safe point (:mod:`pargs.commands.signals`): the
 step in progress is not recorded, so the same command runs it again from its start. One study at a time
@@ -112,16 +120,34 @@ def _run_study(out: Path, seeds: int, plan, ablation: bool, ablation_seeds, reus
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
+def _recompute(path: str) -> int:
+    """``--recompute DIR``: the report rebuilt from its evidence; a study's --out is locked while it is written."""
+    from pargs.lit.run_lock import STUDY, acquire
+    from pargs.study.report import recompute, report_folder
+
+    folder = report_folder(Path(path))
+    if folder != Path(path):  # a study's --out: keep a running study out while its report is rewritten
+        with acquire(Path(path), "recompute a copy of its report folder", STUDY):
+            report = recompute(folder)
+    else:
+        report = recompute(folder)
+    print("\n" + report["claims_table"])
+    print(f"\nreport recomputed from {folder / 'evidence'}: {report['paths']['markdown']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``pargs study``."""
     parser = argparse.ArgumentParser(
         prog="pargs study",
         description="Test every claim of the paper across seeds on the embedded synthetic task: the whole pipeline "
         "per seed (fair baselines, tuned beta, DPO/PPO grids, Monte Carlo ground truth, data-size ablation), then "
         "one report with a verdict per claim. Resumes per seed and step.",
-        epilog="Resume: each completed step of a seed leaves <out>/seed-<s>/steps/<step>.json (its config and its "
-        "inputs' fingerprints). Running again skips a step whose record matches what would run now, runs a step "
-        "without a record from its start (an interrupted one too), and refuses a step whose record differs, naming "
-        "the fields: give --redo STEP to run it (and the steps reading it) again, or another --out.",
+        epilog="Resume: each completed step of a seed leaves <out>/seed-<s>/steps/<step>.json (its config, its "
+        "inputs' fingerprints and its environment). Running again skips a step whose record matches what would run "
+        "now, runs a step without a record from its start (an interrupted one too), and refuses a step whose record "
+        "differs, naming the fields: give --redo STEP to run it (and the steps reading it) again, --reuse to keep "
+        "steps recorded in another environment, or another --out.",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, help="study directory (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..S-1 (default 5; --smoke: 2)")
@@ -134,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="train nothing: every training step must already be recorded; decoding, evaluation and the report may run",
+        help="keep every recorded step, even one recorded in another environment (code, library versions, device, "
+        "threads; the report lists each), and train nothing: every training step must already be recorded; "
+        "decoding, evaluation and the report may run",
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the data-size ablation")
     parser.add_argument(
@@ -151,7 +179,43 @@ def main(argv: list[str] | None = None) -> int:
         help="discard these steps (a family such as dpo names every grid point) and every step "
         "reading them, in every seed, and run them again",
     )
+    parser.add_argument(
+        "--recompute",
+        metavar="DIR",
+        default=None,
+        help="rebuild every table and verdict of a study's report from its evidence files alone (DIR: the study's "
+        "--out or its report folder, e.g. benchmarks/results/study), written into the folder that holds them; "
+        "runs nothing else",
+    )
+    return parser
+
+
+def _print_summary(summary: dict) -> None:
+    print("\n" + summary["claims_table"])
+    print("\nWall time per step (s), as recorded when each step ran:")
+    for seed, steps in summary["steps"].items():
+        times = ", ".join(
+            f"{k} {v['seconds']:.1f}" + ("" if v["status"] == "ran" else " (before)") for k, v in steps.items()
+        )
+        print(f"  seed {seed}: {times}")
+    sec = summary["seconds"]
+    print(
+        f"\nstudy directory: {summary['out']}  (this run {sec['this_run']} s; all steps as recorded "
+        f"{sec['all_steps_recorded']} s; report {sec['report']} s)"
+    )
+    print(f"report:          {summary['report']['markdown']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     ns = parser.parse_args(argv)
+    if ns.recompute is not None:
+        others = [f for f, v in (("--seeds", ns.seeds is not None), ("--smoke", ns.smoke), ("--reuse", ns.reuse),
+                  ("--no-ablation", ns.no_ablation), ("--ablation-seeds", ns.ablation_seeds is not None),
+                  ("--redo", ns.redo), ("--out", ns.out != DEFAULT_OUT)) if v]  # fmt: skip
+        if others:
+            parser.error(f"--recompute runs nothing else: leave out {', '.join(others)}")
+        return _recompute(ns.recompute)
     from pargs.study.plan import FULL, SMOKE
 
     seeds = ns.seeds if ns.seeds is not None else 2 if ns.smoke else 5
@@ -164,19 +228,5 @@ def main(argv: list[str] | None = None) -> int:
         reuse=ns.reuse,
         redo=ns.redo,
     )
-    print("\n" + summary["claims_table"])
-    print("\nWall time per step (s), as recorded when each step ran:")
-    for seed, steps in summary["steps"].items():
-        print(
-            f"  seed {seed}: "
-            + ", ".join(
-                f"{k} {v['seconds']:.1f}" + ("" if v["status"] == "ran" else " (before)") for k, v in steps.items()
-            )
-        )
-    sec = summary["seconds"]
-    print(
-        f"\nstudy directory: {summary['out']}  (this run {sec['this_run']} s; all steps as recorded "
-        f"{sec['all_steps_recorded']} s; report {sec['report']} s)"
-    )
-    print(f"report:          {summary['report']['markdown']}")
+    _print_summary(summary)
     return 0

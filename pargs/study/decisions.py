@@ -22,17 +22,14 @@ candidate, its Monte Carlo value and every scorer's score); everything below is 
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import math
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from pargs.metrics.claims import ALPHA, compare_methods
 from pargs.metrics.rank_agreement import StateRanking, rank_state
+from pargs.study.csv_gz import read_csv_gz, write_csv_gz
 
 FILE = "decisions.csv.gz"  #: per seed, under the seed directory
 #: the scorers of the candidates (columns ``score_<name>``), each with the decoding method it guides in the study
@@ -54,26 +51,27 @@ STATEMENT = (
     "The argument of the paper: at each decoding step a partial-sequence RM ranks the k candidate tokens of the "
     "prefix better than a full-sequence RM (which was never trained on prefixes)"
 )
+NAME = "partial RM vs full RM"  #: the claim's name in the claims table
 #: the claim's view in the claims table: what its numbers are
 CLAIM_VIEW = "Kendall τ-b per decoding step"
-TEXT = ("state", "prompt_id", "prompt", "prefix", "word")  #: the columns that are not numbers
-COLUMNS = (
-    "state",
-    "prompt_id",
-    "prompt",
-    "prefix",
-    "step",
-    "rank",
-    "token",
-    "word",
-    "eos",
-    "mc_mean",
-    "mc_se",
-    "mc_n",
-    "mc_truncated",
-    "mc_se_diff_best",
-    *(f"score_{s}" for s in SCORERS),
-)
+#: the columns of a seed's file and their types (:mod:`pargs.study.csv_gz`)
+COLUMNS: dict[str, object] = {
+    "state": str,
+    "prompt_id": str,
+    "prompt": str,
+    "prefix": str,
+    "step": int,
+    "rank": int,
+    "token": int,
+    "word": str,
+    "eos": "bool",
+    "mc_mean": float,
+    "mc_se": float,
+    "mc_n": int,
+    "mc_truncated": int,
+    "mc_se_diff_best": float,
+    **{f"score_{s}": float for s in SCORERS},
+}
 
 
 # ---------------------------------------------------------------------------------------------- the step
@@ -107,51 +105,36 @@ def run_step(cfg: dict, out: Path) -> None:
     for i, d in enumerate(decisions):
         for j, v in enumerate(d.tokens):
             value = d.values[j]
-            rows.append(
-                [
-                    d.state.key,
-                    d.state.prompt_id,
-                    d.state.prompt,
-                    decode_response(tokenizer, d.state.prefix),
-                    len(d.state.prefix),
-                    j,
-                    v,
-                    tokenizer.convert_ids_to_tokens(v),
-                    int(d.eos[j]),
-                    value.mean,
-                    value.se,
-                    value.n,
-                    value.truncated,
-                    d.se_diff[j],
-                    *(scores[s][i][j] for s in SCORERS),
-                ]
+            cells = (
+                d.state.key,
+                d.state.prompt_id,
+                d.state.prompt,
+                decode_response(tokenizer, d.state.prefix),
+                len(d.state.prefix),
+                j,
+                v,
+                tokenizer.convert_ids_to_tokens(v),
+                bool(d.eos[j]),
+                value.mean,
+                value.se,
+                value.n,
+                value.truncated,
+                d.se_diff[j],
+                *(scores[s][i][j] for s in SCORERS),
             )
+            rows.append(dict(zip(COLUMNS, cells)))
     write_rows(out, rows)
 
 
-def write_rows(path: Path, rows: list[list]) -> None:
-    """Write the candidate rows as a gzipped CSV, atomically: full float precision, and no time stamp or file name
-    in the gzip header, so the same rows give the same bytes."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-        gz.write(buf.getvalue().encode("utf-8"))
-    os.replace(tmp, path)
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Write the candidate rows (dicts keyed by :data:`COLUMNS`) as a gzipped CSV, atomically and byte-reproducibly
+    (:func:`pargs.study.csv_gz.write_csv_gz`)."""
+    write_csv_gz(path, list(COLUMNS), rows)
 
 
 def read_rows(path: Path) -> list[dict]:
     """The candidate rows of one seed's file, typed."""
-    ints = {"step", "rank", "token", "eos", "mc_n", "mc_truncated"}
-    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
-        rows = []
-        for r in csv.DictReader(fh):
-            typed = {k: v if k in TEXT else int(v) if k in ints else float(v) for k, v in r.items()}
-            typed["eos"] = bool(int(r["eos"]))
-            rows.append(typed)
-    return rows
+    return read_csv_gz(path, COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------- per seed
@@ -225,7 +208,8 @@ def summarise_seed(rows: list[dict]) -> SeedSummary:
 def decision_claim(decisions: dict[int, list[dict]], alpha: float = ALPHA):
     """The claim "the partial RM ranks a step's candidates better than the full RM" from per-seed candidate rows:
     a :class:`pargs.metrics.claims.Claim` on the per-state tau-b (states whose values all tie left out), or None
-    without decision files."""
+    without decision files. It is the second of the study's primary claims
+    (:data:`pargs.study.evidence.PRIMARY_SEQUENCE`)."""
     if not decisions:
         return None
     per_seed = {s: rankings(rows) for s, rows in decisions.items()}
@@ -235,7 +219,7 @@ def decision_claim(decisions: dict[int, list[dict]], alpha: float = ALPHA):
             s: {k: r.tau for k, r in ranks[scorer].items() if not math.isnan(r.tau)} for s, ranks in per_seed.items()
         }
 
-    return compare_methods("partial RM vs full RM", "better", taus("partial"), taus("full"), alpha)
+    return compare_methods(NAME, "better", taus("partial"), taus("full"), alpha)
 
 
 @dataclass

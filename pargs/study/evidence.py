@@ -1,26 +1,39 @@
-"""Everything a study measured, read back from its seed directories, and the paper's claims tested on it.
+"""Everything a study measured, and the paper's claims tested on it.
 
-The numbers come from the files the steps wrote (``predictions/test``, ``predictions/ablation_decode``,
-``tuning.json``, ``ground_truth.json``, ``decisions.csv.gz``, ``steps/*.json``); the tests and the verdict rule
-are :mod:`pargs.metrics.claims`.
+The numbers come from the study's evidence files (:mod:`pargs.study.evidence_files`), which the study gathers
+from the files its steps wrote (``predictions/test``, ``predictions/ablation_decode``, ``tuning.json``,
+``ground_truth.json``, ``decisions.csv.gz``, ``steps/*.json``); the tests and the verdict rule are
+:mod:`pargs.metrics.claims`.
+
+**Primary claims**, declared here before any run: the claims that answer the paper's central question, whether
+a partial-sequence RM guides decoding better than a full-sequence RM, in the tuned view (every method at the
+beta it chose on the validation prompts, so no method is held to a beta that suits another's reward scale):
+Theorem 1 (the partial RM orders prefixes as the ground truth does, at 25, 50 and 75 % of the response), the
+decision-level claim (it ranks the candidates of one decoding step better, :mod:`pargs.study.decisions`) and
+PARGS vs ARGS-sampled (only the RM differs). They are tested by the fixed-sequence procedure
+(:func:`pargs.metrics.claims.decide`, whose docstring says why it and not Holm), in the order of
+:data:`PRIMARY_SEQUENCE`, which follows the paper's argument from its premise to its outcome; every other claim,
+view and slice is secondary: tested at alpha alone and reported as a description.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pargs.metrics.claims import ALPHA, Claim, combine, compare_methods, signed_rank_exact, verdict
+from pargs.metrics.claims import ALPHA, AllOf, Claim, Decision, SeedComparison, compare_methods, decide, from_seeds
 from pargs.metrics.ground_truth_agreement import PairOutcome, compare_rms, summarize
 from pargs.metrics.significance import McNemarTest, pooled_mcnemar
 from pargs.study import decisions
 from pargs.study.grids import FIXED_BETA, GUIDED, beta_name
 
+#: the view whose claims can be primary (module docstring); the fixed-beta view is secondary
+PRIMARY_VIEW = "tuned β"
 #: the paper's claims as paired comparisons of test rows: (A, B, kind, the paper's statement in our words).
-#: ``best-of-n`` stands for the study's Best-of-N row.
+#: ``best-of-n`` stands for the study's Best-of-N row. Only PARGS vs ARGS-sampled in the tuned view is primary
+#: among them (:data:`PRIMARY_SEQUENCE`): it is the decoding half of the central question. PARGS-G vs ARGS asks the
+#: same with greedy decoding (secondary, so that one question does not enter the family twice); the others compare
+#: PARGS with other kinds of methods.
 METHOD_CLAIMS = (
     (
         "pargs",
@@ -31,8 +44,18 @@ METHOD_CLAIMS = (
     ),
     ("pargs-g", "args", "better", "PARGS-G beats ARGS (both greedy: only the RM differs)"),
     ("pargs", "top-k", "better", "Reward guidance raises the reward over sampling from the reference model"),
-    ("pargs", "cd-fudge", "better", "PARGS outperforms the earlier tokenwise method CD-FUDGE (a prefix value model)"),
-    ("pargs", "best-of-n", "not_worse", "PARGS performs similarly to Best-of-N (read: not worse by more than δ)"),
+    (
+        "pargs",
+        "cd-fudge",
+        "better",
+        "PARGS outperforms the earlier tokenwise method CD-FUDGE (a prefix value model)",
+    ),
+    (
+        "pargs",
+        "best-of-n",
+        "not_worse",
+        "PARGS performs similarly to Best-of-N (read: not worse by more than δ)",
+    ),
     (
         "pargs",
         "dpo",
@@ -56,6 +79,13 @@ THEOREM1 = (
     "Theorem 1: a full-sequence RM is not fit to score partial sequences, a partial-sequence RM is; so the "
     "partial RM agrees with the ground truth on prefixes more often than the full RM"
 )
+THEOREM1_NAME = "Partial vs full RM on prefixes"  #: the claim's name in the claims table
+#: the primary claims, by name, in the order the fixed-sequence procedure tests them (pargs/metrics/claims.py),
+#: declared before any run. The order is the paper's argument from premise to outcome: (1) Theorem 1, the partial
+#: RM orders prefixes as the ground truth does; (2) the decision-level claim, so it ranks the candidates of one
+#: decoding step better than the full RM; (3) PARGS vs ARGS-sampled in the tuned view, so decoding gains. Each is
+#: tested at the full alpha only if every earlier one was supported.
+PRIMARY_SEQUENCE = (THEOREM1_NAME, decisions.NAME, "PARGS vs ARGS-sampled")
 LABELS = {
     "pargs": "PARGS",
     "pargs-g": "PARGS-G",
@@ -80,85 +110,45 @@ def label(method: str) -> str:
 
 @dataclass
 class Evidence:
-    """A study's measurements, per seed."""
+    """A study's measurements, per seed (built by :func:`pargs.study.evidence_files.to_evidence`)."""
 
     seeds: list[int]
     rewards: dict[str, dict[int, dict[str, float]]]  #: test method -> seed -> prompt id -> mean oracle reward
     samples: dict[str, int]  #: test method -> samples per prompt
     prompts: dict[str, int]  #: test method -> prompts
-    texts: dict[str, dict[int, dict[str, list[str]]]]  #: test method -> seed -> prompt id -> responses
+    diversity: dict[str, dict[int, dict[str, float]]]  #: test method -> seed -> prompt id -> self-ROUGE-L
     timing: dict[str, dict[int, float]]  #: test method -> seed -> ms per generated token
     tuning: dict[int, dict]  #: seed -> tuning.json
     outcomes: dict[int, dict[str, list[PairOutcome]]]  #: seed -> RM name -> ground-truth outcomes
     gt_meta: dict[int, dict]  #: seed -> the ground truth's m, pairs and mean SE per fraction
     ablation: dict[str, dict[int, float]]  #: ablation method -> seed -> mean oracle reward
     ablation_prompts: dict[str, int] = field(default_factory=dict)
-    records: dict[int, dict[str, dict]] = field(default_factory=dict)  #: seed -> step -> step record
+    #: seed -> step -> its record's seconds, load_average, cpu_count and environment (pargs/study/ledger.py)
+    records: dict[int, dict[str, dict]] = field(default_factory=dict)
     #: seed -> the candidate rows of its decisions.csv.gz (pargs/study/decisions.py); seeds without the file left out
     decisions: dict[int, list[dict]] = field(default_factory=dict)
     best_of_n: str = "best-of-10"
+    budget: dict = field(default_factory=dict)  #: what the models were trained on (evidence_files.training_budget)
+    plan: object = None  #: the study's pargs.study.plan.StudyPlan
+    ablation_seeds: list[int] = field(default_factory=list)
+    prefix_values: dict[int, list[dict]] = field(default_factory=dict)  #: seed -> prefix_values.csv.gz rows
 
 
-def _predictions(folder: Path) -> list[dict]:
-    from pargs.report import load_predictions
-
-    records, _ = load_predictions([folder])
-    return records
+#: test rows in table order (the Best-of-N row and the beta = 1.5 rows are placed by :func:`method_order`)
+ORDER = ("greedy", "top-k", "best-of-n", "args", "args-sampled", "pargs-g", "pargs", "cd-fudge", "dpo", "ppo")
 
 
-def _per_method(records: list[dict]):
-    rewards: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    texts: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    timing: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for r in records:
-        rewards[r["method"]][r["id"]].append(r["reward"])
-        texts[r["method"]][r["id"]].append(r["response"])
-        timing[r["method"]][0] += r["decode_seconds"]
-        timing[r["method"]][1] += r["tokens"]
-    means = {m: {k: sum(v) / len(v) for k, v in by.items()} for m, by in rewards.items()}
-    ms = {m: 1000 * s / t if t else math.nan for m, (s, t) in timing.items()}
-    return means, texts, ms
+def method_order(ev: Evidence) -> list[str]:
+    """The test rows in table order: :data:`ORDER`, then the beta = 1.5 rows, then any other row by name."""
+    names = [ev.best_of_n if m == "best-of-n" else m for m in ORDER]
+    rows = [m for m in names if m in ev.rewards]
+    rows += [beta_name(g, FIXED_BETA) for g in GUIDED if beta_name(g, FIXED_BETA) in ev.rewards]
+    return rows + sorted(m for m in ev.rewards if m not in rows)
 
 
-def collect(out: Path, seeds: list[int], ablation_seeds: list[int]) -> Evidence:
-    """Read every seed's results (the seeds must have finished their main steps)."""
-    ev = Evidence(seeds, defaultdict(dict), {}, {}, defaultdict(dict), defaultdict(dict), {}, {}, {}, defaultdict(dict))
-    for s in seeds:
-        d = Path(out) / f"seed-{s}"
-        means, texts, ms = _per_method(_predictions(d / "predictions" / "test"))
-        for m in means:
-            ev.rewards[m][s] = means[m]
-            ev.texts[m][s] = dict(texts[m])
-            ev.timing[m][s] = ms[m]
-            ev.samples[m] = max(len(v) for v in texts[m].values())
-            ev.prompts[m] = len(means[m])
-        ev.best_of_n = next((m for m in means if m.startswith("best-of-")), ev.best_of_n)
-        ev.tuning[s] = json.loads((d / "tuning.json").read_text())
-        gt = json.loads((d / "ground_truth.json").read_text())
-        ev.outcomes[s] = {name: [PairOutcome(**o) for o in rows] for name, rows in gt["outcomes"].items()}
-        comps = gt["ground_truth"]["comparisons"]
-        ses = defaultdict(list)
-        for c in comps:
-            for side in ("chosen", "rejected"):
-                if c[side]["n"]:
-                    ses[c["fraction"]].append(c[side]["se"])
-        ev.gt_meta[s] = {
-            "m": gt["ground_truth"]["m"],
-            "pairs": len({c["pair_id"] for c in comps}),
-            "mean_se": {f: sum(v) / len(v) for f, v in ses.items()},
-        }
-        ev.records[s] = {p.stem: json.loads(p.read_text()) for p in sorted((d / "steps").glob("*.json"))}
-        if (d / decisions.FILE).is_file():
-            ev.decisions[s] = decisions.read_rows(d / decisions.FILE)
-    for s in ablation_seeds:
-        folder = Path(out) / f"seed-{s}" / "predictions" / "ablation_decode"
-        if not folder.is_dir():
-            continue
-        means, _, _ = _per_method(_predictions(folder))
-        for m, per in means.items():
-            ev.ablation[m][s] = sum(per.values()) / len(per)
-            ev.ablation_prompts[m] = len(per)
-    return ev
+def seed_means(ev: Evidence, method: str) -> dict[int, float]:
+    """Per seed: the method's mean over test prompts of the per-prompt mean oracle reward."""
+    return {s: sum(v.values()) / len(v) for s, v in ev.rewards[method].items()}
 
 
 # ---------------------------------------------------------------------------- claims on decoding methods
@@ -176,10 +166,10 @@ class MethodClaim:
 def method_claims(ev: Evidence, alpha: float = ALPHA) -> list[MethodClaim]:
     """Every method claim in both views (the fixed-beta view swaps each guided row for its β = 1.5 row)."""
     out = []
-    for view in ("tuned β", f"β = {FIXED_BETA:g}"):
+    for view in (PRIMARY_VIEW, f"β = {FIXED_BETA:g}"):
         for a, b, kind, statement in METHOD_CLAIMS:
             b = ev.best_of_n if b == "best-of-n" else b
-            if view != "tuned β":
+            if view != PRIMARY_VIEW:
                 a, b = (beta_name(x, FIXED_BETA) if x in GUIDED else x for x in (a, b))
             if a not in ev.rewards or b not in ev.rewards:
                 continue
@@ -208,21 +198,36 @@ class FractionTest:
     slice: str  #: "all" or "contrast" (pairs with a "but"-contrast response)
     per_seed_for: list[McNemarTest]  #: H1: the partial RM is right more often
     per_seed_against: list[McNemarTest]  #: H1: the full RM is right more often
-    per_seed_diff: list[float]  #: per seed: the partial RM's share right minus the full RM's
-    across_for: float  #: exact signed-rank across seeds of per_seed_diff, H1: the partial RM is right more often
-    across_against: float  #: the same, H1: the full RM is right more often
     pooled_for: McNemarTest  #: McNemar on the discordant pairs of every seed pooled (pairs as the unit)
     pooled_against: McNemarTest
     partial: float  #: share of pairs the partial RM gets right, pooled over seeds (RM ties count one half)
     full: float
     n: int  #: pairs counted (pooled)
-    verdict: str
+    claim: Claim  #: per seed the two RMs' shares right and McNemar's p-values; across seeds the signed-rank test
+
+    @property
+    def per_seed_diff(self) -> list[float]:
+        """Per seed: the partial RM's share right minus the full RM's."""
+        return [s.diff for s in self.claim.seeds]
+
+    @property
+    def across_for(self) -> float:
+        return self.claim.across_for
+
+    @property
+    def across_against(self) -> float:
+        return self.claim.across_against
+
+    @property
+    def verdict(self) -> str:
+        """As a secondary claim, at alpha alone."""
+        return self.claim.verdict
 
 
 @dataclass
 class Theorem1:
     tests: list[FractionTest]
-    verdict: str  #: combined over the fractions below 100 % of the truth view, all pairs
+    claim: AllOf  #: the theorem as one claim: the truth view, all pairs, every fraction below 100 %
     fractions: list[float]
 
 
@@ -234,63 +239,93 @@ def agreement_rate(outcomes: list[PairOutcome], against: str) -> tuple[float, in
     return (sum(vals) / len(vals) if vals else math.nan), len(vals)
 
 
+def _fraction_test(ev: Evidence, fraction: float, against: str, part: str, alpha: float) -> FractionTest:
+    """One row of :func:`theorem1`: per seed McNemar's tests both ways and the shares right; pooled over seeds."""
+    fors, agsts, seeds, partial, full = [], [], [], [], []
+    names = {"a_name": "partial RM", "b_name": "full RM"}
+    for s in ev.seeds:
+        p_out, f_out = ev.outcomes[s]["rm_partial"], ev.outcomes[s]["rm_full"]
+        if part == "contrast":
+            p_out, f_out = [o for o in p_out if o.contrast], [o for o in f_out if o.contrast]
+        fors.append(compare_rms(p_out, f_out, fraction, against, alternative="greater", **names))
+        agsts.append(compare_rms(p_out, f_out, fraction, against, alternative="less", **names))
+        seed_p = [o for o in p_out if o.fraction == fraction]
+        seed_f = [o for o in f_out if o.fraction == fraction]
+        rate_p, rate_f = agreement_rate(seed_p, against)[0], agreement_rate(seed_f, against)[0]
+        seeds.append(SeedComparison(s, rate_p, rate_f, fors[-1].p_value, agsts[-1].p_value, fors[-1].n_items))
+        partial += seed_p
+        full += seed_f
+    reference = "ground truth" if against == "truth" else "label"
+    name = f"Theorem 1 at {round(fraction * 100)} % ({reference}, {'all pairs' if part == 'all' else part})"
+    (rate_p, n), (rate_f, _) = agreement_rate(partial, against), agreement_rate(full, against)
+    return FractionTest(
+        fraction,
+        against,
+        part,
+        fors,
+        agsts,
+        pooled_mcnemar(fors, "greater", "partial RM", "full RM"),
+        pooled_mcnemar(agsts, "less", "partial RM", "full RM"),
+        rate_p,
+        rate_f,
+        n,
+        from_seeds(name, "better", seeds, alpha),
+    )
+
+
 def theorem1(ev: Evidence, alpha: float = ALPHA) -> Theorem1:
     """Per fraction, per reference (ground truth, label) and slice (all, "but"-contrast): per-seed McNemar tests
     of the partial vs the full RM, the exact signed-rank test across seeds of the per-seed differences in the
-    share of pairs right (seeds as the unit, like the method claims), and a verdict by
-    :func:`pargs.metrics.claims.verdict` from those. The McNemar test on the pairs pooled over seeds is reported
-    next to them; it does not decide the verdict, since one seed's many pairs can drive it."""
+    share of pairs right (seeds as the unit, like the method claims), each a secondary claim; and the theorem as
+    one claim made of the ground-truth rows of every fraction below 100 % (:class:`pargs.metrics.claims.AllOf`).
+    The McNemar test on the pairs pooled over seeds is reported next to them; it does not decide a verdict, since
+    one seed's many pairs can drive it."""
     fractions = sorted({o.fraction for s in ev.seeds for o in ev.outcomes[s]["rm_partial"]})
-    tests = []
-    for against in ("truth", "label"):
-        for part in ("all", "contrast"):
-            for f in fractions:
-                fors, agsts, partial, full, diffs = [], [], [], [], []
-                for s in ev.seeds:
-                    p_out, f_out = ev.outcomes[s]["rm_partial"], ev.outcomes[s]["rm_full"]
-                    if part == "contrast":
-                        p_out = [o for o in p_out if o.contrast]
-                        f_out = [o for o in f_out if o.contrast]
-                    fors.append(
-                        compare_rms(
-                            p_out, f_out, f, against, alternative="greater", a_name="partial RM", b_name="full RM"
-                        )
-                    )
-                    agsts.append(
-                        compare_rms(p_out, f_out, f, against, alternative="less", a_name="partial RM", b_name="full RM")
-                    )
-                    seed_p = [o for o in p_out if o.fraction == f]
-                    seed_f = [o for o in f_out if o.fraction == f]
-                    diffs.append(agreement_rate(seed_p, against)[0] - agreement_rate(seed_f, against)[0])
-                    partial += seed_p
-                    full += seed_f
-                pooled_for = pooled_mcnemar(fors, "greater", "partial RM", "full RM")
-                pooled_against = pooled_mcnemar(agsts, "less", "partial RM", "full RM")
-                (rate_p, n), (rate_f, _) = agreement_rate(partial, against), agreement_rate(full, against)
-                across_for, across_against = signed_rank_exact(diffs, "greater"), signed_rank_exact(diffs, "less")
-                v = verdict([t.p_value for t in fors], [t.p_value for t in agsts], across_for, across_against, alpha)
-                tests.append(
-                    FractionTest(
-                        f,
-                        against,
-                        part,
-                        fors,
-                        agsts,
-                        diffs,
-                        across_for,
-                        across_against,
-                        pooled_for,
-                        pooled_against,
-                        rate_p,
-                        rate_f,
-                        n,
-                        v,
-                    )
-                )
-    parts = [t.verdict for t in tests if t.against == "truth" and t.slice == "all" and t.fraction < 1]
-    return Theorem1(tests, combine(parts), fractions)
+    tests = [
+        _fraction_test(ev, f, against, part, alpha)
+        for against in ("truth", "label")
+        for part in ("all", "contrast")
+        for f in fractions
+    ]
+    parts = tuple(t.claim for t in tests if t.against == "truth" and t.slice == "all" and t.fraction < 1)
+    return Theorem1(tests, AllOf(THEOREM1_NAME, parts, alpha), fractions)
+
+
+def study_verdicts(claims: list[MethodClaim], t1: Theorem1, alpha: float = ALPHA) -> dict[str, Decision]:
+    """Every claim's verdict in the study's family: the method claims (and any claim passed with them), Theorem 1's
+    rows and Theorem 1 itself; the primary ones by the fixed sequence of :data:`PRIMARY_SEQUENCE`
+    (:func:`pargs.metrics.claims.decide`). A primary claim the evidence cannot test (the decision-level one of a
+    study from before the ``decisions`` step) is left out of the sequence; the report names the sequence used."""
+    family = [c.claim for c in claims] + [t.claim for t in t1.tests] + [t1.claim]
+    names = {c.name for c in family}
+    return decide(family, [n for n in PRIMARY_SEQUENCE if n in names], alpha)
 
 
 def pooled_summary(ev: Evidence, rm: str):
     """:func:`pargs.metrics.ground_truth_agreement.summarize` of one RM's outcomes pooled over seeds."""
     return summarize([o for s in ev.seeds for o in ev.outcomes[s][rm]])
+
+
+@dataclass
+class Findings:
+    """Everything the report states, computed before any of it is written (compute, then format)."""
+
+    ev: Evidence
+    claims: list[MethodClaim]  #: the method claims in both views (and any claim of that shape passed with them)
+    theorem1: Theorem1
+    verdicts: dict[str, Decision]  #: claim name -> its verdict in the study's family (:func:`study_verdicts`)
+    alpha: float = ALPHA
+    #: seed -> its decision-level numbers (:func:`pargs.study.decisions.summarise_seed`); empty without decisions
+    decisions: dict[int, decisions.SeedSummary] = field(default_factory=dict)
+    #: ranking a step's candidates against the decoding reward (:func:`pargs.study.decisions.ranking_vs_reward`)
+    ranking: decisions.RankingVsReward | None = None
+
+
+def analyse(ev: Evidence, alpha: float = ALPHA) -> Findings:
+    """Test every claim of the study on ``ev`` (the method claims, then the decision-level claim, then Theorem 1)
+    and decide every verdict; summarise the decision-level evidence."""
+    claims = method_claims(ev, alpha) + decision_claims(ev, alpha)
+    t1 = theorem1(ev, alpha)
+    summaries = {s: decisions.summarise_seed(rows) for s, rows in sorted(ev.decisions.items())}
+    ranking = decisions.ranking_vs_reward(summaries, {m: seed_means(ev, m) for m in ev.rewards}) if summaries else None
+    return Findings(ev, claims, t1, study_verdicts(claims, t1, alpha), alpha, summaries, ranking)

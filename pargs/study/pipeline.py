@@ -427,7 +427,7 @@ def execute(run: SeedRun, steps: list[Step], reuse: bool, progress) -> dict[str,
             raise ConfigError(f"seed {run.seed}: step {step.name!r} needs {missing}, which have no record")
         inputs = {n: run.ledger.fingerprint_of(n) for n in step.needs}
         config = step.build()
-        if run.ledger.status(step.name, config, inputs) == "done":
+        if run.ledger.status(step.name, config, inputs, mix=reuse) == "done":
             rec = run.ledger.record(step.name)
             progress.finish(run.seed, step.name, "done before", rec["seconds"])
             done[step.name] = {"status": "done before", "seconds": rec["seconds"]}

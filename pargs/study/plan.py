@@ -79,3 +79,15 @@ SMOKE = replace(
     ppo_kl=(0.05,),
     ablation_ratios=(1.0, 1.5),  # 1.5: a ratio whose name holds a dot
 )
+
+
+def plan_from_dict(data: dict) -> StudyPlan:
+    """A plan from :meth:`StudyPlan.as_dict` after a trip through JSON (lists back to the tuples the plan holds);
+    fields this version does not know are left out, fields it misses take their defaults."""
+    known = {k: v for k, v in data.items() if k in StudyPlan.__dataclass_fields__}
+    for name in ("betas", "ppo_kl", "ablation_ratios"):
+        if name in known:
+            known[name] = tuple(known[name])
+    if "dpo_grid" in known:
+        known["dpo_grid"] = tuple(tuple(p) for p in known["dpo_grid"])
+    return StudyPlan(**known)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy.stats import wilcoxon
+from scipy.stats import norm, rankdata, wilcoxon
 from torchmetrics.text import ROUGEScore, SacreBLEUScore
 
 from pargs.metrics import (
@@ -68,6 +68,32 @@ def test_wilcoxon_matches_the_exact_null_distribution():
     assert paired_wilcoxon({"a": 1.0}, {"a": 1.0}).p_value == 1.0
     with pytest.raises(ValueError, match="no prompt ids"):
         paired_wilcoxon({"a": 1.0}, {"b": 1.0})
+
+
+def test_wilcoxon_zero_differences_pratt_or_dropped():
+    """A - B = 0, 1, 2, -3. Dropped (Wilcoxon): ranks 1, 2, 3 for 1, 2, -3, W+ = 3; the subsets of {1, 2, 3} sum
+    to 0 1 2 3 3 4 5 6, P(W+ >= 3) = 5/8. Pratt: the zero takes rank 1, so 1, 2, -3 rank 2, 3, 4, W+ = 5; the
+    subsets of {2, 3, 4} sum to 0 2 3 4 5 6 7 9, P(W+ >= 5) = 4/8."""
+    base = {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.0}
+    method = {"a": 0.0, "b": 1.0, "c": 2.0, "d": -3.0}
+    dropped = paired_wilcoxon(method, base, "greater")
+    pratt = paired_wilcoxon(method, base, "greater", zero_method="pratt")
+    assert dropped.p_value == pytest.approx(5 / 8) and pratt.p_value == pytest.approx(4 / 8)
+    assert dropped.n_zero == pratt.n_zero == 1
+
+
+def test_wilcoxon_pratt_normal_approximation_by_hand():
+    """60 prompts, 10 of them tied at zero: Pratt's normal approximation counts only the non-zero ranks,
+    z = (W+ - sum r / 2) / sqrt(sum r^2 / 4)."""
+    diffs = [0.0] * 10 + [0.1 * (i % 7 + 1) * (-1 if i % 3 == 0 else 1) for i in range(50)]
+    base = {f"p{i}": 0.0 for i in range(60)}
+    method = {f"p{i}": d for i, d in enumerate(diffs)}
+    ranks = rankdata([abs(d) for d in diffs])
+    moving = [(r, d > 0) for r, d in zip(ranks, diffs) if d != 0]
+    w = sum(r for r, up in moving if up)
+    z = (w - sum(r for r, _ in moving) / 2) / math.sqrt(sum(r * r for r, _ in moving) / 4)
+    result = paired_wilcoxon(method, base, "greater", zero_method="pratt")
+    assert result.p_value == pytest.approx(norm.sf(z), rel=1e-9) and result.n_zero == 10
 
 
 def test_rouge_l_by_hand_and_against_torchmetrics():
