@@ -70,7 +70,10 @@ def quiet_steps():
     """Inside a pipeline, the lines every step repeats bury the step lines pargs prints: Lightning's INFO lines
     (devices found, seed set, why a fit stopped) and transformers' progress bars of loading and saving local
     models are held back; warnings still show. The warning that a step has fewer batches than
-    ``log_every_n_steps`` is expected on the reduced sizes (``--smoke``): TensorBoard gets the epoch's values."""
+    ``log_every_n_steps`` is expected on the reduced sizes (``--smoke``): TensorBoard gets the epoch's values.
+    So are, with the shipped configs: frozen reference models in eval mode at the start of training (DPO, PPO),
+    peft's note that GPT-2's ``Conv1D`` layers set ``fan_in_fan_out`` (it does so itself), and transformers'
+    deprecation of ``is_gradient_checkpointing``, which its own code calls."""
     import lightning  # noqa: F401  (its import sets its loggers' levels: set them after it)
     from transformers.utils import logging as hf_logging
 
@@ -82,7 +85,13 @@ def quiet_steps():
     hf_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than")
+            for expected in (
+                r"The number of training batches \(\d+\) is smaller than",
+                r"Found \d+ module\(s\) in eval mode at the start of training",
+                r"fan_in_fan_out is set to False but the target module is `Conv1D`",
+                r"`is_gradient_checkpointing` is deprecated",
+            ):
+                warnings.filterwarnings("ignore", message=expected)
             yield
     finally:
         for logger, level in zip(loggers, levels):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pargs.commands import signals
-from pargs.commands.steps import run_config, step_config, write_config
+from pargs.commands.steps import quiet_steps, run_config, step_config, write_config
 from pargs.errors import ConfigError
 from pargs.study import decisions
 from pargs.study.grids import FIXED_BETA, GUIDED, SELECTION, beta_name, ratio_name
@@ -445,7 +445,8 @@ def execute(run: SeedRun, steps: list[Step], reuse: bool, progress) -> dict[str,
             remove_outputs(run.dir, step)
             load = _load()
             start = time.perf_counter()
-            step.run(config)
+            with quiet_steps():  # the steps that load models outside Lightning too (ground truth, decisions)
+                step.run(config)
             seconds = time.perf_counter() - start
         run.ledger.write(step.name, config, inputs, seconds, load)
         progress.finish(run.seed, step.name, "ran", seconds)
