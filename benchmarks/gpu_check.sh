@@ -21,23 +21,8 @@
 set -u
 OUT=${OUT:-/tmp/gpu_check}
 TOTAL=${TOTAL:-400}  # seconds for the whole script; the benchmark gets what the tests and the quickstart leave
-mkdir -p "$OUT"
-start=$(date +%s)
-elapsed() { echo $(( $(date +%s) - start )); }
 PY=${PY:-python3}
-
-if [ -z "${DRY:-}" ] && ls .whl/*.whl >/dev/null 2>&1; then
-  # into the machine's Python, not a --target folder: the tests' subprocesses reset PYTHONPATH to the checkout
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade .whl/*.whl 2>&1 | tail -3
-fi
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-{
-  $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu \
-    --format=csv 2>/dev/null || echo "no nvidia-smi"
-  nproc; cat /proc/loadavg
-} 2>&1 | tee "$OUT/versions.txt"
-echo "setup done at $(elapsed) s"
+source "$(dirname "$0")/gpu_setup.sh"
 
 # 1. the decoding gpu tests (captured and compiled steps give the eager tokens; agreement); -rP prints their output
 timeout 90 $PY -m pytest -m gpu -q -p no:cacheprovider -rP tests/decoding 2>&1 | tee "$OUT/pytest_gpu.log" | tail -30

@@ -21,23 +21,8 @@
 set -u
 OUT=${OUT:-/tmp/gpu_last}
 TOTAL=${TOTAL:-145}  # seconds for the whole script; the cases get what the setup leaves, less 3
-mkdir -p "$OUT"
-start=$(date +%s)
-elapsed() { echo $(( $(date +%s) - start )); }
 PY=${PY:-python3}
-
-if [ -z "${DRY:-}" ] && ls .whl/*.whl >/dev/null 2>&1; then
-  # as gpu_check.sh does: into the machine's Python (transformers 5.24 is the one the cases need)
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade .whl/*.whl 2>&1 | tail -3
-fi
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-{
-  $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu \
-    --format=csv 2>/dev/null || echo "no nvidia-smi"
-  nproc; cat /proc/loadavg
-} 2>&1 | tee "$OUT/versions.txt"
-echo "setup done at $(elapsed) s"
+source "$(dirname "$0")/gpu_setup.sh"
 
 left=$(( TOTAL - 3 - $(elapsed) ))
 device=cuda

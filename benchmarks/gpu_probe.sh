@@ -16,23 +16,9 @@
 set -u
 OUT=${OUT:-/tmp/gpu_probe}
 TOTAL=${TOTAL:-170}  # seconds for the whole script; the cases get what the setup leaves, less 5
-mkdir -p "$OUT"
-start=$(date +%s)
-elapsed() { echo $(( $(date +%s) - start )); }
 PY=${PY:-python3}
-
-if [ -z "${DRY:-}" ] && ls .whl/transformers-*.whl >/dev/null 2>&1; then
-  # transformers only (the machine's is older); the probe needs none of the CLI's packages
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade .whl/transformers-*.whl 2>&1 | tail -3
-fi
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-{
-  $PY -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu \
-    --format=csv 2>/dev/null || echo "no nvidia-smi"
-  nproc; cat /proc/loadavg
-} 2>&1 | tee "$OUT/versions.txt"
-echo "setup done at $(elapsed) s"
+WHEELS='transformers-*.whl'  # the probe needs transformers only (the machine's is older)
+source "$(dirname "$0")/gpu_setup.sh"
 
 left=$(( TOTAL - 5 - $(elapsed) ))
 device=cuda
